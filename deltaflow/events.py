@@ -1,0 +1,367 @@
+"""The typed events of a chat stream: pydantic models, one discriminated union on ``type``.
+
+Names and fields follow openai-python's stream helper (``openai.lib.streaming.chat``), so code
+written for ``client.chat.completions.stream()`` keeps working; deltaflow adds ``choice_index`` on
+every per-choice event and the events openai does not have (reasoning, parsed-content paths,
+``choice.done``, ``usage``, ``completion.done``, ``error``).
+
+Snapshots are lazy. Fields such as ``ContentDelta.snapshot`` or ``ChunkReceived.snapshot`` are
+computed the first time they are read (or serialised) and show the state *as of that event*, however
+much later they are read; an event whose snapshot nobody reads costs nothing to build. Values
+materialised this way (``parsed`` above all) share completed parts with later snapshots: treat them
+as read-only.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Annotated, Any, Literal, Self, TypeAlias
+
+from openai.types.chat import (
+    ChatCompletionChunk,
+    ChatCompletionTokenLogprob,
+    ParsedChatCompletion,
+    ParsedFunctionToolCall,
+)
+from openai.types.completion_usage import CompletionUsage
+from pydantic import BaseModel, ConfigDict, Field, SerializerFunctionWrapHandler, model_serializer
+
+__all__ = [
+    "ChoiceDone",
+    "ChunkReceived",
+    "CompletionDone",
+    "ContentDelta",
+    "ContentDone",
+    "ContentParsedDelta",
+    "ContentParsedDone",
+    "ErrorReported",
+    "Event",
+    "EventType",
+    "LogprobsContentDelta",
+    "LogprobsContentDone",
+    "LogprobsRefusalDelta",
+    "LogprobsRefusalDone",
+    "ReasoningDelta",
+    "ReasoningDone",
+    "RefusalDelta",
+    "RefusalDone",
+    "ToolCallDelta",
+    "ToolCallDone",
+    "UsageReported",
+]
+
+Thunk: TypeAlias = Callable[[], Any]
+
+_new = object.__new__
+_set = object.__setattr__
+PathItem: TypeAlias = str | int
+
+
+class BaseEvent(BaseModel):
+    """Common base: frozen, with fields that may be computed on first access."""
+
+    model_config = ConfigDict(frozen=True, arbitrary_types_allowed=True)
+
+    # field name -> zero-argument callable producing its value; emptied as fields materialise
+    _lazy: dict[str, Thunk] | None = None
+    # the accumulator state that produced the event, for operators further down the chain
+    _origin: Any = None
+
+    @classmethod
+    def lazy(cls, fields: dict[str, Any], lazy: dict[str, Thunk], origin: Any = None) -> Self:
+        """Build an event without validation, some fields computed on first access.
+
+        This is the pipeline's fast path: ``fields`` must hold every non-lazy field with a value of
+        the declared type. Users build events with the ordinary constructor.
+        """
+        event = _new(cls)
+        _set(event, "__dict__", fields)
+        # a set of its own per event: pydantic updates fields_set in model_copy(update=...)
+        _set(event, "__pydantic_fields_set__", set(cls.__pydantic_fields__))
+        _set(event, "__pydantic_extra__", None)
+        _set(event, "__pydantic_private__", {"_lazy": lazy, "_origin": origin})
+        return event
+
+    def evolve(self, fields: dict[str, Any] | None = None, lazy: dict[str, Thunk] | None = None) -> Self:
+        """A copy with some fields replaced (``fields``) or made lazy (``lazy``); the origin is kept."""
+        own_lazy = dict(self._pending())
+        new_fields = dict(self.__dict__)
+        for name in fields or ():
+            own_lazy.pop(name, None)
+        for name in lazy or ():
+            new_fields.pop(name, None)
+        new_fields.update(fields or {})
+        own_lazy.update(lazy or {})
+        return type(self).lazy(new_fields, own_lazy, origin=self.origin)
+
+    @property
+    def origin(self) -> Any:
+        """The accumulator state that produced this event (None for events built by users)."""
+        private = object.__getattribute__(self, "__pydantic_private__")
+        return private.get("_origin") if private else None
+
+    def _pending(self) -> dict[str, Thunk]:
+        private = object.__getattribute__(self, "__pydantic_private__")
+        return (private.get("_lazy") if private else None) or {}
+
+    def __getattr__(self, name: str) -> Any:
+        private = object.__getattribute__(self, "__pydantic_private__")
+        lazy = private.get("_lazy") if private else None
+        if lazy and name in lazy:
+            value = lazy.pop(name)()
+            self.__dict__[name] = value
+            return value
+        return super().__getattr__(name)  # type: ignore[misc]
+
+    def materialize(self) -> Self:
+        """Compute every lazy field now; returns the event itself."""
+        private = object.__getattribute__(self, "__pydantic_private__")
+        lazy = private.get("_lazy") if private else None
+        while lazy:
+            name, thunk = lazy.popitem()
+            self.__dict__[name] = thunk()
+        return self
+
+    @model_serializer(mode="wrap")
+    def _serialize(self, handler: SerializerFunctionWrapHandler) -> Any:
+        return handler(self.materialize())
+
+    def __eq__(self, other: object) -> bool:
+        if isinstance(other, BaseEvent):
+            other.materialize()
+        return super().__eq__(self.materialize() if isinstance(other, BaseEvent) else other)
+
+    __hash__ = None  # type: ignore[assignment]
+
+    def __repr_args__(self) -> Any:
+        return super(BaseEvent, self.materialize()).__repr_args__()
+
+
+class ChunkReceived(BaseEvent):
+    """A raw chunk arrived; ``snapshot`` is the completion accumulated up to and including it."""
+
+    type: Literal["chunk"] = "chunk"
+    chunk: ChatCompletionChunk
+    snapshot: ParsedChatCompletion[object]
+
+
+class ContentDelta(BaseEvent):
+    """Text was appended to a choice's content."""
+
+    type: Literal["content.delta"] = "content.delta"
+    choice_index: int
+    delta: str
+    snapshot: str
+    parsed: object | None = None
+    """With a parsed ``response_format``: the partial JSON value so far (as ``jiter`` partial mode)."""
+
+
+class ContentDone(BaseEvent):
+    """A choice's content is complete; ``parsed`` is validated into the ``response_format``."""
+
+    type: Literal["content.done"] = "content.done"
+    choice_index: int
+    content: str
+    parsed: object | None = None
+
+
+class ContentParsedDelta(BaseEvent):
+    """One change to the parsed content value: replaying them in order rebuilds the partial value."""
+
+    type: Literal["content.parsed.delta"] = "content.parsed.delta"
+    choice_index: int
+    path: tuple[PathItem, ...]
+    op: Literal["add", "append", "replace"]
+    value: Any
+
+
+class ContentParsedDone(BaseEvent):
+    """A sub-value of the parsed content closed; validated against its sub-model when one matches."""
+
+    type: Literal["content.parsed.done"] = "content.parsed.done"
+    choice_index: int
+    path: tuple[PathItem, ...]
+    value: Any
+
+
+class RefusalDelta(BaseEvent):
+    """Text was appended to a choice's refusal."""
+
+    type: Literal["refusal.delta"] = "refusal.delta"
+    choice_index: int
+    delta: str
+    snapshot: str
+
+
+class RefusalDone(BaseEvent):
+    """A choice's refusal is complete."""
+
+    type: Literal["refusal.done"] = "refusal.done"
+    choice_index: int
+    refusal: str
+
+
+class ReasoningDelta(BaseEvent):
+    """Reasoning text arrived (``reasoning_content``, ``reasoning``, ... normalised by the dialect)."""
+
+    type: Literal["reasoning.delta"] = "reasoning.delta"
+    choice_index: int
+    delta: str
+    snapshot: str
+
+
+class ReasoningDone(BaseEvent):
+    """A choice's reasoning is complete: the answer, a tool call or the finish began."""
+
+    type: Literal["reasoning.done"] = "reasoning.done"
+    choice_index: int
+    reasoning: str
+
+
+class ToolCallDelta(BaseEvent):
+    """A fragment of a function tool call's arguments arrived."""
+
+    type: Literal["tool_calls.function.arguments.delta"] = "tool_calls.function.arguments.delta"
+    choice_index: int
+    name: str
+    index: int
+    arguments: str
+    """Accumulated raw JSON string."""
+    parsed_arguments: object = None
+    """For strict and pydantic tools, the partial JSON value so far; otherwise None."""
+    arguments_delta: str
+
+
+class ToolCallDone(BaseEvent):
+    """A function tool call is complete: the next call started or the choice finished."""
+
+    type: Literal["tool_calls.function.arguments.done"] = "tool_calls.function.arguments.done"
+    choice_index: int
+    name: str
+    index: int
+    arguments: str
+    parsed_arguments: object = None
+    tool_call: ParsedFunctionToolCall
+
+
+class LogprobsContentDelta(BaseEvent):
+    """Log probabilities for content tokens arrived."""
+
+    type: Literal["logprobs.content.delta"] = "logprobs.content.delta"
+    choice_index: int
+    content: list[ChatCompletionTokenLogprob]
+    snapshot: list[ChatCompletionTokenLogprob]
+
+
+class LogprobsContentDone(BaseEvent):
+    """All content log probabilities of a choice."""
+
+    type: Literal["logprobs.content.done"] = "logprobs.content.done"
+    choice_index: int
+    content: list[ChatCompletionTokenLogprob]
+
+
+class LogprobsRefusalDelta(BaseEvent):
+    """Log probabilities for refusal tokens arrived."""
+
+    type: Literal["logprobs.refusal.delta"] = "logprobs.refusal.delta"
+    choice_index: int
+    refusal: list[ChatCompletionTokenLogprob]
+    snapshot: list[ChatCompletionTokenLogprob]
+
+
+class LogprobsRefusalDone(BaseEvent):
+    """All refusal log probabilities of a choice."""
+
+    type: Literal["logprobs.refusal.done"] = "logprobs.refusal.done"
+    choice_index: int
+    refusal: list[ChatCompletionTokenLogprob]
+
+
+class ChoiceDone(BaseEvent):
+    """A choice finished."""
+
+    type: Literal["choice.done"] = "choice.done"
+    choice_index: int
+    finish_reason: str
+
+
+class UsageReported(BaseEvent):
+    """Token usage for the whole completion."""
+
+    type: Literal["usage"] = "usage"
+    usage: CompletionUsage
+
+
+class CompletionDone(BaseEvent):
+    """The stream ended; ``completion`` is the final, parsed completion."""
+
+    type: Literal["completion.done"] = "completion.done"
+    completion: ParsedChatCompletion[object]
+
+
+class ErrorReported(BaseEvent):
+    """Something went wrong that the stream survives (or, last, the error that ends it).
+
+    Attributes:
+        code: a stable machine-readable name, e.g. ``tool_arguments_invalid``, ``content_invalid``,
+            ``provider_error``, ``chunk_unrecognized``.
+        message: a human-readable description.
+        choice_index: the choice concerned, if any.
+        detail: data that helps, kept whole (the raw arguments, the provider's error object, the raw chunk).
+        exception: the typed error, not serialised.
+    """
+
+    type: Literal["error"] = "error"
+    code: str
+    message: str
+    choice_index: int | None = None
+    detail: Any = None
+    exception: Annotated[BaseException | None, Field(exclude=True)] = None
+
+
+Event: TypeAlias = Annotated[
+    ChunkReceived
+    | ContentDelta
+    | ContentDone
+    | ContentParsedDelta
+    | ContentParsedDone
+    | RefusalDelta
+    | RefusalDone
+    | ReasoningDelta
+    | ReasoningDone
+    | ToolCallDelta
+    | ToolCallDone
+    | LogprobsContentDelta
+    | LogprobsContentDone
+    | LogprobsRefusalDelta
+    | LogprobsRefusalDone
+    | ChoiceDone
+    | UsageReported
+    | CompletionDone
+    | ErrorReported,
+    Field(discriminator="type"),
+]
+"""Any deltaflow event; ``pydantic.TypeAdapter(Event)`` validates one from its JSON form."""
+
+EventType: TypeAlias = Literal[
+    "chunk",
+    "content.delta",
+    "content.done",
+    "content.parsed.delta",
+    "content.parsed.done",
+    "refusal.delta",
+    "refusal.done",
+    "reasoning.delta",
+    "reasoning.done",
+    "tool_calls.function.arguments.delta",
+    "tool_calls.function.arguments.done",
+    "logprobs.content.delta",
+    "logprobs.content.done",
+    "logprobs.refusal.delta",
+    "logprobs.refusal.done",
+    "choice.done",
+    "usage",
+    "completion.done",
+    "error",
+]

@@ -1,0 +1,79 @@
+"""``accumulate()``: chunks in, the running snapshot and openai's semantic events out."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from openai.types.chat import ChatCompletionChunk
+from reactivex import Observable, abc
+
+from deltaflow.errors import DeltaflowError, StreamContractError
+from deltaflow.events import BaseEvent, CompletionDone
+from deltaflow.state import CompletionState
+
+__all__ = ["accumulate"]
+
+
+def accumulate() -> Callable[[Observable[ChatCompletionChunk]], Observable[BaseEvent]]:
+    """Accumulate chunks into a completion, emitting openai's events for each chunk.
+
+    Per chunk, the work is proportional to the chunk: text is kept as parts, nothing accumulated
+    is copied. Each event's ``snapshot`` is computed when read, as of that event. After the last
+    chunk comes ``completion.done`` with the final completion. An error from upstream, or a chunk
+    that breaks the stream contract, ends the stream with a ``DeltaflowError`` whose
+    ``.completion`` holds everything received so far.
+
+    ::
+
+        --c1-------------c2-------------c3------|
+        [                 accumulate()          ]
+        --chunk,delta----chunk,delta----chunk,content.done,choice.done,usage--completion.done|
+
+    Returns:
+        An operator from ``Observable[ChatCompletionChunk]`` to ``Observable[Event]``.
+    """
+
+    def _accumulate(source: Observable[ChatCompletionChunk]) -> Observable[BaseEvent]:
+        def subscribe(
+            observer: abc.ObserverBase[BaseEvent], scheduler: abc.SchedulerBase | None = None
+        ) -> abc.DisposableBase:
+            state = CompletionState()
+
+            def on_next(chunk: ChatCompletionChunk) -> None:
+                try:
+                    events = state.handle_chunk(chunk)
+                except DeltaflowError as exc:
+                    on_error(exc)
+                    return
+                except (AttributeError, TypeError, ValueError) as exc:
+                    on_error(StreamContractError(f"malformed chunk: {exc}"))
+                    return
+                for event in events:
+                    observer.on_next(event)
+
+            def on_error(error: Exception) -> None:
+                observer.on_error(with_completion(error, state))
+
+            def on_completed() -> None:
+                if not state.started:
+                    on_error(StreamContractError("the stream ended before any chunk arrived"))
+                    return
+                observer.on_next(
+                    CompletionDone.lazy({"type": "completion.done"}, {"completion": state.current}, state)
+                )
+                observer.on_completed()
+
+            return source.subscribe(on_next, on_error, on_completed, scheduler=scheduler)
+
+        return Observable(subscribe)
+
+    return _accumulate
+
+
+def with_completion(error: Exception, state: CompletionState) -> Exception:
+    """Attach the partial completion to a deltaflow error that has none yet."""
+    if isinstance(error, DeltaflowError) and error.completion is None and state.started:
+        error.completion = state.current()
+    return error
+
+

@@ -1,0 +1,61 @@
+"""``filter_refusals()``: refusal events kept, dropped, or raised as ``RefusalError``."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Literal
+
+from reactivex import Observable, abc
+
+from deltaflow.errors import RefusalError
+from deltaflow.events import BaseEvent, LogprobsRefusalDelta, LogprobsRefusalDone, RefusalDelta, RefusalDone
+from deltaflow.state import CompletionState
+
+__all__ = ["RefusalMode", "filter_refusals"]
+
+RefusalMode = Literal["keep", "drop", "raise"]
+_REFUSAL_EVENTS = (RefusalDelta, RefusalDone, LogprobsRefusalDelta, LogprobsRefusalDone)
+
+
+def filter_refusals(mode: RefusalMode = "keep") -> Callable[[Observable[BaseEvent]], Observable[BaseEvent]]:
+    """Route refusals: ``keep`` them (default), ``drop`` them, or ``raise`` a ``RefusalError``.
+
+    Whatever the mode, a refusal never becomes a silent empty answer: with a ``response_format``,
+    there is no ``content.done`` and the final ``parsed`` stays None, as in openai. ``drop`` removes
+    ``refusal.*`` and ``logprobs.refusal.*`` events only; the snapshot still holds the refusal.
+    ``raise`` ends the stream at ``refusal.done`` with a ``RefusalError`` carrying the whole refusal
+    text and the partial completion.
+
+    ::
+
+        --content.delta--refusal.delta--refusal.done--choice.done--|
+        [                 filter_refusals("raise")                  ]
+        --content.delta--refusal.delta--X RefusalError
+    """
+    if mode not in ("keep", "drop", "raise"):
+        raise ValueError(f"filter_refusals mode must be 'keep', 'drop' or 'raise', not {mode!r}")
+
+    def _filter(source: Observable[BaseEvent]) -> Observable[BaseEvent]:
+        if mode == "keep":
+            return source
+
+        def subscribe(
+            observer: abc.ObserverBase[BaseEvent], scheduler: abc.SchedulerBase | None = None
+        ) -> abc.DisposableBase:
+            def on_next(event: BaseEvent) -> None:
+                if mode == "raise" and isinstance(event, RefusalDone):
+                    origin = event.origin
+                    completion = origin.current() if isinstance(origin, CompletionState) else None
+                    observer.on_error(
+                        RefusalError(event.refusal, choice_index=event.choice_index, completion=completion)
+                    )
+                    return
+                if mode == "drop" and isinstance(event, _REFUSAL_EVENTS):
+                    return
+                observer.on_next(event)
+
+            return source.subscribe(on_next, observer.on_error, observer.on_completed, scheduler=scheduler)
+
+        return Observable(subscribe)
+
+    return _filter

@@ -1,0 +1,35 @@
+"""Sources, the pull driver and the ``ChatStream`` facades."""
+
+from deltaflow.pipeline._chat_stream import EVENT_ALIASES, AsyncChatStream, ChatStream
+from deltaflow.pipeline._chunks import chunk_from_dict, chunk_from_json
+from deltaflow.pipeline._sources import (
+    achunks_from_sse,
+    chunks_from_jsonl,
+    chunks_from_sse,
+    from_async_iterable,
+    from_chunks,
+    from_iterable,
+    from_jsonl,
+    from_sse,
+)
+from deltaflow.pipeline._sse import SSEDecoder, ServerSentEvent, aiter_sse, iter_sse
+
+__all__ = [
+    "EVENT_ALIASES",
+    "AsyncChatStream",
+    "ChatStream",
+    "SSEDecoder",
+    "ServerSentEvent",
+    "achunks_from_sse",
+    "aiter_sse",
+    "chunk_from_dict",
+    "chunk_from_json",
+    "chunks_from_jsonl",
+    "chunks_from_sse",
+    "from_async_iterable",
+    "from_chunks",
+    "from_iterable",
+    "from_jsonl",
+    "from_sse",
+    "iter_sse",
+]

@@ -1,0 +1,314 @@
+"""``ChatStream`` / ``AsyncChatStream``: openai's stream-helper surface over the operator chain."""
+
+from __future__ import annotations
+
+import inspect
+from collections.abc import AsyncIterable, AsyncIterator, Awaitable, Callable, Iterable, Iterator, Mapping
+from types import TracebackType
+from typing import Any, Generic, Self, TypeVar, cast
+
+from openai.types.chat import ParsedChatCompletion
+
+from deltaflow.errors import ContentFilterFinishReasonError, LengthFinishReasonError, StreamContractError
+from deltaflow.events import BaseEvent, CompletionDone
+from deltaflow.operators import RefusalMode, to_events
+from deltaflow.pipeline._driver import Chain, Driver
+
+__all__ = ["AsyncChatStream", "ChatStream", "EVENT_ALIASES"]
+
+ResponseFormatT = TypeVar("ResponseFormatT")
+
+EVENT_ALIASES = {
+    "tool_calls.delta": "tool_calls.function.arguments.delta",
+    "tool_calls.done": "tool_calls.function.arguments.done",
+}
+_NOT_POSITIONAL = frozenset({"type", "choice_index"})
+
+
+def _build_chain(
+    tools: Iterable[Mapping[str, Any]] | None,
+    response_format: object,
+    dialect: str | None,
+    refusals: RefusalMode,
+    parsed_deltas: bool,
+    parsed_done: bool,
+) -> Chain:
+    if dialect not in (None, "openai"):
+        raise ValueError(f"unknown dialect {dialect!r}; known dialects: 'openai'")
+    return to_events(
+        tools=tools,
+        response_format=response_format,
+        refusals=refusals,
+        parsed_deltas=parsed_deltas,
+        parsed_done=parsed_done,
+    )
+
+
+class _Handler:
+    """A callback registered with ``.on``: gets the event, or its fields positionally."""
+
+    __slots__ = ("callback", "positional")
+
+    def __init__(self, callback: Callable[..., Any]) -> None:
+        self.callback = callback
+        self.positional = _positional_count(callback)
+
+    def arguments(self, event: BaseEvent) -> tuple[Any, ...]:
+        if self.positional <= 1:
+            return (event,)
+        names = [name for name in type(event).model_fields if name not in _NOT_POSITIONAL]
+        return tuple(getattr(event, name) for name in names[: self.positional])
+
+
+def _positional_count(callback: Callable[..., Any]) -> int:
+    try:
+        parameters = inspect.signature(callback).parameters.values()
+    except (TypeError, ValueError):
+        return 1
+    kinds = (inspect.Parameter.POSITIONAL_ONLY, inspect.Parameter.POSITIONAL_OR_KEYWORD)
+    if any(parameter.kind is inspect.Parameter.VAR_POSITIONAL for parameter in parameters):
+        return 1
+    return sum(1 for parameter in parameters if parameter.kind in kinds)
+
+
+class _StreamCore(Generic[ResponseFormatT]):
+    """What the sync and async facades share: handlers, the final completion, the snapshot."""
+
+    def __init__(self, chain: Chain) -> None:
+        self._driver = Driver(chain)
+        self._handlers: dict[str, list[_Handler]] = {}
+        self._final: ParsedChatCompletion[object] | None = None
+
+    def on(self, event_type: str, callback: Callable[..., Any]) -> Self:
+        """Call ``callback`` for each event of ``event_type`` as the stream is consumed.
+
+        The callback gets the event; a callback with more positional parameters gets the event's
+        fields in order instead (``content.delta`` → ``delta, snapshot``). ``tool_calls.delta`` and
+        ``tool_calls.done`` are short for the ``tool_calls.function.arguments.*`` events. Returns the
+        stream, so calls chain.
+        """
+        name = EVENT_ALIASES.get(event_type, event_type)
+        from deltaflow.events import EventType  # noqa: PLC0415 - the Literal's values, read once per call
+
+        known = EventType.__args__
+        if name not in known:
+            raise ValueError(f"unknown event type {event_type!r}; known: {', '.join(known)}")
+        self._handlers.setdefault(name, []).append(_Handler(callback))
+        return self
+
+    @property
+    def current_completion_snapshot(self) -> ParsedChatCompletion[object]:
+        """The completion accumulated so far."""
+        state = self._driver.state
+        if state is None:
+            raise StreamContractError("no chunk has arrived yet")
+        return state.current()
+
+    def _handlers_for(self, event: BaseEvent) -> list[_Handler]:
+        if isinstance(event, CompletionDone):
+            self._final = event.completion
+        return self._handlers.get(event.type, []) if self._handlers else []  # type: ignore[attr-defined]
+
+    def _final_completion(self) -> ParsedChatCompletion[ResponseFormatT]:
+        if self._driver.error is not None:
+            raise self._driver.error
+        if self._final is None:
+            raise StreamContractError("the stream has not finished")
+        # as openai's parse_chat_completion: a cut or filtered choice is an error at the end
+        for choice in self._final.choices:
+            if choice.finish_reason == "length":
+                raise LengthFinishReasonError(completion=self._final)
+            if choice.finish_reason == "content_filter":
+                raise ContentFilterFinishReasonError(completion=self._final)
+        return cast("ParsedChatCompletion[ResponseFormatT]", self._final)
+
+
+class ChatStream(_StreamCore[ResponseFormatT]):
+    """The stream helper over any iterable of chunks: a drop-in for openai's ``ChatCompletionStream``.
+
+    The driver pulls one chunk, pushes it through the operators, hands out the events it produced,
+    and only then pulls the next. Closing (or leaving the ``with`` block) closes the source, and with
+    it an HTTP response.
+
+    Example::
+
+        with ChatStream(chunks, response_format=Weather) as stream:
+            for event in stream:
+                if event.type == "content.delta":
+                    print(event.delta, end="")
+        weather = stream.get_final_completion().choices[0].message.parsed
+    """
+
+    def __init__(
+        self,
+        chunks: Iterable[Any],
+        *,
+        tools: Iterable[Mapping[str, Any]] | None = None,
+        response_format: type[ResponseFormatT] | Mapping[str, Any] | None = None,
+        dialect: str | None = None,
+        refusals: RefusalMode = "keep",
+        parsed_deltas: bool = True,
+        parsed_done: bool = False,
+    ) -> None:
+        super().__init__(_build_chain(tools, response_format, dialect, refusals, parsed_deltas, parsed_done))
+        self._chunks = chunks
+        self._source: Iterator[Any] | None = None
+        self._events = self._generate()
+
+    def __iter__(self) -> Iterator[BaseEvent]:
+        return self._events
+
+    def __next__(self) -> BaseEvent:
+        return next(self._events)
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, traceback: TracebackType | None
+    ) -> None:
+        self.close()
+
+    def close(self) -> None:
+        """Stop: close the source (an HTTP response, a generator) and the operator chain."""
+        self._events.close()
+        self._close_source()
+        self._driver.dispose()
+
+    def until_done(self) -> Self:
+        """Consume the whole stream (calling ``.on`` handlers on the way)."""
+        for _ in self._events:
+            pass
+        return self
+
+    def get_final_completion(self) -> ParsedChatCompletion[ResponseFormatT]:
+        """Wait for the end and return the final completion, parsed as openai's helper does.
+
+        Raises:
+            LengthFinishReasonError: a choice finished because of the token limit.
+            ContentFilterFinishReasonError: a choice was stopped by the content filter.
+            DeltaflowError: the stream failed; ``.completion`` holds what arrived.
+        """
+        self.until_done()
+        return self._final_completion()
+
+    def _generate(self) -> Iterator[BaseEvent]:
+        driver = self._driver
+        self._source = iter(self._chunks)
+        try:
+            while not driver.finished:
+                try:
+                    chunk = next(self._source)
+                except StopIteration:
+                    driver.complete()
+                except Exception as exc:  # noqa: BLE001 - the source's failure ends the stream
+                    driver.fail(exc)
+                else:
+                    driver.push(chunk)
+                while driver.events:
+                    event = driver.events.popleft()
+                    for handler in self._handlers_for(event):
+                        handler.callback(*handler.arguments(event))
+                    yield event
+            if driver.error is not None:
+                raise driver.error
+        finally:
+            self._close_source()
+
+    def _close_source(self) -> None:
+        for target in (self._source, self._chunks):
+            close = getattr(target, "close", None)
+            if callable(close):
+                close()
+
+
+class AsyncChatStream(_StreamCore[ResponseFormatT]):
+    """The async twin of ``ChatStream``, over an async iterable of chunks.
+
+    Example::
+
+        async with AsyncChatStream(chunks) as stream:
+            async for event in stream:
+                ...
+            completion = await stream.get_final_completion()
+    """
+
+    def __init__(
+        self,
+        chunks: AsyncIterable[Any],
+        *,
+        tools: Iterable[Mapping[str, Any]] | None = None,
+        response_format: type[ResponseFormatT] | Mapping[str, Any] | None = None,
+        dialect: str | None = None,
+        refusals: RefusalMode = "keep",
+        parsed_deltas: bool = True,
+        parsed_done: bool = False,
+    ) -> None:
+        super().__init__(_build_chain(tools, response_format, dialect, refusals, parsed_deltas, parsed_done))
+        self._chunks = chunks
+        self._source: AsyncIterator[Any] | None = None
+        self._events = self._generate()
+
+    def __aiter__(self) -> AsyncIterator[BaseEvent]:
+        return self._events
+
+    async def __anext__(self) -> BaseEvent:
+        return await anext(self._events)
+
+    async def __aenter__(self) -> Self:
+        return self
+
+    async def __aexit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, traceback: TracebackType | None
+    ) -> None:
+        await self.close()
+
+    async def close(self) -> None:
+        """Stop: close the source (an HTTP response, a generator) and the operator chain."""
+        await self._events.aclose()
+        await self._close_source()
+        self._driver.dispose()
+
+    async def until_done(self) -> Self:
+        """Consume the whole stream (calling ``.on`` handlers, awaiting async ones)."""
+        async for _ in self._events:
+            pass
+        return self
+
+    async def get_final_completion(self) -> ParsedChatCompletion[ResponseFormatT]:
+        """Wait for the end and return the final completion (see ``ChatStream.get_final_completion``)."""
+        await self.until_done()
+        return self._final_completion()
+
+    async def _generate(self) -> AsyncIterator[BaseEvent]:
+        driver = self._driver
+        self._source = aiter(self._chunks)
+        try:
+            while not driver.finished:
+                try:
+                    chunk = await anext(self._source)
+                except StopAsyncIteration:
+                    driver.complete()
+                except Exception as exc:  # noqa: BLE001 - the source's failure ends the stream
+                    driver.fail(exc)
+                else:
+                    driver.push(chunk)
+                while driver.events:
+                    event = driver.events.popleft()
+                    for handler in self._handlers_for(event):
+                        result = handler.callback(*handler.arguments(event))
+                        if inspect.isawaitable(result):
+                            await cast("Awaitable[Any]", result)
+                    yield event
+            if driver.error is not None:
+                raise driver.error
+        finally:
+            await self._close_source()
+
+    async def _close_source(self) -> None:
+        for target in (self._source, self._chunks):
+            close = getattr(target, "aclose", None) or getattr(target, "close", None)
+            if callable(close):
+                result = close()
+                if inspect.isawaitable(result):
+                    await result

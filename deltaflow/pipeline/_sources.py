@@ -1,0 +1,202 @@
+"""Sources: anything that yields chunks becomes an ``Observable[ChatCompletionChunk]``.
+
+reactivex has no async-iterable source (RxPY #422), so ``from_chunks`` brings one: it iterates on
+the running event loop in a task, passes the iterator's own exceptions to ``on_error``, and cancels
+the task on dispose, which closes the iterator (and with it an HTTP response).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+from collections.abc import AsyncIterable, AsyncIterator, Iterable, Iterator
+from os import PathLike
+from pathlib import Path
+from typing import IO, Any, TypeVar
+
+from openai.types.chat import ChatCompletionChunk
+from reactivex import Observable, abc
+from reactivex.disposable import Disposable
+
+from deltaflow.pipeline._chunks import DONE, chunk_from_dict, chunk_from_json, provider_error_from
+from deltaflow.pipeline._sse import SSEDecoder, ServerSentEvent
+
+__all__ = [
+    "achunks_from_sse",
+    "chunks_from_jsonl",
+    "chunks_from_sse",
+    "from_async_iterable",
+    "from_chunks",
+    "from_iterable",
+    "from_jsonl",
+    "from_sse",
+]
+
+T = TypeVar("T")
+Reads = bytes | str | Iterable[bytes] | AsyncIterable[bytes]
+
+
+def from_iterable(items: Iterable[T]) -> Observable[T]:
+    """Push the items of a sync iterable, stopping early on dispose; its exceptions go to on_error."""
+
+    def subscribe(observer: abc.ObserverBase[T], scheduler: abc.SchedulerBase | None = None) -> abc.DisposableBase:
+        disposed = False
+
+        def dispose() -> None:
+            nonlocal disposed
+            disposed = True
+
+        iterator = iter(items)
+        try:
+            for item in iterator:
+                if disposed:
+                    break
+                observer.on_next(item)
+        except Exception as exc:  # noqa: BLE001 - the source's failure is the stream's error
+            observer.on_error(exc)
+            return Disposable(dispose)
+        finally:
+            _close(iterator)
+        if not disposed:
+            observer.on_completed()
+        return Disposable(dispose)
+
+    return Observable(subscribe)
+
+
+def from_async_iterable(items: AsyncIterable[T]) -> Observable[T]:
+    """Push the items of an async iterable from a task on the running loop; dispose cancels it."""
+
+    def subscribe(observer: abc.ObserverBase[T], scheduler: abc.SchedulerBase | None = None) -> abc.DisposableBase:
+        async def pump() -> None:
+            iterator = aiter(items)
+            try:
+                async for item in iterator:
+                    observer.on_next(item)
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:  # noqa: BLE001 - the source's failure is the stream's error
+                observer.on_error(exc)
+                return
+            finally:
+                await _aclose(iterator)
+            observer.on_completed()
+
+        task = asyncio.get_running_loop().create_task(pump())
+        return Disposable(task.cancel)
+
+    return Observable(subscribe)
+
+
+def from_chunks(chunks: Iterable[ChatCompletionChunk] | AsyncIterable[ChatCompletionChunk]) -> Observable[Any]:
+    """Chunks from a sync or async iterable: an openai ``Stream``/``AsyncStream``, a list, a generator.
+
+    Example::
+
+        deltaflow.from_chunks(client.chat.completions.create(..., stream=True)).pipe(ops.to_events())
+    """
+    if isinstance(chunks, AsyncIterable):
+        return from_async_iterable(chunks)
+    return from_iterable(chunks)
+
+
+def chunks_from_sse(reads: bytes | str | Iterable[bytes]) -> Iterator[ChatCompletionChunk]:
+    """Decode a raw SSE body (whole, or as reads of any size) into chunks, up to ``[DONE]``."""
+    decoder = SSEDecoder()
+    for read in _as_reads(reads):
+        for event in decoder.feed(read):
+            if event.data == DONE:
+                return
+            yield _chunk_from_event(event)
+    for event in decoder.flush():
+        if event.data == DONE:
+            return
+        yield _chunk_from_event(event)
+
+
+async def achunks_from_sse(reads: AsyncIterable[bytes]) -> AsyncIterator[ChatCompletionChunk]:
+    """Decode an async stream of SSE reads into chunks, up to ``[DONE]``."""
+    decoder = SSEDecoder()
+    async for read in reads:
+        for event in decoder.feed(read):
+            if event.data == DONE:
+                return
+            yield _chunk_from_event(event)
+    for event in decoder.flush():
+        if event.data == DONE:
+            return
+        yield _chunk_from_event(event)
+
+
+def from_sse(reads: Reads) -> Observable[Any]:
+    """Chunks from a raw SSE body: bytes, or a sync or async iterable of byte reads."""
+    if isinstance(reads, AsyncIterable):
+        return from_async_iterable(achunks_from_sse(reads))
+    return from_iterable(chunks_from_sse(reads))
+
+
+def chunks_from_jsonl(recording: str | PathLike[str] | IO[str] | Iterable[str]) -> Iterator[ChatCompletionChunk]:
+    """Chunks from a JSONL recording: one chunk JSON per line (blank lines skipped).
+
+    ``recording`` is a path, an open text file, or an iterable of lines.
+    """
+    if isinstance(recording, str | PathLike):
+        with Path(recording).open(encoding="utf-8") as file:
+            yield from chunks_from_jsonl(file)
+        return
+    for line in recording:
+        text = line.strip()
+        if not text:
+            continue
+        if text.startswith("data:"):
+            text = text[5:].strip()
+        if text == DONE:
+            return
+        payload = json.loads(text)
+        if isinstance(payload, dict) and payload.get("type") == "chunk" and "chunk" in payload:
+            # a recording of deltaflow events (sinks.jsonl): replay the chunks it carries
+            payload = payload["chunk"]
+        elif isinstance(payload, dict) and "type" in payload and "choices" not in payload:
+            continue
+        yield chunk_from_dict(payload)
+
+
+def from_jsonl(recording: str | PathLike[str] | IO[str] | Iterable[str]) -> Observable[Any]:
+    """Chunks from a JSONL recording (path, open file, or lines)."""
+    return from_iterable(chunks_from_jsonl(recording))
+
+
+def _chunk_from_event(event: ServerSentEvent) -> ChatCompletionChunk:
+    if event.event == "error":
+        # Groq reports failures mid-stream as `event: error` with an error object
+        try:
+            payload = json.loads(event.data)
+        except ValueError:
+            payload = {"error": {"message": event.data}}
+        raise provider_error_from(payload if isinstance(payload, dict) else {"error": payload})
+    return chunk_from_json(event.data)
+
+
+def _as_reads(reads: bytes | str | Iterable[bytes]) -> Iterable[bytes]:
+    if isinstance(reads, str):
+        return (reads.encode("utf-8"),)
+    if isinstance(reads, bytes | bytearray | memoryview):
+        return (bytes(reads),)
+    return reads
+
+
+def _close(iterator: Iterator[Any]) -> None:
+    close = getattr(iterator, "close", None)
+    if close is not None:
+        close()
+
+
+async def _aclose(iterator: AsyncIterator[Any]) -> None:
+    close = getattr(iterator, "aclose", None) or getattr(iterator, "close", None)
+    if close is not None:
+        with contextlib.suppress(Exception):
+            result = close()
+            if asyncio.iscoroutine(result):
+                await result
+

@@ -1,0 +1,35 @@
+"""An OpenAI-compatible chat-completions server on loopback that replays recorded or scripted streams.
+
+Tests drive the real ``openai`` client against it over real HTTP, and ``deltaflow demo`` runs on it
+without an API key or network. Faults (dropped connections, stalls, malformed lines, mid-stream
+provider errors) come from a scenario or from a request's ``X-Replay-Fault`` header.
+"""
+
+from deltaflow.pipeline._sse import ServerSentEvent
+
+from ._app import ReplayApp, ScenarioSource
+from ._fault import FAULT_HEADER, Fault, FaultKind
+from ._journal import RecordedRequest
+from ._recordings import load_recording
+from ._scenario import Scenario, ScenarioOptions
+from ._scripted import scripted_chunks
+from ._server import ReplayServer, serve
+from ._wire import Comment, ReplayItem
+
+__all__ = [
+    "FAULT_HEADER",
+    "Comment",
+    "Fault",
+    "FaultKind",
+    "RecordedRequest",
+    "ReplayApp",
+    "ReplayItem",
+    "ReplayServer",
+    "Scenario",
+    "ScenarioOptions",
+    "ScenarioSource",
+    "ServerSentEvent",
+    "load_recording",
+    "scripted_chunks",
+    "serve",
+]

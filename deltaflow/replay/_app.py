@@ -1,0 +1,135 @@
+"""The ASGI app: OpenAI's chat-completions endpoint, answered from scenarios."""
+
+from __future__ import annotations
+
+import itertools
+import time
+from collections.abc import Callable, Mapping
+from typing import Any, TypeAlias
+
+import anyio
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+from starlette.types import Receive, Scope, Send
+
+from ._completion import assemble_completion
+from ._fault import FAULT_HEADER, Fault
+from ._journal import RecordedRequest, RequestJournal
+from ._scenario import Scenario
+from ._stream import ReplayStream, StreamRegistry, error_chunk
+
+__all__ = ["ReplayApp", "ScenarioSource"]
+
+ScenarioSource: TypeAlias = Scenario | Mapping[str, Scenario] | Callable[[dict[str, Any]], Scenario | None]
+"""One scenario for every request, scenarios keyed by the request's ``model``, or a function of the
+request body (returning None for an unknown model)."""
+
+
+def _resolver(source: ScenarioSource) -> Callable[[dict[str, Any]], Scenario | None]:
+    if isinstance(source, Scenario):
+        return lambda _body: source
+    if isinstance(source, Mapping):
+        by_model = source
+        return lambda body: by_model.get(body["model"]) if isinstance(body.get("model"), str) else None
+    return source
+
+
+def _error(status: int, message: str, kind: str, code: str | int | None) -> JSONResponse:
+    return JSONResponse({"error": {"message": message, "type": kind, "param": None, "code": code}}, status)
+
+
+def _error_status(error: Mapping[str, Any]) -> int:
+    code = error.get("code")
+    return code if isinstance(code, int) and 400 <= code < 600 else 500
+
+
+class ReplayApp:
+    """Answers ``POST /v1/chat/completions`` (and ``/chat/completions``) from scenarios.
+
+    Attributes:
+        journal: every request received and how it was answered.
+        streams: the streams in flight.
+    """
+
+    def __init__(self, scenarios: ScenarioSource, journal: RequestJournal | None = None) -> None:
+        self.journal = journal or RequestJournal()
+        self.streams = StreamRegistry()
+        self._resolve = _resolver(scenarios)
+        self._ids = itertools.count(1)
+        paths = ("/v1/chat/completions", "/chat/completions")
+        routes = [Route(path, self._chat, methods=["POST"]) for path in paths]
+        self._app = Starlette(routes=routes)
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        await self._app(scope, receive, send)
+
+    async def _chat(self, request: Request) -> Response:
+        record = self.journal.add(
+            RecordedRequest(
+                method=request.method,
+                path=request.url.path,
+                headers=dict(request.headers),
+                body=None,
+                started_at=time.monotonic(),
+            )
+        )
+        try:
+            response = await self._answer(request, record)
+        except BaseException:
+            self.journal.finish(record)
+            raise
+        record.status = response.status_code
+        if not isinstance(response, ReplayStream):
+            self.journal.finish(record)
+        return response
+
+    async def _answer(self, request: Request, record: RecordedRequest) -> Response:
+        try:
+            body = await request.json()
+        except ValueError:
+            return _error(400, "the request body is not JSON", "invalid_request_error", None)
+        if not isinstance(body, dict):
+            return _error(400, "the request body is not a JSON object", "invalid_request_error", None)
+        record.body = body
+        scenario = self._resolve(body)
+        if scenario is None:
+            message = f"The model `{body.get('model')}` does not exist or you do not have access to it."
+            return _error(404, message, "invalid_request_error", "model_not_found")
+        fault = scenario.fault
+        if (header := request.headers.get(FAULT_HEADER)) is not None:
+            try:
+                fault = Fault.parse(header)
+            except ValueError as exc:
+                return _error(400, f"bad {FAULT_HEADER} header: {exc}", "invalid_request_error", None)
+        record.fault = fault
+        request_id = {"x-request-id": f"req_replay_{next(self._ids)}"}
+        if body.get("stream"):
+            return ReplayStream(
+                scenario,
+                fault=fault,
+                record=record,
+                journal=self.journal,
+                registry=self.streams,
+                headers=request_id,
+            )
+        return await self._complete(scenario, fault, request_id)
+
+    @staticmethod
+    async def _complete(scenario: Scenario, fault: Fault | None, headers: dict[str, str]) -> Response:
+        """A non-streaming answer; a stall or ttft delays it, an error fault or error chunk fails it."""
+        stall = fault.seconds if fault is not None and fault.kind == "stall" else 0.0
+        await anyio.sleep(scenario.ttft + stall)
+        chunks = scenario.chunks()
+        if fault is not None and fault.kind == "error":
+            chunks.append(error_chunk(fault.error, scenario.events))
+        error = next((chunk["error"] for chunk in chunks if isinstance(chunk.get("error"), Mapping)), None)
+        if error is not None:
+            return JSONResponse({"error": error}, _error_status(error), headers)
+        try:
+            completion = assemble_completion(chunks)
+        except ValueError as exc:
+            message = f"replay: no non-streaming answer for this scenario: {exc}"
+            return _error(500, message, "server_error", None)
+        return JSONResponse(completion, headers=headers)

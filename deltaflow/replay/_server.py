@@ -1,0 +1,183 @@
+"""Running the replay app under uvicorn: in a background thread on loopback, or blocking for a CLI."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import socket
+import threading
+from types import TracebackType
+from typing import Self
+
+import uvicorn
+
+from ._app import ReplayApp, ScenarioSource
+from ._journal import RecordedRequest, RequestJournal
+
+__all__ = ["ReplayServer", "serve"]
+
+_UVICORN_LOGGER = "uvicorn.error"
+
+
+class _DeliberateDropFilter(logging.Filter):
+    """Hides uvicorn's complaint about the unfinished body that a ``drop`` fault leaves on purpose."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return record.getMessage() != "ASGI callable returned without completing response."
+
+
+class _Uvicorn(uvicorn.Server):
+    """A uvicorn server that signals the thread which started it once it is listening."""
+
+    def __init__(self, config: uvicorn.Config) -> None:
+        super().__init__(config)
+        self.ready = threading.Event()
+
+    async def startup(self, sockets: list[socket.socket] | None = None) -> None:
+        await super().startup(sockets)
+        self.ready.set()
+
+
+class ReplayServer:
+    """An OpenAI-compatible endpoint on loopback that answers from scenarios, run in a background thread.
+
+    Use it as a context manager, sync or async::
+
+        with ReplayServer(Scenario.scripted("Hi there")) as server:
+            client = openai.OpenAI(base_url=server.base_url, api_key="sk-test")
+
+    Args:
+        scenarios: one scenario for every request, scenarios keyed by the request's ``model`` (an unknown
+            model gets a 404 ``model_not_found``), or a function of the request body returning a scenario
+            (or None for a 404).
+        host: the interface to listen on.
+        port: the port; 0 picks a free one.
+        startup_timeout: seconds to wait for uvicorn to start listening.
+    """
+
+    def __init__(
+        self,
+        scenarios: ScenarioSource,
+        *,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        startup_timeout: float = 10.0,
+    ) -> None:
+        self._journal = RequestJournal()
+        self._app = ReplayApp(scenarios, self._journal)
+        self._address = (host, port)
+        self._startup_timeout = startup_timeout
+        self._server: _Uvicorn | None = None
+        self._thread: threading.Thread | None = None
+        self._log_filter = _DeliberateDropFilter()
+
+    @property
+    def url(self) -> str:
+        """The server's root, e.g. ``http://127.0.0.1:54321``."""
+        return f"http://{self._address[0]}:{self._address[1]}"
+
+    @property
+    def base_url(self) -> str:
+        """What to pass as an OpenAI client's ``base_url``: the root plus ``/v1``."""
+        return f"{self.url}/v1"
+
+    @property
+    def port(self) -> int:
+        """The bound port (known once started)."""
+        return self._address[1]
+
+    @property
+    def requests(self) -> list[RecordedRequest]:
+        """Every request received so far, oldest first."""
+        return self._journal.records
+
+    def wait_for_disconnect(self, timeout: float = 5.0) -> RecordedRequest:
+        """Block until the server has noticed a client leave mid-stream; return that request.
+
+        Raises:
+            TimeoutError: no request was disconnected within ``timeout`` seconds.
+        """
+        record = self._journal.wait_for(lambda record: record.disconnected, timeout)
+        if record is None:
+            raise TimeoutError(f"no client disconnected within {timeout:g} s")
+        return record
+
+    def start(self) -> None:
+        """Start listening; returns once connections are accepted.
+
+        Raises:
+            RuntimeError: the server is already running or did not start in time.
+        """
+        if self._thread is not None:
+            raise RuntimeError("the replay server is already running")
+        # bind here rather than in uvicorn: the port is known up front and port=0 cannot race
+        sock = socket.create_server(self._address)
+        self._address = (self._address[0], sock.getsockname()[1])
+        config = uvicorn.Config(
+            self._app,
+            log_config=None,  # a library must not reconfigure the host application's logging
+            log_level="warning",
+            access_log=False,
+            lifespan="off",
+            http="h11",
+            loop="asyncio",
+            timeout_graceful_shutdown=2,
+        )
+        server = _Uvicorn(config)
+
+        def run() -> None:
+            try:
+                server.run(sockets=[sock])
+            finally:
+                sock.close()
+                server.ready.set()
+
+        logging.getLogger(_UVICORN_LOGGER).addFilter(self._log_filter)
+        self._server = server
+        self._thread = threading.Thread(target=run, name=f"deltaflow-replay-{self.port}", daemon=True)
+        self._thread.start()
+        if not server.ready.wait(self._startup_timeout) or not server.started:
+            self.stop()
+            raise RuntimeError(f"the replay server did not start on {self.url}")
+
+    def stop(self) -> None:
+        """End streams in flight, shut uvicorn down and join its thread; a no-op when not running."""
+        server, thread = self._server, self._thread
+        if server is None or thread is None:
+            return
+        self._app.streams.close()
+        server.should_exit = True
+        thread.join()
+        logging.getLogger(_UVICORN_LOGGER).removeFilter(self._log_filter)
+        self._server = self._thread = None
+
+    def __enter__(self) -> Self:
+        self.start()
+        return self
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.stop()
+
+    async def __aenter__(self) -> Self:
+        await asyncio.to_thread(self.start)
+        return self
+
+    async def __aexit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        await asyncio.to_thread(self.stop)
+
+
+def serve(
+    scenarios: ScenarioSource, host: str = "127.0.0.1", port: int = 8000, log_level: str = "info"
+) -> None:
+    """Serve scenarios in the calling thread until interrupted (Ctrl+C); for ``deltaflow serve``."""
+    config = uvicorn.Config(ReplayApp(scenarios), host=host, port=port, log_level=log_level, lifespan="off")
+    log_filter = _DeliberateDropFilter()
+    logging.getLogger(_UVICORN_LOGGER).addFilter(log_filter)
+    try:
+        uvicorn.Server(config).run()
+    finally:
+        logging.getLogger(_UVICORN_LOGGER).removeFilter(log_filter)

@@ -1,0 +1,14 @@
+"""The accumulation state behind the operators: append-only buffers and per-choice state."""
+
+from deltaflow.state._buffers import History, TextBuffer, TrackedList
+from deltaflow.state._completion import LATEST, ChoiceState, CompletionState, ToolCallState
+
+__all__ = [
+    "LATEST",
+    "ChoiceState",
+    "CompletionState",
+    "History",
+    "TextBuffer",
+    "ToolCallState",
+    "TrackedList",
+]

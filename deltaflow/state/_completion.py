@@ -1,0 +1,525 @@
+"""The running state of one streamed completion, and the events each chunk produces.
+
+``CompletionState.handle_chunk`` does work proportional to the chunk: text is appended as parts,
+lists are extended, nothing already accumulated is copied or re-serialised. Snapshots (openai's
+``ParsedChatCompletion``) are built only when somebody reads one, as of the chunk they ask for.
+
+Event order and the conditions for each event follow openai-python's ``ChatCompletionStreamState``
+exactly, so that the events of openai's types come out the same on an OpenAI-conformant stream.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from functools import partial
+from typing import Any
+
+from openai.types.chat import ChatCompletionChunk, ParsedChatCompletion, ParsedFunctionToolCall
+from openai.types.chat.chat_completion_chunk import Choice, ChoiceDelta, ChoiceDeltaToolCall
+
+from deltaflow._openai_compat import construct
+from deltaflow.errors import StreamContractError
+from deltaflow.events import (
+    BaseEvent,
+    ChoiceDone,
+    ChunkReceived,
+    ContentDelta,
+    ContentDone,
+    LogprobsContentDelta,
+    LogprobsContentDone,
+    LogprobsRefusalDelta,
+    LogprobsRefusalDone,
+    ReasoningDelta,
+    ReasoningDone,
+    RefusalDelta,
+    RefusalDone,
+    ToolCallDelta,
+    ToolCallDone,
+    UsageReported,
+)
+from deltaflow.state._buffers import History, TextBuffer, TrackedList
+
+__all__ = ["LATEST", "ChoiceState", "CompletionState", "ToolCallState"]
+
+# the field OpenAI-compatible reasoning models use; dialects move other spellings here
+REASONING_FIELD = "reasoning_content"
+_KNOWN_DELTA_FIELDS = frozenset({"content", "refusal", "role", "tool_calls"})
+
+ParsedAt = Callable[[int], object]
+LATEST = 2**62
+"""A chunk number later than any real one: "as it stands now"."""
+
+
+class ToolCallState:
+    """One tool call of one choice, accumulated from its fragments."""
+
+    __slots__ = ("arguments", "choice_index", "created", "extra", "id", "index", "name", "parsed_at", "type")
+
+    def __init__(self, index: int, choice_index: int, created: int) -> None:
+        self.index = index
+        self.choice_index = choice_index
+        self.created = created
+        self.id: str | None = None
+        self.type: str | None = None
+        self.name = TextBuffer(created)
+        self.arguments = TextBuffer(created)
+        self.extra: dict[str, Any] = {}
+        self.parsed_at: ParsedAt | None = None
+        """Set by ``assemble_tool_calls``: the parsed arguments as of a chunk number."""
+
+    def to_dict(self, seq: int) -> dict[str, Any]:
+        """The tool call in openai's snapshot shape, as of chunk ``seq``."""
+        return {
+            "index": self.index,
+            "id": self.id,
+            "type": self.type or "function",
+            **self.extra,
+            "function": {
+                "name": self.name.text_at(seq) or "",
+                "arguments": self.arguments.text_at(seq) or "",
+                "parsed_arguments": self.parsed_at(seq) if self.parsed_at is not None else None,
+            },
+        }
+
+    def to_model(self) -> ParsedFunctionToolCall:
+        """The tool call as openai's ``ParsedFunctionToolCall``, as it stands now."""
+        return construct(ParsedFunctionToolCall, self.to_dict(LATEST))
+
+
+class ChoiceState:
+    """One choice: its message parts, tool calls, logprobs, finish reason and done flags."""
+
+    __slots__ = (
+        "content",
+        "content_done",
+        "created",
+        "current_tool_call",
+        "done_tool_calls",
+        "extra",
+        "finish_reason",
+        "finished",
+        "index",
+        "initial",
+        "logprobs_content",
+        "logprobs_content_done",
+        "logprobs_created",
+        "logprobs_refusal",
+        "logprobs_refusal_done",
+        "message_extra",
+        "parsed_at",
+        "reasoning",
+        "reasoning_done",
+        "refusal",
+        "refusal_done",
+        "role",
+        "tool_calls",
+    )
+
+    def __init__(self, choice: Choice, seq: int) -> None:
+        self.index = choice.index
+        self.created = seq
+        # openai keeps the choice's own fields (and extras such as Azure's content_filter_results)
+        # from the chunk that started it
+        self.initial: dict[str, Any] = {"index": choice.index, "logprobs": None, **(choice.model_extra or {})}
+        self.role: str | None = None
+        self.content: TextBuffer | None = None
+        self.refusal: TextBuffer | None = None
+        self.reasoning: TextBuffer | None = None
+        self.tool_calls: dict[int, ToolCallState] = {}
+        self.message_extra: dict[str, Any] = {}
+        self.logprobs_created: int | None = None
+        self.logprobs_content: TrackedList[Any] | None = None
+        self.logprobs_refusal: TrackedList[Any] | None = None
+        self.finish_reason: History[str] = History()
+        self.parsed_at: ParsedAt | None = None
+        """Set by ``parse_partial_json``: the parsed content as of a chunk number."""
+        self.finished = False
+        self.content_done = False
+        self.refusal_done = False
+        self.reasoning_done = False
+        self.logprobs_content_done = False
+        self.logprobs_refusal_done = False
+        self.done_tool_calls: set[int] = set()
+        self.current_tool_call: int | None = None
+
+    def to_dict(self, seq: int) -> dict[str, Any]:
+        """The choice in openai's snapshot shape, as of chunk ``seq``."""
+        message: dict[str, Any] = {"role": self.role or "assistant"}
+        message["content"] = self.content.text_at(seq) if self.content is not None else None
+        message["refusal"] = self.refusal.text_at(seq) if self.refusal is not None else None
+        message.update(self.message_extra)
+        if self.reasoning is not None and seq >= self.reasoning.created:
+            message[REASONING_FIELD] = self.reasoning.text_at(seq)
+        tool_calls = [call.to_dict(seq) for _, call in sorted(self.tool_calls.items()) if call.created <= seq]
+        if tool_calls:
+            message["tool_calls"] = tool_calls
+        message["parsed"] = self.parsed_at(seq) if self.parsed_at is not None else None
+        choice = {**self.initial, "finish_reason": self.finish_reason.at(seq), "message": message}
+        if self.logprobs_created is not None and self.logprobs_created <= seq:
+            choice["logprobs"] = {
+                "content": self.logprobs_content.at(seq) if self.logprobs_content is not None else None,
+                "refusal": self.logprobs_refusal.at(seq) if self.logprobs_refusal is not None else None,
+            }
+        return choice
+
+
+class CompletionState:
+    """The accumulated completion: handle chunks in order, read snapshots at any point."""
+
+    def __init__(self) -> None:
+        self.seq = 0
+        self.base: dict[str, Any] | None = None
+        self.choices: dict[int, ChoiceState] = {}
+        self.usage: History[Any] = History()
+        self.system_fingerprint: History[str] = History()
+        self.moderation: History[Any] = History()
+
+    @property
+    def started(self) -> bool:
+        """Whether any chunk has arrived."""
+        return self.base is not None
+
+    # -- reading -------------------------------------------------------------------------------
+
+    def completion_at(self, seq: int) -> ParsedChatCompletion[object]:
+        """The completion as openai's snapshot type, as of chunk ``seq``."""
+        if self.base is None:
+            raise StreamContractError("no chunk has arrived yet")
+        usage = self.usage.at(seq)
+        moderation = self.moderation.at(seq)
+        data: dict[str, Any] = {
+            **self.base,
+            "object": "chat.completion",
+            "system_fingerprint": self.system_fingerprint.at(seq),
+            "usage": usage.to_dict() if usage is not None else None,
+            "choices": [
+                choice.to_dict(seq) for _, choice in sorted(self.choices.items()) if choice.created <= seq
+            ],
+        }
+        if moderation is not None:
+            data["moderation"] = moderation
+        return construct(ParsedChatCompletion[object], data)
+
+    def current(self) -> ParsedChatCompletion[object]:
+        """The completion as it stands now."""
+        return self.completion_at(self.seq)
+
+    # -- writing -------------------------------------------------------------------------------
+
+    def handle_chunk(self, chunk: ChatCompletionChunk) -> list[BaseEvent]:
+        """Accumulate one chunk; returns the events it produced, in openai's order."""
+        choices = getattr(chunk, "choices", None)
+        if type(choices) is not list:
+            raise StreamContractError(f"not a chat completion chunk: {type(chunk).__name__}")
+        self.seq += 1
+        seq = self.seq
+        if self.base is None:
+            self.base = _base_fields(chunk)
+        events: list[BaseEvent] = [
+            ChunkReceived.lazy({"type": "chunk", "chunk": chunk}, {"snapshot": partial(self.completion_at, seq)}, self)
+        ]
+        for choice in choices:
+            self._handle_choice(choice, seq, events)
+        usage = chunk.usage
+        if usage is not None:
+            self.usage.set(usage, seq)
+            events.append(UsageReported.lazy({"type": "usage", "usage": usage}, {}, self))
+        if chunk.system_fingerprint is not None:
+            self.system_fingerprint.set(chunk.system_fingerprint, seq)
+        moderation = getattr(chunk, "moderation", None)
+        if moderation is not None:
+            self.moderation.set(moderation.to_dict(), seq)
+        return events
+
+    def _handle_choice(self, choice: Choice, seq: int, events: list[BaseEvent]) -> None:
+        index = choice.index
+        if type(index) is not int or index < 0:
+            raise StreamContractError(f"choice index must be a non-negative integer, got {index!r}")
+        delta = choice.delta
+        if not isinstance(delta, ChoiceDelta):
+            raise StreamContractError(f"choice {index} has no delta")
+        state = self.choices.get(index)
+        if state is None:
+            state = self.choices[index] = ChoiceState(choice, seq)
+
+        if delta.role is not None:
+            state.role = delta.role
+        extra = delta.__pydantic_extra__
+        if extra:
+            self._handle_extra(state, extra, seq, events)
+        content = delta.content
+        if content is not None:
+            if type(content) is not str:
+                raise StreamContractError(f"choice {index}: content must be a string, got {content!r}")
+            if content:
+                self._close_reasoning(state, events)
+            if state.content is None:
+                state.content = TextBuffer(seq)
+            count = state.content.append(content, seq)
+            events.append(
+                ContentDelta.lazy(
+                    {"type": "content.delta", "choice_index": index, "delta": content, "parsed": None},
+                    {"snapshot": partial(state.content.text, count)},
+                    self,
+                )
+            )
+        refusal = delta.refusal
+        if refusal is not None:
+            if type(refusal) is not str:
+                raise StreamContractError(f"choice {index}: refusal must be a string, got {refusal!r}")
+            if refusal:
+                self._close_reasoning(state, events)
+            if state.refusal is None:
+                state.refusal = TextBuffer(seq)
+            count = state.refusal.append(refusal, seq)
+            events.append(
+                RefusalDelta.lazy(
+                    {"type": "refusal.delta", "choice_index": index, "delta": refusal},
+                    {"snapshot": partial(state.refusal.text, count)},
+                    self,
+                )
+            )
+        if delta.tool_calls:
+            self._close_reasoning(state, events)
+            for fragment in delta.tool_calls:
+                self._handle_tool_fragment(state, fragment, seq, events)
+        if choice.logprobs is not None:
+            self._handle_logprobs(state, choice, seq, events)
+        if delta.function_call is not None:
+            _merge(state.message_extra, {"function_call": delta.function_call.to_dict()})
+
+        finish_reason = choice.finish_reason
+        if finish_reason:
+            state.finish_reason.set(finish_reason, seq)
+        self._done_events(state, delta, events)
+        if finish_reason and not state.finished:
+            state.finished = True
+            events.append(
+                ChoiceDone.lazy(
+                    {"type": "choice.done", "choice_index": index, "finish_reason": finish_reason}, {}, self
+                )
+            )
+
+    def _handle_extra(self, state: ChoiceState, extra: dict[str, Any], seq: int, events: list[BaseEvent]) -> None:
+        for key, value in extra.items():
+            if key == REASONING_FIELD:
+                if value is None:
+                    continue
+                if type(value) is not str:
+                    raise StreamContractError(f"choice {state.index}: {key} must be a string, got {value!r}")
+                if state.reasoning is None:
+                    state.reasoning = TextBuffer(seq)
+                count = state.reasoning.append(value, seq)
+                events.append(
+                    ReasoningDelta.lazy(
+                        {"type": "reasoning.delta", "choice_index": state.index, "delta": value},
+                        {"snapshot": partial(state.reasoning.text, count)},
+                        self,
+                    )
+                )
+            elif key not in _KNOWN_DELTA_FIELDS:
+                _merge(state.message_extra, {key: value})
+
+    def _handle_tool_fragment(
+        self, state: ChoiceState, fragment: ChoiceDeltaToolCall, seq: int, events: list[BaseEvent]
+    ) -> None:
+        index = fragment.index
+        if type(index) is not int or index < 0:
+            raise StreamContractError(
+                f"choice {state.index}: tool call index must be a non-negative integer, got {index!r}"
+            )
+        call = state.tool_calls.get(index)
+        function = fragment.function
+        if call is None:
+            if function is None or function.name is None:
+                raise StreamContractError(
+                    f"choice {state.index}: tool call {index} continues a call that never started (no name)"
+                )
+            call = state.tool_calls[index] = ToolCallState(index, state.index, seq)
+        if fragment.id is not None:
+            call.id = fragment.id if call.id is None else call.id + fragment.id
+        if fragment.type is not None:
+            call.type = fragment.type
+        if fragment.__pydantic_extra__:
+            call.extra.update(fragment.__pydantic_extra__)
+        arguments_delta = ""
+        if function is not None:
+            if function.name is not None:
+                call.name.append(function.name, seq)
+            if function.arguments is not None:
+                if type(function.arguments) is not str:
+                    raise StreamContractError(
+                        f"choice {state.index}: tool call {index} arguments must be a string"
+                    )
+                arguments_delta = function.arguments
+                call.arguments.append(arguments_delta, seq)
+        count = len(call.arguments)
+        events.append(
+            ToolCallDelta.lazy(
+                {
+                    "type": "tool_calls.function.arguments.delta",
+                    "choice_index": state.index,
+                    "name": call.name.text(),
+                    "index": index,
+                    "parsed_arguments": None,
+                    "arguments_delta": arguments_delta,
+                },
+                {"arguments": partial(call.arguments.text, count)},
+                self,
+            )
+        )
+
+    def _handle_logprobs(self, state: ChoiceState, choice: Choice, seq: int, events: list[BaseEvent]) -> None:
+        logprobs = choice.logprobs
+        assert logprobs is not None  # noqa: S101 - checked by the caller
+        content, refusal = logprobs.content, logprobs.refusal
+        if state.logprobs_created is None:
+            # openai takes the first logprobs object whole, then extends it
+            state.logprobs_created = seq
+            if content is not None:
+                state.logprobs_content = TrackedList(seq)
+                state.logprobs_content.extend(list(content), seq)
+            if refusal is not None:
+                state.logprobs_refusal = TrackedList(seq)
+                state.logprobs_refusal.extend(list(refusal), seq)
+        else:
+            if content:
+                if state.logprobs_content is None:
+                    state.logprobs_content = TrackedList(seq)
+                state.logprobs_content.extend(content, seq)
+            if refusal:
+                if state.logprobs_refusal is None:
+                    state.logprobs_refusal = TrackedList(seq)
+                state.logprobs_refusal.extend(refusal, seq)
+        if content and state.logprobs_content is not None and state.logprobs_content.items:
+            events.append(
+                LogprobsContentDelta.lazy(
+                    {"type": "logprobs.content.delta", "choice_index": state.index, "content": content},
+                    {"snapshot": partial(state.logprobs_content.prefix, len(state.logprobs_content.items))},
+                    self,
+                )
+            )
+        if refusal and state.logprobs_refusal is not None and state.logprobs_refusal.items:
+            events.append(
+                LogprobsRefusalDelta.lazy(
+                    {"type": "logprobs.refusal.delta", "choice_index": state.index, "refusal": refusal},
+                    {"snapshot": partial(state.logprobs_refusal.prefix, len(state.logprobs_refusal.items))},
+                    self,
+                )
+            )
+
+    # -- done events, as openai's ChoiceEventState ---------------------------------------------
+
+    def _done_events(self, state: ChoiceState, delta: ChoiceDelta, events: list[BaseEvent]) -> None:
+        if state.finish_reason.current:
+            self._content_done_events(state, events)
+            if state.current_tool_call is not None:
+                self._tool_done_event(state, state.current_tool_call, events)
+        for fragment in delta.tool_calls or ():
+            if state.current_tool_call != fragment.index:
+                self._content_done_events(state, events)
+                if state.current_tool_call is not None:
+                    self._tool_done_event(state, state.current_tool_call, events)
+            state.current_tool_call = fragment.index
+
+    def _content_done_events(self, state: ChoiceState, events: list[BaseEvent]) -> None:
+        self._close_reasoning(state, events)
+        index = state.index
+        if state.content is not None and not state.content_done and state.content.text():
+            state.content_done = True
+            events.append(
+                ContentDone.lazy(
+                    {"type": "content.done", "choice_index": index, "content": state.content.text(), "parsed": None},
+                    {},
+                    self,
+                )
+            )
+        if state.refusal is not None and not state.refusal_done:
+            state.refusal_done = True
+            events.append(
+                RefusalDone.lazy(
+                    {"type": "refusal.done", "choice_index": index, "refusal": state.refusal.text()}, {}, self
+                )
+            )
+        if state.logprobs_content is not None and not state.logprobs_content_done:
+            state.logprobs_content_done = True
+            events.append(
+                LogprobsContentDone.lazy(
+                    {
+                        "type": "logprobs.content.done",
+                        "choice_index": index,
+                        "content": list(state.logprobs_content.items),
+                    },
+                    {},
+                    self,
+                )
+            )
+        if state.logprobs_refusal is not None and not state.logprobs_refusal_done:
+            state.logprobs_refusal_done = True
+            events.append(
+                LogprobsRefusalDone.lazy(
+                    {
+                        "type": "logprobs.refusal.done",
+                        "choice_index": index,
+                        "refusal": list(state.logprobs_refusal.items),
+                    },
+                    {},
+                    self,
+                )
+            )
+
+    def _tool_done_event(self, state: ChoiceState, index: int, events: list[BaseEvent]) -> None:
+        if index in state.done_tool_calls:
+            return
+        state.done_tool_calls.add(index)
+        call = state.tool_calls[index]
+        events.append(
+            ToolCallDone.lazy(
+                {
+                    "type": "tool_calls.function.arguments.done",
+                    "choice_index": state.index,
+                    "name": call.name.text(),
+                    "index": index,
+                    "arguments": call.arguments.text(),
+                    "parsed_arguments": None,
+                    "tool_call": call.to_model(),
+                },
+                {},
+                self,
+            )
+        )
+
+    def _close_reasoning(self, state: ChoiceState, events: list[BaseEvent]) -> None:
+        if state.reasoning is not None and not state.reasoning_done:
+            state.reasoning_done = True
+            events.append(
+                ReasoningDone.lazy(
+                    {"type": "reasoning.done", "choice_index": state.index, "reasoning": state.reasoning.text()},
+                    {},
+                    self,
+                )
+            )
+
+
+def _base_fields(chunk: ChatCompletionChunk) -> dict[str, Any]:
+    """The completion-level fields openai keeps from the first chunk."""
+    data = chunk.to_dict()
+    data.pop("obfuscation", None)
+    data.pop("choices", None)
+    data.pop("usage", None)
+    data.pop("system_fingerprint", None)
+    return data
+
+
+def _merge(accumulated: dict[str, Any], delta: dict[str, Any]) -> None:
+    """openai's delta merge for rarely used fields: strings concatenate, dicts merge, else replace."""
+    for key, value in delta.items():
+        previous = accumulated.get(key)
+        if previous is None:
+            accumulated[key] = value
+        elif isinstance(previous, str) and isinstance(value, str):
+            accumulated[key] = previous + value
+        elif isinstance(previous, dict) and isinstance(value, dict):
+            _merge(previous, value)
+        elif value is not None:
+            accumulated[key] = value
