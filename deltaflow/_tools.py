@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import inspect
 from collections.abc import Iterable, Mapping
-from typing import Any
+from typing import Any, cast
 
 from openai.lib._pydantic import to_strict_json_schema
 from openai.lib._tools import PydanticFunctionTool
@@ -32,7 +32,7 @@ class ToolSpec:
 
     @property
     def parseable(self) -> bool:
-        """openai parses arguments of strict tools and pydantic tools (which are strict)."""
+        """Openai parses arguments of strict tools and pydantic tools (which are strict)."""
         return self.strict or self.model is not None
 
 
@@ -58,14 +58,14 @@ def is_rich_response_format(response_format: object) -> bool:
 
 
 def has_parseable_input(response_format: object, specs: Mapping[str, ToolSpec]) -> bool:
-    """openai raises on length / content_filter finishes only when something was to be parsed."""
+    """Openai raises on length / content_filter finishes only when something was to be parsed."""
     return is_rich_response_format(response_format) or any(spec.parseable for spec in specs.values())
 
 
 def json_schema_of(response_format: object) -> dict[str, Any] | None:
     """The JSON schema content must follow, for a model type or a ``json_schema`` request dict."""
     if is_rich_response_format(response_format):
-        return to_strict_json_schema(TypeAdapter(response_format))
+        return to_strict_json_schema(TypeAdapter(cast(Any, response_format)))
     if isinstance(response_format, Mapping) and response_format.get("type") == "json_schema":
         schema = response_format.get("json_schema", {}).get("schema")
         return dict(schema) if isinstance(schema, Mapping) else {}
@@ -76,4 +76,4 @@ def validate_content(response_format: object, content: str) -> Any:
     """Validate finished content into the response format, as openai's ``maybe_parse_content``."""
     if isinstance(response_format, type) and issubclass(response_format, BaseModel):
         return response_format.model_validate_json(content)
-    return TypeAdapter(response_format).validate_json(content)
+    return TypeAdapter(cast(Any, response_format)).validate_json(content)

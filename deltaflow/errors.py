@@ -151,7 +151,7 @@ class ProviderError(DeltaflowError):
         self.error = error
 
 
-class StreamTimeout(DeltaflowError):
+class StreamTimeout(DeltaflowError):  # noqa: N818 - the name the issue and users expect
     """No chunk arrived within the idle timeout."""
 
     def __init__(

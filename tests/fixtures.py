@@ -72,7 +72,9 @@ class OpenAIFixture:
     @property
     def chunks(self) -> list[ChatCompletionChunk]:
         """Fresh chunk objects, as openai's client would build them."""
-        return [ChatCompletionChunk.model_validate(json.loads(payload)) for payload in sse_payloads(self.body)]
+        return [
+            ChatCompletionChunk.model_validate(json.loads(payload)) for payload in sse_payloads(self.body)
+        ]
 
 
 def load_openai_fixture(name: str) -> OpenAIFixture:

@@ -39,7 +39,7 @@ def run_openai(chunks: list[ChatCompletionChunk], tools: Any = None, response_fo
         for chunk in chunks:
             run.events.extend(event.model_dump() for event in state.handle_chunk(chunk))
         run.final = state.get_final_completion().model_dump()
-    except Exception as exc:  # noqa: BLE001 - the error class is part of what we compare
+    except Exception as exc:
         run.error = exc
     return run
 
@@ -54,7 +54,7 @@ def run_deltaflow(chunks: list[ChatCompletionChunk], tools: Any = None, response
             if fields is not None:
                 run.events.append(event.model_dump(include=fields))
         run.final = stream.get_final_completion().model_dump()
-    except Exception as exc:  # noqa: BLE001 - the error class is part of what we compare
+    except Exception as exc:
         run.error = exc
     return run
 

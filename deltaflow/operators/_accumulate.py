@@ -75,5 +75,3 @@ def with_completion(error: Exception, state: CompletionState) -> Exception:
     if isinstance(error, DeltaflowError) and error.completion is None and state.started:
         error.completion = state.current()
     return error
-
-

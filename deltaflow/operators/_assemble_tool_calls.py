@@ -105,15 +105,17 @@ def assemble_tool_calls(
     return _assemble
 
 
-def _call_state(event: BaseEvent) -> tuple[CompletionState | None, ToolCallState | None]:
+def _call_state(event: ToolCallDelta | ToolCallDone) -> tuple[CompletionState | None, ToolCallState | None]:
     origin = event.origin
     if not isinstance(origin, CompletionState):
         return None, None
-    choice = origin.choices.get(event.choice_index)  # type: ignore[attr-defined]
-    return origin, choice.tool_calls.get(event.index) if choice else None  # type: ignore[attr-defined]
+    choice = origin.choices.get(event.choice_index)
+    return origin, choice.tool_calls.get(event.index) if choice else None
 
 
-def _on_delta(event: ToolCallDelta, spec: ToolSpec | None, calls: dict[tuple[int, int], _CallParse]) -> BaseEvent:
+def _on_delta(
+    event: ToolCallDelta, spec: ToolSpec | None, calls: dict[tuple[int, int], _CallParse]
+) -> BaseEvent:
     if spec is None or not spec.parseable:
         return event
     key = (event.choice_index, event.index)
@@ -157,7 +159,12 @@ def _on_done(
         code="tool_arguments_invalid",
         message=str(error),
         choice_index=event.choice_index,
-        detail={"name": event.name, "index": event.index, "arguments": event.arguments, "position": error.position},
+        detail={
+            "name": event.name,
+            "index": event.index,
+            "arguments": event.arguments,
+            "position": error.position,
+        },
         exception=error,
     )
     return [done, report]

@@ -11,7 +11,14 @@ from reactivex import Observable, abc
 
 from deltaflow._tools import is_rich_response_format, json_schema_of, validate_content
 from deltaflow.errors import JsonParseError
-from deltaflow.events import BaseEvent, ContentDelta, ContentDone, ContentParsedDelta, ContentParsedDone, ErrorReported
+from deltaflow.events import (
+    BaseEvent,
+    ContentDelta,
+    ContentDone,
+    ContentParsedDelta,
+    ContentParsedDone,
+    ErrorReported,
+)
 from deltaflow.partial_json import IncrementalJsonParser
 from deltaflow.state import ChoiceState, CompletionState
 
@@ -37,7 +44,7 @@ class _ContentParse:
         """Remember the parser's version as of chunk ``seq``; returns it (None: no value yet)."""
         if not self.parser.has_value:
             return None
-        version = self.parser.version
+        version: int = self.parser.version
         if not self.versions or self.versions[-1] != version:
             self.seqs.append(seq)
             self.versions.append(version)
@@ -78,9 +85,9 @@ def parse_partial_json(
 
     ::
 
-        --delta('{"a":')--delta('[1,')--done-------------------------------|
-        [          parse_partial_json(response_format=Model)                ]
-        --delta(parsed={})--parsed.delta(add a [])--delta(parsed={"a":[1]})--parsed.delta(add a.0 1)--done(parsed=Model)|
+        --delta('{"a":')------------delta('[1]}')-----------------------done---------|
+        [               parse_partial_json(response_format=Model)                   ]
+        --delta(parsed={})-add(())--delta(parsed={"a":[1]})-add(a)-add(a,0)--done(Model)|
     """
     rich = is_rich_response_format(response_format)
     active = rich or json_schema_of(response_format) is not None
@@ -95,7 +102,7 @@ def parse_partial_json(
         ) -> abc.DisposableBase:
             parses: dict[int, _ContentParse] = {}
 
-            def parse_for(event: BaseEvent, choice_index: int) -> _ContentParse:
+            def parse_for(event: ContentDelta | ContentDone, choice_index: int) -> _ContentParse:
                 parse = parses.get(choice_index)
                 if parse is None:
                     parser = IncrementalJsonParser(
@@ -124,20 +131,23 @@ def parse_partial_json(
     return _parse
 
 
-def _choice_state(event: BaseEvent) -> ChoiceState | None:
+def _choice_state(event: ContentDelta | ContentDone) -> ChoiceState | None:
     origin = event.origin
     if not isinstance(origin, CompletionState):
         return None
-    return origin.choices.get(event.choice_index)  # type: ignore[attr-defined]
+    return origin.choices.get(event.choice_index)
 
 
-def _refused(event: BaseEvent) -> bool:
+def _refused(event: ContentDelta | ContentDone) -> bool:
     choice = _choice_state(event)
     return choice is not None and choice.refusal is not None and bool(choice.refusal.text())
 
 
 def _on_delta(
-    event: ContentDelta, parse: _ContentParse, rich: bool, sub_models: dict[tuple[str | int, ...], type[BaseModel]]
+    event: ContentDelta,
+    parse: _ContentParse,
+    rich: bool,
+    sub_models: dict[tuple[str | int, ...], type[BaseModel]],
 ) -> list[BaseEvent]:
     if parse.error is not None or not event.delta:
         if parse.error is None and rich:
@@ -167,7 +177,13 @@ def _on_delta(
     index = event.choice_index
     out.extend(
         ContentParsedDelta.lazy(
-            {"type": "content.parsed.delta", "choice_index": index, "path": op.path, "op": op.op, "value": op.value},
+            {
+                "type": "content.parsed.delta",
+                "choice_index": index,
+                "path": op.path,
+                "op": op.op,
+                "value": op.value,
+            },
             {},
             origin,
         )
@@ -199,7 +215,9 @@ def _with_parsed(event: ContentDelta, parse: _ContentParse) -> BaseEvent:
     return event.evolve(lazy={"parsed": lambda: parser.value(version)})
 
 
-def _on_done(event: ContentDone, parse: _ContentParse, response_format: object, rich: bool) -> list[BaseEvent]:
+def _on_done(
+    event: ContentDone, parse: _ContentParse, response_format: object, rich: bool
+) -> list[BaseEvent]:
     origin = event.origin
     parse.final_seq = origin.seq if isinstance(origin, CompletionState) else 0
     if not rich or _refused(event):

@@ -16,12 +16,17 @@ class ChoiceStream(Observable[BaseEvent]):
     """The events of one choice; ``choice_index`` says which."""
 
     def __init__(self, choice_index: int, subject: Subject[BaseEvent]) -> None:
-        super().__init__(subject.subscribe)
+        def subscribe(
+            observer: abc.ObserverBase[BaseEvent], scheduler: abc.SchedulerBase | None = None
+        ) -> abc.DisposableBase:
+            return subject.subscribe(observer, scheduler=scheduler)
+
+        super().__init__(subscribe)
         self.choice_index = choice_index
 
 
 def split_by_choice() -> Callable[[Observable[BaseEvent]], Observable[BaseEvent | ChoiceStream]]:
-    """Split per-choice events (n > 1) into one ``ChoiceStream`` per choice index.
+    r"""Split per-choice events (n > 1) into one ``ChoiceStream`` per choice index.
 
     The output carries the completion-level events (``chunk``, ``usage``, ``completion.done``,
     errors without a choice) as they are, and a ``ChoiceStream`` just before the first event of
@@ -33,8 +38,8 @@ def split_by_choice() -> Callable[[Observable[BaseEvent]], Observable[BaseEvent 
         --chunk--delta(0)--delta(1)--chunk--delta(1)--usage--|
         [                 split_by_choice()                  ]
         --chunk--C0--------C1--------chunk-----------usage--|
-                  \\--delta(0)--------------------------------|
-                             \\--delta(1)---------delta(1)------|
+                  \--delta(0)--------------------------------|
+                             \--delta(1)---------delta(1)------|
     """
 
     def _split(source: Observable[BaseEvent]) -> Observable[BaseEvent | ChoiceStream]:

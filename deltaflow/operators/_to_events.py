@@ -27,8 +27,10 @@ def to_events(
     parsed_deltas: bool = True,
     parsed_done: bool = False,
 ) -> Callable[[Observable[ChatCompletionChunk]], Observable[BaseEvent]]:
-    """Chunks to events: ``accumulate``, ``check_finish_reasons``, ``assemble_tool_calls``,
-    ``parse_partial_json`` and ``filter_refusals``, configured from the request's parameters.
+    """Chunks to events: the standard composition, configured from the request's parameters.
+
+    ``accumulate``, ``check_finish_reasons``, ``assemble_tool_calls``, ``parse_partial_json`` and
+    ``filter_refusals``, in that order.
 
     Args:
         tools: the request's ``tools`` (dicts, or ``openai.pydantic_function_tool(...)``).
@@ -49,6 +51,8 @@ def to_events(
         accumulate(),
         check_finish_reasons(tools=tools, response_format=response_format),
         assemble_tool_calls(tools=tools),
-        parse_partial_json(response_format=response_format, parsed_deltas=parsed_deltas, parsed_done=parsed_done),
+        parse_partial_json(
+            response_format=response_format, parsed_deltas=parsed_deltas, parsed_done=parsed_done
+        ),
         filter_refusals(refusals),
     )

@@ -12,7 +12,7 @@ from deltaflow.pipeline._sources import (
     from_jsonl,
     from_sse,
 )
-from deltaflow.pipeline._sse import SSEDecoder, ServerSentEvent, aiter_sse, iter_sse
+from deltaflow.pipeline._sse import ServerSentEvent, SSEDecoder, aiter_sse, iter_sse
 
 __all__ = [
     "EVENT_ALIASES",

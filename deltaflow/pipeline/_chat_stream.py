@@ -3,18 +3,27 @@
 from __future__ import annotations
 
 import inspect
-from collections.abc import AsyncIterable, AsyncIterator, Awaitable, Callable, Iterable, Iterator, Mapping
+from collections.abc import (
+    AsyncGenerator,
+    AsyncIterable,
+    AsyncIterator,
+    Callable,
+    Generator,
+    Iterable,
+    Iterator,
+    Mapping,
+)
 from types import TracebackType
-from typing import Any, Generic, Self, TypeVar, cast
+from typing import Any, Generic, Self, TypeVar, cast, get_args
 
 from openai.types.chat import ParsedChatCompletion
 
 from deltaflow.errors import ContentFilterFinishReasonError, LengthFinishReasonError, StreamContractError
-from deltaflow.events import BaseEvent, CompletionDone
+from deltaflow.events import BaseEvent, CompletionDone, EventType
 from deltaflow.operators import RefusalMode, to_events
 from deltaflow.pipeline._driver import Chain, Driver
 
-__all__ = ["AsyncChatStream", "ChatStream", "EVENT_ALIASES"]
+__all__ = ["EVENT_ALIASES", "AsyncChatStream", "ChatStream"]
 
 ResponseFormatT = TypeVar("ResponseFormatT")
 
@@ -25,7 +34,7 @@ EVENT_ALIASES = {
 _NOT_POSITIONAL = frozenset({"type", "choice_index"})
 
 
-def _build_chain(
+def _build_chain(  # noqa: PLR0917 - mirrors the facades' keyword parameters
     tools: Iterable[Mapping[str, Any]] | None,
     response_format: object,
     dialect: str | None,
@@ -88,9 +97,7 @@ class _StreamCore(Generic[ResponseFormatT]):
         stream, so calls chain.
         """
         name = EVENT_ALIASES.get(event_type, event_type)
-        from deltaflow.events import EventType  # noqa: PLC0415 - the Literal's values, read once per call
-
-        known = EventType.__args__
+        known = get_args(EventType)
         if name not in known:
             raise ValueError(f"unknown event type {event_type!r}; known: {', '.join(known)}")
         self._handlers.setdefault(name, []).append(_Handler(callback))
@@ -107,7 +114,7 @@ class _StreamCore(Generic[ResponseFormatT]):
     def _handlers_for(self, event: BaseEvent) -> list[_Handler]:
         if isinstance(event, CompletionDone):
             self._final = event.completion
-        return self._handlers.get(event.type, []) if self._handlers else []  # type: ignore[attr-defined]
+        return self._handlers.get(getattr(event, "type", ""), []) if self._handlers else []
 
     def _final_completion(self) -> ParsedChatCompletion[ResponseFormatT]:
         if self._driver.error is not None:
@@ -153,7 +160,7 @@ class ChatStream(_StreamCore[ResponseFormatT]):
         super().__init__(_build_chain(tools, response_format, dialect, refusals, parsed_deltas, parsed_done))
         self._chunks = chunks
         self._source: Iterator[Any] | None = None
-        self._events = self._generate()
+        self._events: Generator[BaseEvent, None, None] = self._generate()
 
     def __iter__(self) -> Iterator[BaseEvent]:
         return self._events
@@ -192,7 +199,7 @@ class ChatStream(_StreamCore[ResponseFormatT]):
         self.until_done()
         return self._final_completion()
 
-    def _generate(self) -> Iterator[BaseEvent]:
+    def _generate(self) -> Generator[BaseEvent, None, None]:
         driver = self._driver
         self._source = iter(self._chunks)
         try:
@@ -247,7 +254,7 @@ class AsyncChatStream(_StreamCore[ResponseFormatT]):
         super().__init__(_build_chain(tools, response_format, dialect, refusals, parsed_deltas, parsed_done))
         self._chunks = chunks
         self._source: AsyncIterator[Any] | None = None
-        self._events = self._generate()
+        self._events: AsyncGenerator[BaseEvent, None] = self._generate()
 
     def __aiter__(self) -> AsyncIterator[BaseEvent]:
         return self._events
@@ -280,7 +287,7 @@ class AsyncChatStream(_StreamCore[ResponseFormatT]):
         await self.until_done()
         return self._final_completion()
 
-    async def _generate(self) -> AsyncIterator[BaseEvent]:
+    async def _generate(self) -> AsyncGenerator[BaseEvent, None]:
         driver = self._driver
         self._source = aiter(self._chunks)
         try:
@@ -298,7 +305,7 @@ class AsyncChatStream(_StreamCore[ResponseFormatT]):
                     for handler in self._handlers_for(event):
                         result = handler.callback(*handler.arguments(event))
                         if inspect.isawaitable(result):
-                            await cast("Awaitable[Any]", result)
+                            await result
                     yield event
             if driver.error is not None:
                 raise driver.error

@@ -33,7 +33,9 @@ class Driver:
         self.state: CompletionState | None = None
         self._inlet: abc.ObserverBase[Any] | None = None
 
-        def subscribe(observer: abc.ObserverBase[Any], scheduler: abc.SchedulerBase | None = None) -> Disposable:
+        def subscribe(
+            observer: abc.ObserverBase[Any], scheduler: abc.SchedulerBase | None = None
+        ) -> Disposable:
             self._inlet = observer
             return Disposable()
 

@@ -20,7 +20,7 @@ from reactivex import Observable, abc
 from reactivex.disposable import Disposable
 
 from deltaflow.pipeline._chunks import DONE, chunk_from_dict, chunk_from_json, provider_error_from
-from deltaflow.pipeline._sse import SSEDecoder, ServerSentEvent
+from deltaflow.pipeline._sse import ServerSentEvent, SSEDecoder
 
 __all__ = [
     "achunks_from_sse",
@@ -40,7 +40,9 @@ Reads = bytes | str | Iterable[bytes] | AsyncIterable[bytes]
 def from_iterable(items: Iterable[T]) -> Observable[T]:
     """Push the items of a sync iterable, stopping early on dispose; its exceptions go to on_error."""
 
-    def subscribe(observer: abc.ObserverBase[T], scheduler: abc.SchedulerBase | None = None) -> abc.DisposableBase:
+    def subscribe(
+        observer: abc.ObserverBase[T], scheduler: abc.SchedulerBase | None = None
+    ) -> abc.DisposableBase:
         disposed = False
 
         def dispose() -> None:
@@ -68,7 +70,9 @@ def from_iterable(items: Iterable[T]) -> Observable[T]:
 def from_async_iterable(items: AsyncIterable[T]) -> Observable[T]:
     """Push the items of an async iterable from a task on the running loop; dispose cancels it."""
 
-    def subscribe(observer: abc.ObserverBase[T], scheduler: abc.SchedulerBase | None = None) -> abc.DisposableBase:
+    def subscribe(
+        observer: abc.ObserverBase[T], scheduler: abc.SchedulerBase | None = None
+    ) -> abc.DisposableBase:
         async def pump() -> None:
             iterator = aiter(items)
             try:
@@ -84,12 +88,18 @@ def from_async_iterable(items: AsyncIterable[T]) -> Observable[T]:
             observer.on_completed()
 
         task = asyncio.get_running_loop().create_task(pump())
-        return Disposable(task.cancel)
+
+        def cancel() -> None:
+            task.cancel()
+
+        return Disposable(cancel)
 
     return Observable(subscribe)
 
 
-def from_chunks(chunks: Iterable[ChatCompletionChunk] | AsyncIterable[ChatCompletionChunk]) -> Observable[Any]:
+def from_chunks(
+    chunks: Iterable[ChatCompletionChunk] | AsyncIterable[ChatCompletionChunk],
+) -> Observable[Any]:
     """Chunks from a sync or async iterable: an openai ``Stream``/``AsyncStream``, a list, a generator.
 
     Example::
@@ -136,7 +146,9 @@ def from_sse(reads: Reads) -> Observable[Any]:
     return from_iterable(chunks_from_sse(reads))
 
 
-def chunks_from_jsonl(recording: str | PathLike[str] | IO[str] | Iterable[str]) -> Iterator[ChatCompletionChunk]:
+def chunks_from_jsonl(
+    recording: str | PathLike[str] | IO[str] | Iterable[str],
+) -> Iterator[ChatCompletionChunk]:
     """Chunks from a JSONL recording: one chunk JSON per line (blank lines skipped).
 
     ``recording`` is a path, an open text file, or an iterable of lines.
@@ -199,4 +211,3 @@ async def _aclose(iterator: AsyncIterator[Any]) -> None:
             result = close()
             if asyncio.iscoroutine(result):
                 await result
-

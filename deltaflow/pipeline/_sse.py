@@ -1,8 +1,8 @@
-"""Server-sent events decoding, incremental over arbitrary byte reads.
+r"""Server-sent events decoding, incremental over arbitrary byte reads.
 
 Follows the WHATWG event-stream rules that matter for chat completions: ``data:`` lines of one
-event are joined with ``\\n``; ``event:`` names the event; lines starting with ``:`` are comments
-(OpenRouter sends ``: OPENROUTER PROCESSING`` keep-alives); ``\\r\\n``, ``\\r`` and ``\\n`` all end a
+event are joined with ``\n``; ``event:`` names the event; lines starting with ``:`` are comments
+(OpenRouter sends ``: OPENROUTER PROCESSING`` keep-alives); ``\r\n``, ``\r`` and ``\n`` all end a
 line. Lines are split on bytes before decoding, so a UTF-8 sequence cut across two network reads
 is reassembled: newline bytes never occur inside a multi-byte sequence.
 """

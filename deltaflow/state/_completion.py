@@ -216,7 +216,9 @@ class CompletionState:
         if self.base is None:
             self.base = _base_fields(chunk)
         events: list[BaseEvent] = [
-            ChunkReceived.lazy({"type": "chunk", "chunk": chunk}, {"snapshot": partial(self.completion_at, seq)}, self)
+            ChunkReceived.lazy(
+                {"type": "chunk", "chunk": chunk}, {"snapshot": partial(self.completion_at, seq)}, self
+            )
         ]
         for choice in choices:
             self._handle_choice(choice, seq, events)
@@ -300,7 +302,9 @@ class CompletionState:
                 )
             )
 
-    def _handle_extra(self, state: ChoiceState, extra: dict[str, Any], seq: int, events: list[BaseEvent]) -> None:
+    def _handle_extra(
+        self, state: ChoiceState, extra: dict[str, Any], seq: int, events: list[BaseEvent]
+    ) -> None:
         for key, value in extra.items():
             if key == REASONING_FIELD:
                 if value is None:
@@ -429,7 +433,12 @@ class CompletionState:
             state.content_done = True
             events.append(
                 ContentDone.lazy(
-                    {"type": "content.done", "choice_index": index, "content": state.content.text(), "parsed": None},
+                    {
+                        "type": "content.done",
+                        "choice_index": index,
+                        "content": state.content.text(),
+                        "parsed": None,
+                    },
                     {},
                     self,
                 )
@@ -494,7 +503,11 @@ class CompletionState:
             state.reasoning_done = True
             events.append(
                 ReasoningDone.lazy(
-                    {"type": "reasoning.done", "choice_index": state.index, "reasoning": state.reasoning.text()},
+                    {
+                        "type": "reasoning.done",
+                        "choice_index": state.index,
+                        "reasoning": state.reasoning.text(),
+                    },
                     {},
                     self,
                 )
@@ -512,7 +525,7 @@ def _base_fields(chunk: ChatCompletionChunk) -> dict[str, Any]:
 
 
 def _merge(accumulated: dict[str, Any], delta: dict[str, Any]) -> None:
-    """openai's delta merge for rarely used fields: strings concatenate, dicts merge, else replace."""
+    """Openai's delta merge for rarely used fields: strings concatenate, dicts merge, else replace."""
     for key, value in delta.items():
         previous = accumulated.get(key)
         if previous is None:

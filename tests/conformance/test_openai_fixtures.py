@@ -55,7 +55,9 @@ def test_final_completion_matches_recorded_expectations(name: str) -> None:
                         else call.function.parsed_arguments
                     ),
                 }
-                for call, expected in zip(message.tool_calls or [], expected_choice["tool_calls"], strict=True)
+                for call, expected in zip(
+                    message.tool_calls or [], expected_choice["tool_calls"], strict=True
+                )
             ]
             assert calls == expected_choice["tool_calls"]
 
@@ -65,9 +67,14 @@ def _collect(fixture, read_now: bool) -> list:
     kept = []
     try:
         for event in stream:
-            if event.type in ("chunk", "content.delta", "refusal.delta", "tool_calls.function.arguments.delta"):
+            if event.type in (
+                "chunk",
+                "content.delta",
+                "refusal.delta",
+                "tool_calls.function.arguments.delta",
+            ):
                 kept.append(_snapshot_of(event) if read_now else event)
-    except Exception:  # noqa: BLE001, S110 - error fixtures end early; the events before still count
+    except Exception:
         pass
     return kept
 

@@ -1,0 +1,106 @@
+"""ChatStream and AsyncChatStream: the facade users drive."""
+
+from __future__ import annotations
+
+import openai
+import pytest
+
+from deltaflow import AsyncChatStream, ChatStream
+from deltaflow.errors import StreamContractError
+from tests.chunks import text_stream
+
+
+class TestChatStream:
+    def test_on_with_fields_positionally_and_with_the_event(self) -> None:
+        """A two-parameter callback gets (delta, snapshot); a one-parameter one gets the event."""
+        pairs, dones = [], []
+        stream = ChatStream(text_stream("Hel", "lo"))
+        stream.on("content.delta", lambda delta, snapshot: pairs.append((delta, snapshot)))
+        stream.on("content.done", dones.append)
+        stream.until_done()
+        assert pairs == [("", ""), ("Hel", "Hel"), ("lo", "Hello")]
+        assert dones[0].content == "Hello"
+
+    def test_short_names_and_unknown_types(self) -> None:
+        """tool_calls.done is accepted as a short name; a typo is a clear error."""
+        stream = ChatStream(text_stream("x"))
+        stream.on("tool_calls.done", lambda event: None)
+        with pytest.raises(ValueError, match="unknown event type"):
+            stream.on("content.deltas", lambda event: None)
+
+    def test_final_completion_and_usage(self) -> None:
+        """get_final_completion waits for the end and returns openai's ParsedChatCompletion."""
+        with ChatStream(text_stream("a", "b")) as stream:
+            completion = stream.get_final_completion()
+        assert isinstance(completion, openai.types.chat.ParsedChatCompletion)
+        assert completion.choices[0].message.content == "ab"
+        assert completion.usage is not None
+        assert completion.usage.total_tokens == 5
+
+    def test_length_finish_raises_at_the_end_like_openai(self) -> None:
+        """Without parseable input, a length finish raises LengthFinishReasonError at get_final_completion."""
+        stream = ChatStream(text_stream("cut", finish_reason="length"))
+        with pytest.raises(openai.LengthFinishReasonError):
+            stream.get_final_completion()
+
+    def test_source_failure_raises_after_the_events_and_keeps_the_snapshot(self) -> None:
+        """Events before a source failure are handed out, then the error; the snapshot stays readable."""
+
+        def failing():
+            yield from text_stream("kept")[:2]
+            raise ConnectionResetError("reset")
+
+        stream = ChatStream(failing())
+        seen = []
+        with pytest.raises(ConnectionResetError):
+            seen.extend(event.type for event in stream)
+        assert seen == ["chunk", "content.delta", "chunk", "content.delta"]
+        assert stream.current_completion_snapshot.choices[0].message.content == "kept"
+
+    def test_breaking_early_closes_the_source(self) -> None:
+        """Leaving the with block early closes the chunk source."""
+        closed = []
+
+        def generate():
+            try:
+                yield from text_stream("a", "b", "c")
+            finally:
+                closed.append(True)
+
+        with ChatStream(generate()) as stream:
+            for event in stream:
+                if event.type == "content.delta":
+                    break
+        assert closed == [True]
+
+    def test_empty_source_is_an_error(self) -> None:
+        """No chunk at all raises a typed error instead of returning an empty completion."""
+        with pytest.raises(StreamContractError):
+            ChatStream(iter([])).get_final_completion()
+
+    def test_unknown_dialect_is_rejected(self) -> None:
+        """An unknown dialect name fails with the known names listed."""
+        with pytest.raises(ValueError, match="known dialects"):
+            ChatStream(iter([]), dialect="nope")
+
+
+class TestAsyncChatStream:
+    async def test_async_iteration_and_async_handlers(self) -> None:
+        """Async iteration yields the same events; coroutine handlers are awaited."""
+
+        async def generate():
+            for chunk in text_stream("a", "b"):
+                yield chunk
+
+        seen = []
+
+        async def on_delta(delta: str, snapshot: str) -> None:
+            seen.append(snapshot)
+
+        async with AsyncChatStream(generate()) as stream:
+            stream.on("content.delta", on_delta)
+            types = [event.type async for event in stream]
+            completion = await stream.get_final_completion()
+        assert seen == ["", "a", "ab"]
+        assert types[-1] == "completion.done"
+        assert completion.choices[0].message.content == "ab"
