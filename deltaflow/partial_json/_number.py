@@ -67,7 +67,7 @@ def convert(tok: str, is_float: bool, bias: int = 0) -> int | float:
         return float(f"{tok}e{bias}")
     exp = tok[cut + 1 :]
     sign = -1 if exp[0] == "-" else 1
-    digits = exp.lstrip("+-").lstrip("0")
+    digits = exp.lstrip("+-").lstrip("0") or "0"
     # Saturate rather than convert thousands of exponent digits: the value is 0 or inf either way.
     magnitude = int(digits) if len(digits) <= _EXP_DIGITS else 10**_EXP_DIGITS
     return float(f"{tok[:cut]}e{sign * magnitude + bias}")

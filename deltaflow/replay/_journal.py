@@ -85,16 +85,7 @@ class RequestJournal:
             record._finished.set()
             self._changed.notify_all()
 
-    def wait_for(
-        self, predicate: Callable[[RecordedRequest], bool], timeout: float
-    ) -> RecordedRequest | None:
-        """The newest record matching ``predicate``, waiting up to ``timeout`` for one; else None."""
+    def wait_until(self, condition: Callable[[list[RecordedRequest]], bool], timeout: float) -> bool:
+        """Block until ``condition(records)`` holds, re-checked on every change; False after ``timeout``."""
         with self._changed:
-            found: list[RecordedRequest] = []
-
-            def match() -> bool:
-                found[:] = [record for record in self._records if predicate(record)][-1:]
-                return bool(found)
-
-            self._changed.wait_for(match, timeout)
-            return found[0] if found else None
+            return self._changed.wait_for(lambda: condition(self._records), timeout)

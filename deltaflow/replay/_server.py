@@ -92,15 +92,14 @@ class ReplayServer:
         return self._journal.records
 
     def wait_for_disconnect(self, timeout: float = 5.0) -> RecordedRequest:
-        """Block until the server has noticed a client leave mid-stream; return that request.
+        """Block until the server notices the client of the latest request leave mid-stream; return it.
 
         Raises:
-            TimeoutError: no request was disconnected within ``timeout`` seconds.
+            TimeoutError: that did not happen within ``timeout`` seconds.
         """
-        record = self._journal.wait_for(lambda record: record.disconnected, timeout)
-        if record is None:
-            raise TimeoutError(f"no client disconnected within {timeout:g} s")
-        return record
+        if not self._journal.wait_until(lambda records: bool(records) and records[-1].disconnected, timeout):
+            raise TimeoutError(f"the latest request's client did not disconnect within {timeout:g} s")
+        return self.requests[-1]
 
     def start(self) -> None:
         """Start listening; returns once connections are accepted.

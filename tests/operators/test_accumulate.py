@@ -18,7 +18,7 @@ def _collect(source: reactivex.Observable) -> tuple[list, list]:
 
 class TestAccumulate:
     def test_events_in_openai_order_then_completion_done(self) -> None:
-        """Each chunk yields its chunk event first; the stream closes with choice.done, usage, completion.done."""
+        """Each chunk yields its chunk event first; choice.done, usage and completion.done close the stream."""
         events, errors = _collect(reactivex.from_iterable(text_stream("Hel", "lo")).pipe(ops.accumulate()))
         assert not errors
         assert [event.type for event in events] == [
@@ -98,7 +98,7 @@ class TestAccumulate:
         assert events[-1].type == "completion.done"
 
     def test_reasoning_content_becomes_reasoning_events(self) -> None:
-        """reasoning_content deltas give reasoning.delta events, reasoning.done before the answer, and stay in the message."""
+        """reasoning_content gives reasoning events, done before the answer, kept in the message."""
         chunks = [
             chunk({"delta": {"role": "assistant", "content": None, "reasoning_content": "thin"}}),
             chunk({"delta": {"reasoning_content": "king"}}),

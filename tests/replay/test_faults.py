@@ -29,11 +29,13 @@ def client(server: ReplayServer) -> Iterator[openai.OpenAI]:
 def consume(client: openai.OpenAI, fault: str, received: list[object]) -> None:
     """Stream with an ``X-Replay-Fault`` header, collecting chunks until the client raises."""
     headers = {"X-Replay-Fault": fault}
-    received.extend(client.chat.completions.create(model="m", messages=[], stream=True, extra_headers=headers))
+    received.extend(
+        client.chat.completions.create(model="m", messages=[], stream=True, extra_headers=headers)
+    )
 
 
 def test_drop_raises_connection_error_after_n_chunks(client: openai.OpenAI, server: ReplayServer) -> None:
-    """A dropped connection surfaces as ``APIConnectionError`` (from an incomplete chunked read) after N chunks."""
+    """A dropped connection raises ``APIConnectionError`` (an incomplete chunked read) after N chunks."""
     received: list[object] = []
     with pytest.raises(openai.APIConnectionError) as excinfo:
         consume(client, "drop-after=3", received)
@@ -48,18 +50,22 @@ def test_drop_raises_connection_error_after_n_chunks(client: openai.OpenAI, serv
 async def test_drop_raises_connection_error_in_async_client(server: ReplayServer) -> None:
     """The async client raises the same ``APIConnectionError`` after exactly N chunks."""
     received = []
-    async with openai.AsyncOpenAI(base_url=server.base_url, api_key="sk-test", max_retries=0) as client:
+
+    async def consume_async(client: openai.AsyncOpenAI) -> None:
         stream = await client.chat.completions.create(
             model="m", messages=[], stream=True, extra_headers={"X-Replay-Fault": "drop-after=2"}
         )
+        async for chunk in stream:
+            received.append(chunk)  # noqa: PERF401 - a comprehension would lose the chunks before the error
+
+    async with openai.AsyncOpenAI(base_url=server.base_url, api_key="sk-test", max_retries=0) as client:
         with pytest.raises(openai.APIConnectionError):
-            async for chunk in stream:
-                received.append(chunk)
+            await consume_async(client)
     assert len(received) == 2
 
 
 def test_malformed_line_raises_json_decode_error(client: openai.OpenAI) -> None:
-    """openai does not wrap invalid JSON in a ``data:`` line: a ``json.JSONDecodeError`` escapes after N chunks."""
+    """openai leaves invalid JSON in a ``data:`` line unwrapped: ``json.JSONDecodeError`` after N chunks."""
     received: list[object] = []
     with pytest.raises(json.JSONDecodeError):
         consume(client, "malformed-after=1", received)
@@ -123,7 +129,9 @@ def test_scenario_fault_applies_and_header_none_disables_it() -> None:
         with pytest.raises(openai.APIConnectionError):
             list(client.chat.completions.create(model="m", messages=[], stream=True))
         clean = list(
-            client.chat.completions.create(model="m", messages=[], stream=True, extra_headers={"X-Replay-Fault": "none"})
+            client.chat.completions.create(
+                model="m", messages=[], stream=True, extra_headers={"X-Replay-Fault": "none"}
+            )
         )
     assert len(clean) == len(scenario.chunks())
 
@@ -140,7 +148,9 @@ def test_error_fault_on_non_streaming_request_is_an_http_error(client: openai.Op
     """Without streaming, an error fault becomes an HTTP error whose status is the error code."""
     with pytest.raises(openai.RateLimitError, match="slow down"):
         client.chat.completions.create(
-            model="m", messages=[], extra_headers={"X-Replay-Fault": "error-after=0;error-code=429;error-message=slow down"}
+            model="m",
+            messages=[],
+            extra_headers={"X-Replay-Fault": "error-after=0;error-code=429;error-message=slow down"},
         )
 
 
@@ -181,7 +191,10 @@ def test_tokens_per_second_paces_events() -> None:
         ("stall-after=2;stall=5", Fault("stall", 2, seconds=5)),
         ("malformed-after=0", Fault("malformed", 0)),
         ("error-after=4", Fault("error", 4)),
-        (" Error-After = 1 ; error-code=rate_limit ; error-message=busy", Fault.error_after(1, code="rate_limit", message="busy")),
+        (
+            " Error-After = 1 ; error-code=rate_limit ; error-message=busy",
+            Fault.error_after(1, code="rate_limit", message="busy"),
+        ),
         ("none", None),
     ],
 )
@@ -191,7 +204,15 @@ def test_fault_header_parses(header: str, fault: Fault | None) -> None:
 
 
 @pytest.mark.parametrize(
-    "header", ["", "drop-after", "drop-after=x", "drop-after=1;stall-after=2", "boom-after=1", "drop-after=1;colour=red"]
+    "header",
+    [
+        "",
+        "drop-after",
+        "drop-after=x",
+        "drop-after=1;stall-after=2",
+        "boom-after=1",
+        "drop-after=1;colour=red",
+    ],
 )
 def test_bad_fault_header_is_refused(header: str) -> None:
     """Malformed, ambiguous or unknown fault headers raise ``ValueError``."""

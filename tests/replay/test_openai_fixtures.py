@@ -79,5 +79,7 @@ def test_non_streaming_answer_matches_recording(client: openai.OpenAI, path: Pat
         assert choice.finish_reason == want["finish_reason"]
         assert choice.message.content == want["content"]
         assert choice.message.refusal == want["refusal"]
-        calls = [(call.id, call.function.name, call.function.arguments) for call in choice.message.tool_calls or []]
+        calls = [
+            (call.id, call.function.name, call.function.arguments) for call in choice.message.tool_calls or []
+        ]
         assert calls == [(call["id"], call["name"], call["arguments"]) for call in want["tool_calls"] or []]

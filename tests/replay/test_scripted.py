@@ -58,7 +58,9 @@ def test_tool_calls_arrive_as_fragments_with_parseable_arguments() -> None:
     choice = final.choices[0]
     assert choice.finish_reason == "tool_calls"
     assert choice.message.content is None
-    rebuilt = [(call.function.name, json.loads(call.function.arguments)) for call in choice.message.tool_calls or []]
+    rebuilt = [
+        (call.function.name, json.loads(call.function.arguments)) for call in choice.message.tool_calls or []
+    ]
     assert rebuilt == [(call["name"], call["arguments"]) for call in calls]
     assert all((call.id or "").startswith("call_") for call in choice.message.tool_calls or [])
 
