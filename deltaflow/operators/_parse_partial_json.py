@@ -91,7 +91,8 @@ def parse_partial_json(
     """
     rich = is_rich_response_format(response_format)
     active = rich or json_schema_of(response_format) is not None
-    sub_models = _sub_models(response_format) if parsed_done and rich else {}
+    # None: no content.parsed.done events; otherwise the sub-models to validate closed values into
+    sub_models = (_sub_models(response_format) if rich else {}) if parsed_done else None
 
     def _parse(source: Observable[BaseEvent]) -> Observable[BaseEvent]:
         if not active:
@@ -147,7 +148,7 @@ def _on_delta(
     event: ContentDelta,
     parse: _ContentParse,
     rich: bool,
-    sub_models: dict[tuple[str | int, ...], type[BaseModel]],
+    sub_models: dict[tuple[str | int, ...], type[BaseModel]] | None,
 ) -> list[BaseEvent]:
     if parse.error is not None or not event.delta:
         if parse.error is None and rich:
@@ -189,7 +190,7 @@ def _on_delta(
         )
         for op in ops
     )
-    if sub_models is not None and parser.track_done:
+    if sub_models is not None:
         for path, value in parser.pop_done():
             out.append(
                 ContentParsedDone.lazy(

@@ -18,7 +18,7 @@ def _collect(source: reactivex.Observable) -> tuple[list, list]:
 
 class TestAccumulate:
     def test_events_in_openai_order_then_completion_done(self) -> None:
-        """Each chunk yields its chunk event first; choice.done, usage and completion.done close the stream."""
+        """Each chunk yields its chunk event first; choice.done, usage, completion.done close it."""
         events, errors = _collect(reactivex.from_iterable(text_stream("Hel", "lo")).pipe(ops.accumulate()))
         assert not errors
         assert [event.type for event in events] == [

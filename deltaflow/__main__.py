@@ -1,0 +1,7 @@
+"""``python -m deltaflow``: the ``deltaflow`` command."""
+
+import sys
+
+from deltaflow.cli import main
+
+sys.exit(main())
