@@ -23,7 +23,7 @@ class Forecast(BaseModel):
 
 
 def _describe(event: BaseEvent) -> str | None:
-    kind = event.type  # type: ignore[attr-defined]
+    kind = event.type
     if kind in ("content.delta", "reasoning.delta", "refusal.delta"):
         return f"{kind:<22} {event.delta!r}"
     if kind == "content.parsed.delta":

@@ -118,7 +118,10 @@ class ReplayApp:
 
     @staticmethod
     async def _complete(scenario: Scenario, fault: Fault | None, headers: dict[str, str]) -> Response:
-        """A non-streaming answer; a stall or ttft delays it, an error fault or error chunk fails it."""
+        """A non-streaming answer: ttft and stalls delay it, an error fault or error chunk fails it.
+
+        ``drop`` and ``malformed`` faults concern streams only and are ignored here.
+        """
         stall = fault.seconds if fault is not None and fault.kind == "stall" else 0.0
         await anyio.sleep(scenario.ttft + stall)
         chunks = scenario.chunks()

@@ -36,7 +36,8 @@ class Fault:
     kind: FaultKind
     after: int = 0
     seconds: float = 10.0
-    error: Mapping[str, Any] = field(default_factory=_default_error)
+    # left out of the hash (a dict is unhashable), so faults and scenarios stay hashable
+    error: Mapping[str, Any] = field(default_factory=_default_error, hash=False)
 
     def __post_init__(self) -> None:
         if self.kind not in _KINDS:

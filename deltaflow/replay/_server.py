@@ -7,7 +7,7 @@ import logging
 import socket
 import threading
 from types import TracebackType
-from typing import Self
+from typing import NamedTuple, Self
 
 import uvicorn
 
@@ -38,6 +38,12 @@ class _Uvicorn(uvicorn.Server):
         self.ready.set()
 
 
+class _Running(NamedTuple):
+    app: ReplayApp
+    server: _Uvicorn
+    thread: threading.Thread
+
+
 class ReplayServer:
     """An OpenAI-compatible endpoint on loopback that answers from scenarios, run in a background thread.
 
@@ -51,7 +57,7 @@ class ReplayServer:
             model gets a 404 ``model_not_found``), or a function of the request body returning a scenario
             (or None for a 404).
         host: the interface to listen on.
-        port: the port; 0 picks a free one.
+        port: the port; 0 picks a free one, anew at each start.
         startup_timeout: seconds to wait for uvicorn to start listening.
     """
 
@@ -63,12 +69,12 @@ class ReplayServer:
         port: int = 0,
         startup_timeout: float = 10.0,
     ) -> None:
+        self._scenarios = scenarios
         self._journal = RequestJournal()
-        self._app = ReplayApp(scenarios, self._journal)
+        self._requested = (host, port)
         self._address = (host, port)
         self._startup_timeout = startup_timeout
-        self._server: _Uvicorn | None = None
-        self._thread: threading.Thread | None = None
+        self._running: _Running | None = None
         self._log_filter = _DeliberateDropFilter()
 
     @property
@@ -107,13 +113,15 @@ class ReplayServer:
         Raises:
             RuntimeError: the server is already running or did not start in time.
         """
-        if self._thread is not None:
+        if self._running is not None:
             raise RuntimeError("the replay server is already running")
         # bind here rather than in uvicorn: the port is known up front and port=0 cannot race
-        sock = socket.create_server(self._address)
-        self._address = (self._address[0], sock.getsockname()[1])
+        sock = socket.create_server(self._requested)
+        self._address = (self._requested[0], sock.getsockname()[1])
+        # a fresh app per run: the previous run's stream registry was closed for good by stop()
+        app = ReplayApp(self._scenarios, self._journal)
         config = uvicorn.Config(
-            self._app,
+            app,
             log_config=None,  # a library must not reconfigure the host application's logging
             log_level="warning",
             access_log=False,
@@ -132,23 +140,23 @@ class ReplayServer:
                 server.ready.set()
 
         logging.getLogger(_UVICORN_LOGGER).addFilter(self._log_filter)
-        self._server = server
-        self._thread = threading.Thread(target=run, name=f"deltaflow-replay-{self.port}", daemon=True)
-        self._thread.start()
+        thread = threading.Thread(target=run, name=f"deltaflow-replay-{self.port}", daemon=True)
+        self._running = _Running(app, server, thread)
+        thread.start()
         if not server.ready.wait(self._startup_timeout) or not server.started:
             self.stop()
             raise RuntimeError(f"the replay server did not start on {self.url}")
 
     def stop(self) -> None:
         """End streams in flight, shut uvicorn down and join its thread; a no-op when not running."""
-        server, thread = self._server, self._thread
-        if server is None or thread is None:
+        if self._running is None:
             return
-        self._app.streams.close()
+        app, server, thread = self._running
+        app.streams.close()
         server.should_exit = True
         thread.join()
         logging.getLogger(_UVICORN_LOGGER).removeFilter(self._log_filter)
-        self._server = self._thread = None
+        self._running = None
 
     def __enter__(self) -> Self:
         self.start()

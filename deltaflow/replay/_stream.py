@@ -102,7 +102,8 @@ class ReplayStream(Response):
         self.status_code = 200
         self.background = None
         self.init_headers({"cache-control": "no-cache", **headers})
-        # set just before the last body message: from then on uvicorn reports http.disconnect by design
+        # set before the last event goes out: a client that leaves after reading it has not left early,
+        # and once the body is finished uvicorn reports http.disconnect anyway
         self._complete = False
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -129,8 +130,11 @@ class ReplayStream(Response):
         await send({"type": "http.response.start", "status": 200, "headers": self.raw_headers})
         scenario, fault = self._scenario, self._fault
         interval = 1 / scenario.tokens_per_second if scenario.tokens_per_second else 0.0
-        sent = 0
+        sent, total = 0, scenario.event_count
         for item in scenario.events:
+            # uvicorn's send does not yield while the socket accepts data: without this an unpaced stream
+            # never lets the loop see the client leave, and keeps writing into a dead socket
+            await anyio.lowlevel.checkpoint()
             if isinstance(item, Comment):
                 await self._body(send, encode_item(item))
                 continue
@@ -143,11 +147,13 @@ class ReplayStream(Response):
                     await self._body(send, _MALFORMED)
                 else:
                     error = ServerSentEvent(data=encode_chunk(error_chunk(fault.error, scenario.events)))
+                    self._complete = True
                     await self._body(send, encode_item(error) + encode_item(DONE))
                     break
             delay = scenario.ttft if sent == 0 else interval
             if delay:
                 await anyio.sleep(delay)
+            self._complete = sent + 1 == total
             await self._body(send, encode_item(item))
             sent += 1
             self._record.events_sent = sent
@@ -157,6 +163,3 @@ class ReplayStream(Response):
     @staticmethod
     async def _body(send: Send, data: bytes) -> None:
         await send({"type": "http.response.body", "body": data, "more_body": True})
-        # uvicorn's send does not yield while the socket accepts data: without this an unpaced stream
-        # never lets the loop see the client leave, and keeps writing into a dead socket
-        await anyio.lowlevel.checkpoint()
