@@ -105,44 +105,34 @@ def run_deltaflow(
 
 
 def compare(
-    scenario: str, chunks: list[ChatCompletionChunk], *, repeat: int, with_openai: bool = True, **options: Any
+    scenario: str, chunks: list[ChatCompletionChunk], *, repeat: int, **options: Any
 ) -> dict[str, Any]:
     """CPU µs/chunk of both sides on the same chunks (``options`` go to both runners), and the ratio."""
     deltaflow, deltaflow_runs = cpu_time(lambda: run_deltaflow(chunks, **options), repeat)
-    openai: float | None = None
-    openai_runs = 0
-    if with_openai:
-        openai, openai_runs = cpu_time(lambda: run_openai(chunks, **options), repeat)
-    deltaflow_us = deltaflow / len(chunks) * 1e6
-    openai_us = openai / len(chunks) * 1e6 if openai is not None else None
+    openai, openai_runs = cpu_time(lambda: run_openai(chunks, **options), repeat)
+    deltaflow_us, openai_us = deltaflow / len(chunks) * 1e6, openai / len(chunks) * 1e6
     return {
         "scenario": scenario,
         "chunks": len(chunks),
         "openai_us_per_chunk": openai_us,
         "deltaflow_us_per_chunk": deltaflow_us,
-        "ratio": deltaflow_us / openai_us if openai_us else None,
+        "ratio": deltaflow_us / openai_us,
         "runs": {"openai": openai_runs, "deltaflow": deltaflow_runs},
     }
 
 
 def comparison_table(rows: Iterable[dict[str, Any]]) -> str:
     """The markdown table of ``compare`` rows."""
-    header = ("scenario", "chunks", "openai µs/chunk", "deltaflow µs/chunk", "ratio")
-    lines = ["| " + " | ".join(header) + " |", "|" + "|".join("---" for _ in header) + "|"]
-    for row in rows:
-        cells = (
-            row["scenario"],
-            f"{row['chunks']:,}",
-            _cell(row["openai_us_per_chunk"]),
-            _cell(row["deltaflow_us_per_chunk"]),
-            _cell(row["ratio"], 3),
-        )
-        lines.append("| " + " | ".join(cells) + " |")
+    lines = [
+        "| scenario | chunks | openai µs/chunk | deltaflow µs/chunk | ratio |",
+        "|---|---:|---:|---:|---:|",
+    ]
+    lines += [
+        f"| {row['scenario']} | {row['chunks']:,} | {row['openai_us_per_chunk']:.2f} "
+        f"| {row['deltaflow_us_per_chunk']:.2f} | {row['ratio']:.3f} |"
+        for row in rows
+    ]
     return "\n".join(lines)
-
-
-def _cell(value: float | None, digits: int = 2) -> str:
-    return "—" if value is None else f"{value:.{digits}f}"
 
 
 def machine_info() -> dict[str, Any]:

@@ -29,7 +29,7 @@ import partial_json_parser
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from deltaflow.partial_json import IncrementalJsonParser  # noqa: E402  # after the path fix-up
+from deltaflow.partial_json import IncrementalJsonParser  # after the path fix-up
 
 DELTA = 4
 SAMPLE = 300  # deltas timed for the re-parsing baselines on large documents
@@ -50,7 +50,7 @@ def make_document(items: int, seed: int = 7) -> str:
                 "active": rnd.random() < 0.5,
                 "ratio": rnd.random() * 1e-3,
                 "nested": {"x": rnd.randint(0, 10**6), "y": [rnd.random() for _ in range(2)], "note": None},
-                "text": "line one\nline \"two\" \\ tab\t" + rnd.choice(words),
+                "text": 'line one\nline "two" \\ tab\t' + rnd.choice(words),
             }
             for i in range(items)
         ]

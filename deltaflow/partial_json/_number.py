@@ -29,8 +29,8 @@ NUM_PREFIX = re.compile(r"-?(?:(?:0|[1-9][0-9]*)(?:(?:\.[0-9]+)?[eE][+-]?[0-9]*|
 # jiter rejects a number whose integer part has more digits than this ("number out of range"); it is
 # also CPython's default int/str conversion bound.
 MAX_INT_DIGITS = 4300
-# An open token longer than this is compacted (see ``compact``); it exceeds any legal integer part.
-COMPACT_ABOVE = 8192
+# An open token longer than this is compacted (see ``compact``), and again whenever it has doubled.
+COMPACT_ABOVE = 1024
 # A double's exact decimal halfway points need at most 767 significant digits, so digits past the
 # 800th only matter as "is anything non-zero after this point".
 _SIGNIFICANT = 800
@@ -76,14 +76,14 @@ def convert(tok: str, is_float: bool, bias: int = 0) -> int | float:
 def compact(tok: str, bias: int) -> tuple[str, int]:
     """Shrink a long valid partial token to a bounded one with the same value for every continuation.
 
-    Only called when ``tok`` is longer than any legal integer part, so it is in its fraction or
-    exponent. Leading fraction zeros after ``0.`` move into ``bias``; fraction digits past the
+    A token still in its integer part comes back unchanged (jiter bounds it to 4300 digits anyway).
+    Leading fraction zeros after ``0.`` move into ``bias``; fraction digits past the
     significant ones collapse to one sticky ``1`` (or vanish when all zero: later digits land past the
     significant ones either way); exponent leading zeros go and huge exponents saturate. Digits that
     arrive later keep the same meaning, so the token keeps growing from the compacted form.
 
     Args:
-        tok: a valid prefix of a number, longer than ``COMPACT_ABOVE``.
+        tok: a valid prefix of a number.
         bias: the decimal exponent already taken out of ``tok``.
 
     Returns:

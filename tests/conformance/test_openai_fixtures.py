@@ -27,7 +27,7 @@ def test_final_completion_matches_recorded_expectations(name: str) -> None:
     stream = ChatStream(iter(fixture.chunks), tools=fixture.tools, response_format=fixture.response_format)
     expected_error = fixture.expected["error"]
     if expected_error:
-        with pytest.raises(Exception) as raised:  # noqa: PT011 - the class name is checked below
+        with pytest.raises(Exception) as raised:
             stream.get_final_completion()
         assert type(raised.value).__name__ == expected_error
         assert raised.value.completion is not None  # type: ignore[attr-defined]

@@ -216,7 +216,7 @@ def test_fault_header_parses(header: str, fault: Fault | None) -> None:
 )
 def test_bad_fault_header_is_refused(header: str) -> None:
     """Malformed, ambiguous or unknown fault headers raise ``ValueError``."""
-    with pytest.raises(ValueError):  # noqa: PT011 - several distinct messages, the type is the contract
+    with pytest.raises(ValueError):
         Fault.parse(header)
 
 

@@ -1,0 +1,926 @@
+r"""An incremental JSON parser: each delta is parsed once, and the partial value is kept up to date.
+
+openai-python re-parses the whole accumulated text on every delta (O(n) per delta, O(n^2) per
+stream). ``IncrementalJsonParser`` consumes deltas cut anywhere (inside strings, escapes, ``\uXXXX``
+and surrogate pairs, numbers, literals) and does work proportional to the delta.
+
+The value it exposes matches ``jiter.from_json(text.encode(), partial_mode=True)`` for the text fed
+so far; ops and ``value_trailing_strings()`` match ``partial_mode="trailing-strings"``.
+
+Layout: every container, once opened, has a ``_Frame`` holding its live Python object (which becomes
+the final value when it closes) and, for objects, a log of (key, value) entries. Entries are only ever
+appended, so "the container as of version v" is "its first n entries", plus the open child or the
+open number at the end. One small record per version, (deepest open frame, its entry count, open
+number) is enough to rebuild any earlier snapshot; ``value()`` copies only the open containers.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+import sys
+from collections.abc import Callable
+from types import MappingProxyType
+from typing import Any, Final
+
+from deltaflow.errors import JsonLimitError, JsonParseError
+from deltaflow.partial_json._number import (
+    COMPACT_ABOVE,
+    NUM_COMPLETE,
+    NUM_FULL,
+    NUM_PREFIX,
+    NUM_RUN,
+    compact,
+    convert,
+    int_digits_excess,
+)
+from deltaflow.partial_json._ops import JsonOp, OpKind
+
+__all__ = ["IncrementalJsonParser"]
+
+Path = tuple[str | int, ...]
+
+# Parser states. The structural ones (< _STRING) skip whitespace.
+_VALUE: Final = 0  # a value must follow (document start, after ':', after ',' in an array)
+_ARR_FIRST: Final = 1  # just after '[': a value or ']'
+_OBJ_FIRST: Final = 2  # just after '{': a key or '}'
+_OBJ_KEY: Final = 3  # after ',' in an object: a key
+_COLON: Final = 4
+_AFTER: Final = 5  # after a value inside a container: ',' or the closing bracket
+_END: Final = 6  # the top-level value is complete: only whitespace may follow
+_STRING: Final = 7
+_ESCAPE: Final = 8  # after a backslash
+_HEX: Final = 9  # inside the four digits of \uXXXX
+_SURR_BS: Final = 10  # after a high surrogate escape: its low half must follow, '\\' first
+_SURR_U: Final = 11  # then 'u'
+_NUMBER: Final = 12
+_LITERAL: Final = 13
+
+_WS: Final = " \t\n\r"
+# A string body run: stops at the closing quote, an escape, or a forbidden control character.
+_STR_RUN: Final = re.compile(r'[^"\\\x00-\x1f]*')
+_SIMPLE_STR: Final = re.compile(r'"([^"\\\x00-\x1f]*)"')
+_HEX_RUN: Final = re.compile(r"[0-9a-fA-F]*")
+_ESCAPES: Final = MappingProxyType(
+    {'"': '"', "\\": "\\", "/": "/", "b": "\b", "f": "\f", "n": "\n", "r": "\r", "t": "\t"}
+)
+# jiter accepts NaN, Infinity and -Infinity by default (allow_inf_nan=True); so do we.
+_LITERALS: Final = MappingProxyType(
+    {
+        "t": ("true", True),
+        "f": ("false", False),
+        "n": ("null", None),
+        "N": ("NaN", math.nan),
+        "I": ("Infinity", math.inf),
+    }
+)
+# Strings fed in many small deltas: join every this many parts into one block, so memory stays
+# proportional to the text rather than to the number of deltas.
+_PARTS_PER_BLOCK: Final = 64
+_RAW_PARTS_PER_BLOCK: Final = 256
+# sys.getrefcount of a snapshot copy we alone hold: our chain slot, its parent (or the root slot),
+# and the call's own argument. Above this, somebody kept it and it must not be changed.
+_OWN_REFS: Final = 3
+# Snapshots of earlier versions kept so that asking again returns the same object.
+_CACHED_VERSIONS: Final = 8
+
+
+class _Absent:
+    """Marks "no value" where None is a legitimate JSON value."""
+
+    __slots__ = ()
+
+    def __repr__(self) -> str:
+        return "<absent>"
+
+
+_ABSENT: Final = _Absent()
+_getrefcount: Final[Callable[[object], int] | None] = getattr(sys, "getrefcount", None)
+_new_op: Final = tuple.__new__
+
+
+def _same(a: Any, b: Any) -> bool:
+    """Whether two scalars are the same JSON value (1 and 1.0 differ, as they do for jiter)."""
+    return a is b or (type(a) is type(b) and a == b)
+
+
+class _Frame:
+    """An open (or, later, closed) container.
+
+    ``obj`` is the live container: it is the final value once the container closes and is never
+    modified after that. ``vals`` is the entry log: for arrays the live list itself; for objects the
+    values in arrival order, parallel to ``keys`` (duplicate keys keep every entry; the live dict
+    keeps the last value at the first position, as jiter does).
+    """
+
+    __slots__ = ("is_obj", "key", "keys", "obj", "parent", "path", "slot", "vals")
+
+    def __init__(self, is_obj: bool, parent: _Frame | None, slot: int, key: str | int, path: Path) -> None:
+        live: list[Any] = []
+        self.is_obj = is_obj
+        self.obj: Any = {} if is_obj else live
+        self.keys: list[str] = []
+        # For an array the log is the live list itself.
+        self.vals = [] if is_obj else live
+        self.parent = parent
+        self.slot = slot  # index of this container's entry in the parent's log
+        self.key = key  # key in the parent: a str in an object, the index in an array
+        self.path = path
+
+
+# A materialised open container: [frame, copy, entries copied, whether the copy ends with an extra
+# (the open child's copy, or the open number), the extra's key].
+_Link = list[Any]
+# Per version: (deepest open frame, its entry count, the open number's key, its value or _ABSENT).
+_Record = tuple[_Frame, int, "str | int | None", Any]
+
+
+class IncrementalJsonParser:
+    """Parse JSON text fed in deltas, keeping the partial value up to date in time proportional to each delta.
+
+    ``value()`` equals ``jiter.from_json(text.encode(), partial_mode=True)`` for the text fed so far
+    (an unfinished string, number or literal is left out; a number is in as soon as it parses), and
+    the ops returned by ``feed`` replay (see ``apply_ops``) to ``partial_mode="trailing-strings"``.
+    Stricter than jiter in one way: anything invalid raises at once, including what jiter's partial
+    mode forgives (``[1 2``, text after a complete value).
+
+    Values returned by ``value()``, ``finish()`` and ``pop_done()`` are shared: closed sub-values are
+    the same objects in every snapshot, and a snapshot is reused for the next version when nobody
+    else holds it. Treat them as read-only; copy before modifying.
+
+    Args:
+        max_depth: maximum nesting of arrays and objects; deeper raises JsonLimitError.
+        max_size: maximum number of characters fed in total, None for no bound.
+        emit_ops: whether ``feed`` builds and returns ops.
+        track_done: whether to record closed sub-values for ``pop_done()``.
+    """
+
+    __slots__ = (
+        "_cache",
+        "_changed",
+        "_depth",
+        "_done",
+        "_emit_ops",
+        "_failed",
+        "_hex",
+        "_high",
+        "_key",
+        "_lit",
+        "_lit_n",
+        "_lit_val",
+        "_max_depth",
+        "_max_size",
+        "_num",
+        "_num_bias",
+        "_num_limit",
+        "_ops",
+        "_paths",
+        "_raw_blocks",
+        "_raw_parts",
+        "_recs",
+        "_root",
+        "_s_announced",
+        "_s_blocks",
+        "_s_emitted",
+        "_s_key",
+        "_s_parts",
+        "_s_path",
+        "_size",
+        "_state",
+        "_tail",
+        "_top",
+        "_track_done",
+        "_w_chain",
+        "_w_val",
+        "_w_version",
+    )
+
+    def __init__(
+        self,
+        *,
+        max_depth: int = 256,
+        max_size: int | None = 64 * 1024 * 1024,
+        emit_ops: bool = True,
+        track_done: bool = False,
+    ) -> None:
+        self._max_depth = max_depth
+        self._max_size = max_size
+        self._emit_ops = emit_ops
+        self._track_done = track_done
+        self._paths = emit_ops or track_done
+        # The virtual root: an array holding at most the one top-level value.
+        self._root = _Frame(False, None, 0, 0, ())
+        self._top = self._root
+        self._depth = 0
+        self._state = _VALUE
+        self._key: str = ""
+        self._changed = False
+        self._failed: tuple[type[JsonParseError], str, int, str] | None = None
+        self._ops: list[JsonOp] | None = None
+        self._done: list[tuple[Path, Any]] = []
+        self._size = 0
+        self._raw_blocks: list[str] = []
+        self._raw_parts: list[str] = []
+        # The open string: decoded text so far, in small parts and joined blocks.
+        self._s_parts: list[str] = []
+        self._s_blocks: list[str] = []
+        self._s_emitted = 0
+        self._s_key = False
+        self._s_announced = False
+        self._s_path: Path = ()
+        self._hex = ""
+        self._high = 0
+        # The open number token (possibly compacted, see _number.compact) and the value last shown.
+        self._num = ""
+        self._num_bias = 0
+        self._num_limit = COMPACT_ABOVE
+        self._tail: Any = _ABSENT
+        self._lit = ""
+        self._lit_n = 0
+        self._lit_val: Any = None
+        self._recs: list[_Record] = [(self._root, 0, None, _ABSENT)]
+        self._w_version = -1
+        self._w_val: Any = None
+        self._w_chain: list[_Link] = []
+        self._cache: dict[int, Any] = {}
+
+    # ------------------------------------------------------------------ public API
+
+    @property
+    def version(self) -> int:
+        """The snapshot version: incremented by each ``feed`` that changes ``value()``."""
+        return len(self._recs) - 1
+
+    @property
+    def complete(self) -> bool:
+        """Whether a whole top-level value has been closed (only whitespace may follow)."""
+        return self._state == _END
+
+    @property
+    def has_value(self) -> bool:
+        """Whether ``value()`` has something: False while jiter's partial mode would still raise."""
+        return bool(self._root.vals) or (self._top is self._root and self._tail is not _ABSENT)
+
+    def snapshot(self) -> Callable[[], Any]:
+        """Return a zero-argument callable giving ``value()`` as of now, however much is fed later."""
+        version = self.version
+        return lambda: self.value(version)
+
+    def feed(self, text: str) -> list[JsonOp]:
+        """Consume one delta.
+
+        Args:
+            text: the next piece of the document, cut anywhere.
+
+        Returns:
+            The ops this delta produced, in order (an empty list when ``emit_ops`` is False).
+
+        Raises:
+            JsonParseError: the text is not a prefix of valid JSON; ``position`` is the offset of the
+                first invalid character in everything fed so far, ``text`` all of it. Every later call
+                raises the same error.
+            JsonLimitError: ``max_depth`` or ``max_size`` was exceeded, or a number's integer part
+                has more than 4300 digits (jiter's bound).
+        """
+        if self._failed is not None:
+            raise self._again()
+        if self._track_done:
+            self._done = []
+        size = len(text)
+        if not size:
+            return []
+        base = self._size
+        self._size = base + size
+        raw = self._raw_parts
+        raw.append(text)
+        if len(raw) >= _RAW_PARTS_PER_BLOCK:
+            self._raw_blocks.append("".join(raw))
+            raw.clear()
+        max_size = self._max_size
+        if max_size is not None and base + size > max_size:
+            raise self._fail(JsonLimitError, f"document longer than max_size={max_size}", max_size)
+        ops: list[JsonOp] | None = [] if self._emit_ops else None
+        self._ops = ops
+        try:
+            state = self._run(text, base)
+        except JsonParseError:
+            raise
+        except (ValueError, IndexError, KeyError, TypeError, OverflowError, RecursionError) as exc:
+            # A bug of ours must still surface as the documented error type.
+            raise self._fail(JsonParseError, f"internal parser error ({exc!r})", base) from exc
+        self._state = state
+        self._end_of_feed(state)
+        return ops if ops is not None else []
+
+    def finish(self) -> Any:
+        """Declare the end of input and return the complete value.
+
+        Returns:
+            The top-level value (shared, read-only).
+
+        Raises:
+            JsonParseError: nothing or only part of a value was fed (or an earlier error).
+        """
+        if self._failed is not None:
+            raise self._again()
+        if self._state == _NUMBER and self._top is self._root:
+            num = self._num
+            match = NUM_FULL.fullmatch(num)
+            if match is None:
+                raise self._fail(JsonParseError, "incomplete number at end of input", self._size)
+            self._ops = None
+            self._state = self._settle_number(self._to_number(num, match, self._size, self._num_bias))
+            self._end_of_feed(self._state)
+        if self._state != _END:
+            what = "empty input" if not self._size else "unexpected end of input"
+            raise self._fail(JsonParseError, what, self._size)
+        return self._root.vals[0]
+
+    def pop_done(self) -> list[tuple[list[str | int], Any]]:
+        """Return ``(path, value)`` for every value closed by the last ``feed`` (needs ``track_done``).
+
+        A top-level number closed by ``finish()`` is added to the last feed's list.
+
+        Covers objects, arrays, scalars inside containers and the root, in closing order; the
+        values are shared and read-only. Calling it again before the next feed returns ``[]``.
+        """
+        done = self._done
+        self._done = []
+        return [(list(path), val) for path, val in done]
+
+    def value(self, version: int | None = None) -> Any:
+        """Return the partial value as of ``version`` (default: now), in jiter ``partial_mode=True`` terms.
+
+        Returns None while nothing parseable has arrived (see ``has_value``). The result is shared
+        and read-only: closed sub-values are the same objects across snapshots, and asking twice for
+        the same version returns the same object.
+
+        Raises:
+            ValueError: ``version`` is not between 0 and ``self.version``.
+        """
+        recs = self._recs
+        v = len(recs) - 1 if version is None else version
+        if v == self._w_version:
+            return self._w_val
+        cache = self._cache
+        if v in cache:
+            return cache[v]
+        if not 0 <= v < len(recs):
+            raise ValueError(f"version {v} is not between 0 and {len(recs) - 1}")
+        if v < self._w_version:
+            val = self._build(recs[v], [], 0, None)
+            self._remember(v, val)
+            return val
+        if self._w_version >= 0 and (
+            not self._w_chain or _getrefcount is None or _getrefcount(self._w_val) > _OWN_REFS
+        ):
+            # Somebody holds the current snapshot (or it is a shared final value): it stays as it
+            # is, so it can be handed out again for its version.
+            self._remember(self._w_version, self._w_val)
+        self._w_val = self._advance(recs[v])
+        self._w_version = v
+        return self._w_val
+
+    def _remember(self, version: int, val: Any) -> None:
+        cache = self._cache
+        cache[version] = val
+        if len(cache) > _CACHED_VERSIONS:
+            del cache[next(iter(cache))]
+
+    def value_trailing_strings(self) -> Any:
+        """Return the current value in jiter ``partial_mode="trailing-strings"`` terms.
+
+        Like ``value()``, plus the string being streamed (decoded up to its last complete escape).
+        Built fresh on each call.
+        """
+        state = self._state
+        if _STRING <= state <= _SURR_U and not self._s_key:
+            text = "".join(self._s_blocks) + "".join(self._s_parts)
+            top = self._top
+            if top is self._root:
+                return text
+            key: str | int | None = self._key if top.is_obj else None
+            return self._build((top, len(top.vals), key, text), [], 0, None)
+        return self._build(self._recs[-1], [], 0, None)
+
+    # ------------------------------------------------------------------ errors
+
+    def _raw_text(self) -> str:
+        return "".join(self._raw_blocks) + "".join(self._raw_parts)
+
+    def _fail(self, cls: type[JsonParseError], message: str, position: int) -> JsonParseError:
+        text = self._raw_text()
+        self._failed = (cls, message, position, text)
+        return cls(message, position=position, text=text)
+
+    def _again(self) -> JsonParseError:
+        assert self._failed is not None  # noqa: S101  # callers checked; narrows the type for mypy
+        # A fresh instance each time: re-raising one exception object keeps growing its traceback.
+        cls, message, position, text = self._failed
+        return cls(message, position=position, text=text)
+
+    # ------------------------------------------------------------------ the scanner
+
+    def _run(self, text: str, base: int) -> int:  # noqa: PLR0915  # one flat loop: no call per token
+        """Scan ``text`` from the saved state; return the state at its end."""
+        n = len(text)
+        i = 0
+        state = self._state
+        while i < n:
+            if state == _STRING:
+                j = _STR_RUN.match(text, i).end()  # type: ignore[union-attr]  # '*' always matches
+                if j > i:
+                    self._s_parts.append(text[i:j])
+                if j == n:
+                    return state
+                c = text[j]
+                i = j + 1
+                if c == '"':
+                    state = self._end_string()
+                elif c == "\\":
+                    state = _ESCAPE
+                else:
+                    raise self._fail(JsonParseError, "control character in string", base + j)
+                continue
+            c = text[i]
+            if state < _STRING and c in _WS:
+                # Runs are short (a space after ',' and ':', indentation): a loop beats a regex call.
+                i += 1
+                while i < n and text[i] in _WS:
+                    i += 1
+                continue
+            if state == _AFTER:
+                is_obj = self._top.is_obj
+                if c == ",":
+                    state = _OBJ_KEY if is_obj else _VALUE
+                elif c == ("}" if is_obj else "]"):
+                    state = self._close()
+                else:
+                    expected = "'}'" if is_obj else "']'"
+                    raise self._fail(JsonParseError, f"expected ',' or {expected}", base + i)
+                i += 1
+            elif state <= _ARR_FIRST:
+                if c == '"':
+                    match = _SIMPLE_STR.match(text, i)
+                    if match is not None:
+                        i = match.end()
+                        state = self._put(match.group(1), "add")
+                    else:
+                        self._start_string(key=False)
+                        i += 1
+                        state = _STRING
+                elif c == "[" or c == "{":  # noqa: PLR1714  # faster than a set lookup on this path
+                    state = self._open(c == "{", base + i)
+                    i += 1
+                elif c in "-0123456789":
+                    match = NUM_COMPLETE.match(text, i)
+                    if match is not None:
+                        j = match.end()
+                        num = self._to_number(text[i:j], match, base + i, 0)
+                        i, state = j, self._settle_number(num)
+                    else:
+                        self._num = ""
+                        self._num_bias = 0
+                        self._num_limit = COMPACT_ABOVE
+                        self._tail = _ABSENT
+                        i, state = self._number(text, i, base)
+                elif c in _LITERALS:
+                    word, self._lit_val = _LITERALS[c]
+                    self._lit = word
+                    self._lit_n = 0
+                    i, state = self._literal(text, i, base)
+                elif c == "]" and state == _ARR_FIRST:
+                    state = self._close()
+                    i += 1
+                else:
+                    what = "trailing comma" if c in "]}" and self._top is not self._root else "expected value"
+                    raise self._fail(JsonParseError, what, base + i)
+            elif state == _COLON:
+                if c != ":":
+                    raise self._fail(JsonParseError, "expected ':'", base + i)
+                state = _VALUE
+                i += 1
+            elif state <= _OBJ_KEY:
+                if c == '"':
+                    match = _SIMPLE_STR.match(text, i)
+                    if match is not None:
+                        self._key = match.group(1)
+                        i = match.end()
+                        state = _COLON
+                    else:
+                        self._start_string(key=True)
+                        i += 1
+                        state = _STRING
+                elif c == "}" and state == _OBJ_FIRST:
+                    state = self._close()
+                    i += 1
+                else:
+                    what = "trailing comma" if c == "}" else "object key must be a string"
+                    raise self._fail(JsonParseError, what, base + i)
+            elif state == _NUMBER:
+                i, state = self._number(text, i, base)
+            elif state == _LITERAL:
+                i, state = self._literal(text, i, base)
+            elif state == _ESCAPE:
+                esc = _ESCAPES.get(c)
+                if esc is not None:
+                    self._s_parts.append(esc)
+                    state = _STRING
+                elif c == "u":
+                    self._hex = ""
+                    state = _HEX
+                else:
+                    raise self._fail(JsonParseError, "invalid escape", base + i)
+                i += 1
+            elif state == _HEX:
+                i, state = self._hex_digits(text, i, base)
+            elif state == _SURR_BS:
+                if c != "\\":
+                    raise self._fail(
+                        JsonParseError, "high surrogate not followed by a low surrogate", base + i
+                    )
+                state = _SURR_U
+                i += 1
+            elif state == _SURR_U:
+                if c != "u":
+                    raise self._fail(
+                        JsonParseError, "high surrogate not followed by a low surrogate", base + i
+                    )
+                self._hex = ""
+                state = _HEX
+                i += 1
+            else:  # _END
+                raise self._fail(JsonParseError, "trailing characters after the JSON value", base + i)
+        return state
+
+    def _end_of_feed(self, state: int) -> None:
+        """Emit the ops for the open scalar and record the version."""
+        top = self._top
+        tail_key: str | int | None = None
+        if state == _NUMBER:
+            num = self._num
+            match = NUM_FULL.fullmatch(num)
+            cur = self._to_number(num, match, self._size, self._num_bias) if match is not None else _ABSENT
+            shown = self._tail
+            if top.is_obj:
+                tail_key = self._key
+            if not _same(cur, shown):
+                self._tail = cur
+                self._changed = True
+                ops = self._ops
+                if ops is not None:
+                    path = self._child_path(top)
+                    if cur is _ABSENT:
+                        # An earlier duplicate key shows again; elsewhere the number just goes.
+                        if top.is_obj and tail_key in top.obj:
+                            ops.append(_new_op(JsonOp, (path, "replace", top.obj[tail_key])))
+                        else:
+                            ops.append(_new_op(JsonOp, (path, "remove", None)))
+                    else:
+                        kind = "add" if shown is _ABSENT else "replace"
+                        ops.append(_new_op(JsonOp, (path, kind, cur)))
+        elif _STRING <= state <= _SURR_U and not self._s_key:
+            parts = self._s_parts
+            ops = self._ops
+            if ops is not None:
+                emitted = self._s_emitted
+                if not self._s_announced:
+                    self._s_announced = True
+                    self._s_path = self._child_path(top)
+                    ops.append(_new_op(JsonOp, (self._s_path, "add", "".join(parts))))
+                elif emitted < len(parts):
+                    piece = parts[-1] if emitted == len(parts) - 1 else "".join(parts[emitted:])
+                    ops.append(_new_op(JsonOp, (self._s_path, "append", piece)))
+            if len(parts) >= _PARTS_PER_BLOCK:
+                self._s_blocks.append("".join(parts))
+                parts.clear()
+            self._s_emitted = len(parts)
+        rec = (top, len(top.vals), tail_key, self._tail)
+        if self._changed:
+            self._changed = False
+            self._recs.append(rec)
+        else:
+            # Same value, newer layout (e.g. a container closed): later snapshots share more.
+            self._recs[-1] = rec
+
+    # ------------------------------------------------------------------ containers and scalars
+
+    def _child_path(self, top: _Frame) -> Path:
+        """Path of the value being added to ``top`` (the next entry)."""
+        if top is self._root:
+            return ()
+        return (*top.path, self._key if top.is_obj else len(top.vals))
+
+    def _put(self, val: Any, kind: OpKind | None, payload: Any = _ABSENT) -> int:
+        """Append a closed scalar to the deepest open container; emit op ``kind`` unless None."""
+        top = self._top
+        if top.is_obj:
+            key: str | int = self._key
+            top.obj[key] = val
+            top.keys.append(self._key)
+            top.vals.append(val)
+        else:
+            key = len(top.vals)
+            top.vals.append(val)
+        self._changed = True
+        if self._paths:
+            path: Path = () if top is self._root else (*top.path, key)
+            ops = self._ops
+            if kind is not None and ops is not None:
+                ops.append(_new_op(JsonOp, (path, kind, val if payload is _ABSENT else payload)))
+            if self._track_done:
+                self._done.append((path, val))
+        return _END if top is self._root else _AFTER
+
+    def _open(self, is_obj: bool, position: int) -> int:
+        parent = self._top
+        depth = self._depth + 1
+        if depth > self._max_depth:
+            raise self._fail(JsonLimitError, f"nesting deeper than max_depth={self._max_depth}", position)
+        self._depth = depth
+        key: str | int
+        if parent.is_obj:
+            key = self._key
+            parent.keys.append(key)
+        else:
+            key = len(parent.vals)
+        slot = len(parent.vals)
+        path: Path = () if parent is self._root or not self._paths else (*parent.path, key)
+        child = _Frame(is_obj, parent, slot, key, path)
+        if parent.is_obj:
+            parent.obj[key] = child.obj
+        parent.vals.append(child.obj)
+        self._top = child
+        self._changed = True
+        ops = self._ops
+        if ops is not None:
+            # A fresh empty container: the live one keeps changing and must not leak into ops.
+            ops.append(_new_op(JsonOp, (path, "add", {} if is_obj else [])))
+        return _OBJ_FIRST if is_obj else _ARR_FIRST
+
+    def _close(self) -> int:
+        top = self._top
+        parent = top.parent
+        assert parent is not None  # noqa: S101  # the virtual root is never closed; narrows for mypy
+        self._top = parent
+        self._depth -= 1
+        if self._track_done:
+            self._done.append((top.path, top.obj))
+        return _END if parent is self._root else _AFTER
+
+    def _start_string(self, *, key: bool) -> None:
+        self._s_parts = []
+        self._s_blocks = []
+        self._s_emitted = 0
+        self._s_key = key
+        self._s_announced = False
+        self._high = 0
+
+    def _end_string(self) -> int:
+        parts = self._s_parts
+        blocks = self._s_blocks
+        if blocks:
+            text = "".join(blocks) + "".join(parts)
+        elif len(parts) == 1:
+            text = parts[0]
+        else:
+            text = "".join(parts)
+        if self._s_key:
+            self._key = text
+            return _COLON
+        if not self._s_announced:
+            return self._put(text, "add")
+        emitted = self._s_emitted
+        if emitted < len(parts):
+            return self._put(text, "append", "".join(parts[emitted:]))
+        return self._put(text, None)
+
+    def _hex_digits(self, text: str, i: int, base: int) -> tuple[int, int]:
+        r"""Consume digits of a ``\uXXXX`` escape; decode it once all four are in."""
+        chunk = text[i : i + 4 - len(self._hex)]
+        good = _HEX_RUN.match(chunk).end()  # type: ignore[union-attr]  # '*' always matches
+        if good < len(chunk):
+            raise self._fail(JsonParseError, "invalid \\u escape", base + i + good)
+        digits = self._hex + chunk
+        i += len(chunk)
+        if len(digits) < 4:
+            self._hex = digits
+            return i, _HEX
+        code = int(digits, 16)
+        high = self._high
+        if high:
+            if not 0xDC00 <= code <= 0xDFFF:
+                raise self._fail(
+                    JsonParseError, "high surrogate not followed by a low surrogate", base + i - 1
+                )
+            self._high = 0
+            self._s_parts.append(chr(0x10000 + ((high - 0xD800) << 10) + (code - 0xDC00)))
+            return i, _STRING
+        if 0xD800 <= code <= 0xDBFF:
+            self._high = code
+            return i, _SURR_BS
+        if 0xDC00 <= code <= 0xDFFF:
+            raise self._fail(JsonParseError, "lone low surrogate", base + i - 1)
+        self._s_parts.append(chr(code))
+        return i, _STRING
+
+    def _literal(self, text: str, i: int, base: int) -> tuple[int, int]:
+        """Match ``true``/``false``/``null``/``NaN``/``Infinity``/``-Infinity``, possibly split."""
+        word = self._lit
+        done = self._lit_n
+        chunk = text[i : i + len(word) - done]
+        if not word.startswith(chunk, done):
+            for offset, char in enumerate(chunk):  # pragma: no branch  # a mismatch exists
+                if char != word[done + offset]:
+                    raise self._fail(JsonParseError, f"invalid literal, expected {word!r}", base + i + offset)
+        done += len(chunk)
+        i += len(chunk)
+        if done < len(word):
+            self._lit_n = done
+            return i, _LITERAL
+        return i, self._put(self._lit_val, "add")
+
+    # ------------------------------------------------------------------ numbers
+
+    def _to_number(self, tok: str, match: re.Match[str], position: int, bias: int) -> int | float:
+        excess = int_digits_excess(tok)
+        if excess >= 0:
+            raise self._fail(
+                JsonLimitError, "number out of range (more than 4300 integer digits)", position + excess
+            )
+        try:
+            return convert(tok, match.lastindex is not None, bias)
+        except ValueError:
+            # Only when the application lowered sys.set_int_max_str_digits below jiter's bound.
+            raise self._fail(JsonLimitError, "integer too long for this interpreter", position) from None
+
+    def _number(self, text: str, i: int, base: int) -> tuple[int, int]:
+        """Continue the open number token (``self._num``) with ``text[i:]``."""
+        j = NUM_RUN.match(text, i).end()  # type: ignore[union-attr]  # '*' always matches
+        old = self._num
+        tok = old + text[i:j]
+        if j == len(text):
+            valid = NUM_PREFIX.match(tok).end()  # type: ignore[union-attr]  # all parts optional
+            if valid < len(tok):
+                raise self._fail(JsonParseError, "invalid number", base + i + valid - len(old))
+            excess = int_digits_excess(tok)
+            if excess >= 0:
+                position = base + i + excess - len(old)
+                raise self._fail(
+                    JsonLimitError, "number out of range (more than 4300 integer digits)", position
+                )
+            if len(tok) > self._num_limit:
+                tok, self._num_bias = compact(tok, self._num_bias)
+                # Compact again after a few hundred more characters: amortised O(1) per character.
+                self._num_limit = len(tok) + COMPACT_ABOVE // 2
+            self._num = tok
+            return j, _NUMBER
+        if tok == "-" and text[j] == "I":
+            self._lit = "-Infinity"
+            self._lit_n = 1
+            self._lit_val = -math.inf
+            return self._literal(text, j, base)
+        match = NUM_FULL.fullmatch(tok)
+        if match is None:
+            valid = NUM_PREFIX.match(tok).end()  # type: ignore[union-attr]  # all parts optional
+            position = base + i + valid - len(old) if valid < len(tok) else base + j
+            raise self._fail(JsonParseError, "invalid number", position)
+        return j, self._settle_number(self._to_number(tok, match, base + i - len(old), self._num_bias))
+
+    def _settle_number(self, val: int | float) -> int:
+        """Close a number: it becomes an entry; its op depends on what was last shown of it."""
+        shown = self._tail
+        self._tail = _ABSENT
+        if shown is _ABSENT:
+            return self._put(val, "add")
+        if _same(val, shown):
+            # Already visible with this value: this alone does not change the snapshot.
+            changed = self._changed
+            state = self._put(val, None)
+            self._changed = changed
+            return state
+        return self._put(val, "replace")
+
+    # ------------------------------------------------------------------ snapshots
+
+    def _chain_specs(self, rec: _Record) -> list[tuple[_Frame, int, Any, Any]]:
+        """Open frames at ``rec``, outermost first: (frame, entries, extra key, extra).
+
+        The extra is the open child frame for all but the last, and the open number (or _ABSENT)
+        for the last.
+        """
+        frame, count, tail_key, tail = rec
+        specs: list[tuple[_Frame, int, Any, Any]] = [(frame, count, tail_key, tail)]
+        root = self._root
+        parent = frame.parent
+        while parent is not root and parent is not None:
+            specs.append((parent, frame.slot, frame.key, frame))
+            frame = parent
+            parent = frame.parent
+        specs.reverse()
+        return specs
+
+    def _build(
+        self, rec: _Record, chain: list[_Link], keep: int, specs: list[tuple[_Frame, int, Any, Any]] | None
+    ) -> Any:
+        """Materialise ``rec``; reuse ``chain[:keep]`` (already updated), build the rest fresh.
+
+        ``chain`` is rewritten to describe the result. Only called with ``keep == 0`` for a record
+        whose deepest open frame is the virtual root.
+        """
+        frame, count, _, tail = rec
+        root = self._root
+        if frame is root:
+            chain.clear()
+            if count:
+                return root.vals[0]
+            return None if tail is _ABSENT else tail
+        if specs is None:
+            specs = self._chain_specs(rec)
+        del chain[keep:]
+        # Innermost first, so each copy can be put into its parent's.
+        child: Any = _ABSENT
+        built: list[_Link] = []
+        for index in range(len(specs) - 1, keep - 1, -1):
+            spec_frame, entries, extra_key, extra = specs[index]
+            if index < len(specs) - 1:
+                extra = child
+            if spec_frame.is_obj:
+                if entries == len(spec_frame.keys) and len(spec_frame.obj) == entries:
+                    copy: Any = spec_frame.obj.copy()
+                else:
+                    copy = dict(zip(spec_frame.keys[:entries], spec_frame.vals[:entries], strict=True))
+                if extra is not _ABSENT:
+                    copy[extra_key] = extra
+            else:
+                copy = spec_frame.vals[:entries]
+                if extra is not _ABSENT:
+                    copy.append(extra)
+            built.append([spec_frame, copy, entries, extra is not _ABSENT, extra_key])
+            child = copy
+        built.reverse()
+        if keep:
+            # Hang the fresh part under the reused part's deepest copy.
+            link = chain[keep - 1]
+            self._set_extra(link, child)
+        chain.extend(built)
+        return chain[0][1]
+
+    @staticmethod
+    def _set_extra(link: _Link, extra: Any) -> None:
+        copy = link[1]
+        if link[0].is_obj:
+            copy[link[4]] = extra
+        elif link[3]:
+            copy[-1] = extra
+        else:
+            copy.append(extra)
+        link[3] = True
+
+    def _advance(self, rec: _Record) -> Any:
+        """Bring the working snapshot forward to ``rec``, in place where nobody else holds it."""
+        chain = self._w_chain
+        if rec[0] is self._root or not chain or _getrefcount is None:
+            return self._build(rec, chain, 0, None)
+        specs = self._chain_specs(rec)
+        keep = 0
+        limit = min(len(chain), len(specs))
+        while keep < limit and chain[keep][0] is specs[keep][0] and _getrefcount(chain[keep][1]) <= _OWN_REFS:
+            keep += 1
+        if not keep:
+            return self._build(rec, chain, 0, specs)
+        # Links before keep - 1 are unchanged: their open child is still open and still in the chain.
+        link = chain[keep - 1]
+        frame, copy, old_entries, had_extra, _ = link
+        _, entries, extra_key, extra = specs[keep - 1]
+        if keep < len(specs):
+            extra = _ABSENT  # the fresh child copy is hung on by _build
+        if frame.is_obj:
+            if had_extra and entries == old_entries and extra is _ABSENT and keep == len(specs):
+                # The open number stopped parsing: an earlier duplicate key may show again.
+                copy.clear()
+                copy.update(zip(frame.keys[:entries], frame.vals[:entries], strict=True))
+            elif entries > old_entries:
+                copy.update(
+                    zip(frame.keys[old_entries:entries], frame.vals[old_entries:entries], strict=True)
+                )
+            link[3] = False
+            if extra is not _ABSENT:
+                copy[extra_key] = extra
+                link[3] = True
+        else:
+            if had_extra:
+                copy.pop()
+            if entries > old_entries:
+                copy += frame.vals[old_entries:entries]
+            link[3] = False
+            if extra is not _ABSENT:
+                copy.append(extra)
+                link[3] = True
+        link[2] = entries
+        link[4] = extra_key if keep == len(specs) else specs[keep][0].key
+        if keep < len(specs):
+            # The dict case above already dropped a stale extra; lists need the slot back.
+            return self._build(rec, chain, keep, specs)
+        del chain[keep:]
+        return chain[0][1]
