@@ -166,12 +166,18 @@ class ContentDone(BaseEvent):
 
 
 class ContentParsedDelta(BaseEvent):
-    """One change to the parsed content value: replaying them in order rebuilds the partial value."""
+    """One change to the parsed content value: replaying them in order rebuilds the partial value.
+
+    ``op`` is ``add`` (a new key or element, or the root, with its initial value), ``append`` (text
+    added to a string being streamed), ``replace`` (a scalar changed: a number growing digit by digit)
+    or ``remove`` (a number that parsed stopped parsing, ``12`` becoming ``12.``; it comes back with a
+    later ``add``). ``deltaflow.partial_json.apply_ops`` is the reference replay.
+    """
 
     type: Literal["content.parsed.delta"] = "content.parsed.delta"
     choice_index: int
     path: tuple[PathItem, ...]
-    op: Literal["add", "append", "replace"]
+    op: Literal["add", "append", "replace", "remove"]
     value: Any
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import typing
+import warnings
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -36,9 +37,12 @@ def run_openai(chunks: list[ChatCompletionChunk], tools: Any = None, response_fo
         response_format=response_format if response_format is not None else NOT_GIVEN,
     )
     try:
-        for chunk in chunks:
-            run.events.extend(event.model_dump() for event in state.handle_chunk(chunk))
-        run.final = state.get_final_completion().model_dump()
+        with warnings.catch_warnings():
+            # openai's own ParsedChatCompletion[object] warns when dumping a parsed model
+            warnings.filterwarnings("ignore", message="Pydantic serializer warnings")
+            for chunk in chunks:
+                run.events.extend(event.model_dump() for event in state.handle_chunk(chunk))
+            run.final = state.get_final_completion().model_dump()
     except Exception as exc:
         run.error = exc
     return run

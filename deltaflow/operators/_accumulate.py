@@ -8,8 +8,9 @@ from openai.types.chat import ChatCompletionChunk
 from reactivex import Observable, abc
 
 from deltaflow.errors import DeltaflowError, StreamContractError
-from deltaflow.events import BaseEvent, CompletionDone
-from deltaflow.state import CompletionState
+from deltaflow.events import BaseEvent, CompletionDone, ErrorReported
+from deltaflow.operators._report import report_and_fail
+from deltaflow.state import CompletionState, RejectedChunk
 
 __all__ = ["accumulate"]
 
@@ -21,7 +22,9 @@ def accumulate() -> Callable[[Observable[ChatCompletionChunk]], Observable[BaseE
     is copied. Each event's ``snapshot`` is computed when read, as of that event. After the last
     chunk comes ``completion.done`` with the final completion. An error from upstream, or a chunk
     that breaks the stream contract, ends the stream with a ``DeltaflowError`` whose
-    ``.completion`` holds everything received so far.
+    ``.completion`` holds everything received so far, after an ``error`` event describing it. A
+    ``RejectedChunk`` (a payload no dialect understands) becomes an ``error`` event and the stream
+    goes on, the snapshot untouched.
 
     ::
 
@@ -39,7 +42,14 @@ def accumulate() -> Callable[[Observable[ChatCompletionChunk]], Observable[BaseE
         ) -> abc.DisposableBase:
             state = CompletionState()
 
-            def on_next(chunk: ChatCompletionChunk) -> None:
+            def on_next(chunk: ChatCompletionChunk | RejectedChunk) -> None:
+                if isinstance(chunk, RejectedChunk):
+                    observer.on_next(
+                        ErrorReported(
+                            code="chunk_unrecognized", message=chunk.reason, detail=chunk.raw, exception=None
+                        )
+                    )
+                    return
                 try:
                     events = state.handle_chunk(chunk)
                 except DeltaflowError as exc:
@@ -52,7 +62,7 @@ def accumulate() -> Callable[[Observable[ChatCompletionChunk]], Observable[BaseE
                     observer.on_next(event)
 
             def on_error(error: Exception) -> None:
-                observer.on_error(with_completion(error, state))
+                report_and_fail(observer, with_completion(error, state))
 
             def on_completed() -> None:
                 if not state.started:

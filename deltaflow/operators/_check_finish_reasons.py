@@ -10,6 +10,7 @@ from reactivex import Observable, abc
 from deltaflow._tools import has_parseable_input, tool_specs
 from deltaflow.errors import ContentFilterFinishReasonError, LengthFinishReasonError
 from deltaflow.events import BaseEvent, ChunkReceived
+from deltaflow.operators._report import report_and_fail
 
 __all__ = ["check_finish_reasons"]
 
@@ -44,10 +45,12 @@ def check_finish_reasons(
                 if isinstance(event, ChunkReceived):
                     for choice in event.chunk.choices:
                         if choice.finish_reason == "length":
-                            observer.on_error(LengthFinishReasonError(completion=event.snapshot))
+                            report_and_fail(observer, LengthFinishReasonError(completion=event.snapshot))
                             return
                         if choice.finish_reason == "content_filter":
-                            observer.on_error(ContentFilterFinishReasonError(completion=event.snapshot))
+                            report_and_fail(
+                                observer, ContentFilterFinishReasonError(completion=event.snapshot)
+                            )
                             return
                 observer.on_next(event)
 

@@ -9,6 +9,7 @@ from reactivex import Observable, abc
 
 from deltaflow.errors import RefusalError
 from deltaflow.events import BaseEvent, LogprobsRefusalDelta, LogprobsRefusalDone, RefusalDelta, RefusalDone
+from deltaflow.operators._report import report_and_fail
 from deltaflow.state import CompletionState
 
 __all__ = ["RefusalMode", "filter_refusals"]
@@ -46,8 +47,9 @@ def filter_refusals(mode: RefusalMode = "keep") -> Callable[[Observable[BaseEven
                 if mode == "raise" and isinstance(event, RefusalDone):
                     origin = event.origin
                     completion = origin.current() if isinstance(origin, CompletionState) else None
-                    observer.on_error(
-                        RefusalError(event.refusal, choice_index=event.choice_index, completion=completion)
+                    report_and_fail(
+                        observer,
+                        RefusalError(event.refusal, choice_index=event.choice_index, completion=completion),
                     )
                     return
                 if mode == "drop" and isinstance(event, _REFUSAL_EVENTS):

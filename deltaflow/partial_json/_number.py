@@ -21,6 +21,7 @@ __all__ = [
 NUM_COMPLETE = re.compile(r"-?(?:0|[1-9][0-9]*)(\.[0-9]+)?([eE][+-]?[0-9]+)?(?=[^0-9eE+\-.])")
 # The maximal run of characters that may belong to a number token.
 NUM_RUN = re.compile(r"[0-9eE+\-.]*")
+_INT_PART = re.compile(r"[0-9]*")
 NUM_FULL = re.compile(r"-?(?:0|[1-9][0-9]*)(\.[0-9]+)?([eE][+-]?[0-9]+)?")
 # Every prefix of a valid number; ``match(tok).end()`` is the offset of the first character that
 # cannot be part of a number (each branch is greedy, so the match is the longest valid prefix).
@@ -29,7 +30,7 @@ NUM_PREFIX = re.compile(r"-?(?:(?:0|[1-9][0-9]*)(?:(?:\.[0-9]+)?[eE][+-]?[0-9]*|
 # jiter rejects a number whose integer part has more digits than this ("number out of range"); it is
 # also CPython's default int/str conversion bound.
 MAX_INT_DIGITS = 4300
-# An open token longer than this is compacted (see ``compact``), and again whenever it has doubled.
+# An open token longer than this is compacted (see ``compact``), and again every half of this.
 COMPACT_ABOVE = 1024
 # A double's exact decimal halfway points need at most 767 significant digits, so digits past the
 # 800th only matter as "is anything non-zero after this point".
@@ -42,13 +43,8 @@ def int_digits_excess(tok: str) -> int:
     if len(tok) <= MAX_INT_DIGITS:
         return -1
     start = 1 if tok[0] == "-" else 0
-    end = start
-    size = len(tok)
-    while end < size and "0" <= tok[end] <= "9":
-        end += 1
-        if end - start > MAX_INT_DIGITS:
-            return end - 1
-    return -1
+    end = _INT_PART.match(tok, start).end()  # type: ignore[union-attr]  # '*' always matches
+    return start + MAX_INT_DIGITS if end - start > MAX_INT_DIGITS else -1
 
 
 def convert(tok: str, is_float: bool, bias: int = 0) -> int | float:

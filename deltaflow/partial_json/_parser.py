@@ -19,6 +19,7 @@ from __future__ import annotations
 import math
 import re
 import sys
+from array import array
 from collections.abc import Callable
 from types import MappingProxyType
 from typing import Any, Final
@@ -26,6 +27,7 @@ from typing import Any, Final
 from deltaflow.errors import JsonLimitError, JsonParseError
 from deltaflow.partial_json._number import (
     COMPACT_ABOVE,
+    MAX_INT_DIGITS,
     NUM_COMPLETE,
     NUM_FULL,
     NUM_PREFIX,
@@ -81,6 +83,9 @@ _RAW_PARTS_PER_BLOCK: Final = 256
 # sys.getrefcount of a snapshot copy we alone hold: our chain slot, its parent (or the root slot),
 # and the call's own argument. Above this, somebody kept it and it must not be changed.
 _OWN_REFS: Final = 3
+# Numbers this short convert without any bound check (640 is the lowest int/str digit limit Python
+# allows an application to set).
+_SHORT_NUMBER: Final = 640
 # Snapshots of earlier versions kept so that asking again returns the same object.
 _CACHED_VERSIONS: Final = 8
 
@@ -97,11 +102,6 @@ class _Absent:
 _ABSENT: Final = _Absent()
 _getrefcount: Final[Callable[[object], int] | None] = getattr(sys, "getrefcount", None)
 _new_op: Final = tuple.__new__
-
-
-def _same(a: Any, b: Any) -> bool:
-    """Whether two scalars are the same JSON value (1 and 1.0 differ, as they do for jiter)."""
-    return a is b or (type(a) is type(b) and a == b)
 
 
 class _Frame:
@@ -131,7 +131,8 @@ class _Frame:
 # A materialised open container: [frame, copy, entries copied, whether the copy ends with an extra
 # (the open child's copy, or the open number), the extra's key].
 _Link = list[Any]
-# Per version: (deepest open frame, its entry count, the open number's key, its value or _ABSENT).
+# A version's state: (deepest open frame, its entry count, the open number's key, its value or
+# _ABSENT). Stored as parallel arrays (see IncrementalJsonParser._rec_*), assembled on demand.
 _Record = tuple[_Frame, int, "str | int | None", Any]
 
 
@@ -177,7 +178,9 @@ class IncrementalJsonParser:
         "_paths",
         "_raw_blocks",
         "_raw_parts",
-        "_recs",
+        "_rec_count",
+        "_rec_tail",
+        "_rec_top",
         "_root",
         "_s_announced",
         "_s_blocks",
@@ -238,7 +241,11 @@ class IncrementalJsonParser:
         self._lit = ""
         self._lit_n = 0
         self._lit_val: Any = None
-        self._recs: list[_Record] = [(self._root, 0, None, _ABSENT)]
+        # One entry per version, in parallel arrays: a tuple per version would triple the memory.
+        # The open number's key is not stored: it is the key its entry gets when it settles.
+        self._rec_top: list[_Frame] = [self._root]
+        self._rec_count = array("q", [0])
+        self._rec_tail: list[Any] = [_ABSENT]
         self._w_version = -1
         self._w_val: Any = None
         self._w_chain: list[_Link] = []
@@ -249,7 +256,7 @@ class IncrementalJsonParser:
     @property
     def version(self) -> int:
         """The snapshot version: incremented by each ``feed`` that changes ``value()``."""
-        return len(self._recs) - 1
+        return len(self._rec_top) - 1
 
     @property
     def complete(self) -> bool:
@@ -302,14 +309,27 @@ class IncrementalJsonParser:
         ops: list[JsonOp] | None = [] if self._emit_ops else None
         self._ops = ops
         try:
-            state = self._run(text, base)
+            self._state = state = self._run(text, base)
+            if state == _NUMBER:
+                self._show_number()
+            elif _STRING <= state <= _SURR_U and not self._s_key:
+                self._show_string()
         except JsonParseError:
             raise
         except (ValueError, IndexError, KeyError, TypeError, OverflowError, RecursionError) as exc:
             # A bug of ours must still surface as the documented error type.
             raise self._fail(JsonParseError, f"internal parser error ({exc!r})", base) from exc
-        self._state = state
-        self._end_of_feed(state)
+        top = self._top
+        if self._changed:
+            self._changed = False
+            self._rec_top.append(top)
+            self._rec_count.append(len(top.vals))
+            self._rec_tail.append(self._tail)
+        else:
+            # Same value, newer layout (e.g. a container closed): later snapshots share more.
+            self._rec_top[-1] = top
+            self._rec_count[-1] = len(top.vals)
+            self._rec_tail[-1] = self._tail
         return ops if ops is not None else []
 
     def finish(self) -> Any:
@@ -329,8 +349,18 @@ class IncrementalJsonParser:
             if match is None:
                 raise self._fail(JsonParseError, "incomplete number at end of input", self._size)
             self._ops = None
-            self._state = self._settle_number(self._to_number(num, match, self._size, self._num_bias))
-            self._end_of_feed(self._state)
+            val = self._to_number(num, match.lastindex is not None, self._size, self._num_bias)
+            self._state = self._settle_number(val)
+            top = self._top
+            if self._changed:
+                self._changed = False
+                self._rec_top.append(top)
+                self._rec_count.append(len(top.vals))
+                self._rec_tail.append(_ABSENT)
+            else:
+                self._rec_top[-1] = top
+                self._rec_count[-1] = len(top.vals)
+                self._rec_tail[-1] = _ABSENT
         if self._state != _END:
             what = "empty input" if not self._size else "unexpected end of input"
             raise self._fail(JsonParseError, what, self._size)
@@ -358,17 +388,20 @@ class IncrementalJsonParser:
         Raises:
             ValueError: ``version`` is not between 0 and ``self.version``.
         """
-        recs = self._recs
-        v = len(recs) - 1 if version is None else version
+        last = len(self._rec_top) - 1
+        if version is None:
+            v = last
+        else:
+            v = version
+            if not 0 <= v <= last:
+                raise ValueError(f"version {v} is not between 0 and {last}")
         if v == self._w_version:
             return self._w_val
         cache = self._cache
         if v in cache:
             return cache[v]
-        if not 0 <= v < len(recs):
-            raise ValueError(f"version {v} is not between 0 and {len(recs) - 1}")
         if v < self._w_version:
-            val = self._build(recs[v], [], 0, None)
+            val = self._build(self._record(v), [], 0, None)
             self._remember(v, val)
             return val
         if self._w_version >= 0 and (
@@ -377,9 +410,18 @@ class IncrementalJsonParser:
             # Somebody holds the current snapshot (or it is a shared final value): it stays as it
             # is, so it can be handed out again for its version.
             self._remember(self._w_version, self._w_val)
-        self._w_val = self._advance(recs[v])
+        self._w_val = self._advance(self._record(v))
         self._w_version = v
         return self._w_val
+
+    def _record(self, version: int) -> _Record:
+        top = self._rec_top[version]
+        count = self._rec_count[version]
+        tail = self._rec_tail[version]
+        if tail is _ABSENT or not top.is_obj:
+            return top, count, None, tail
+        # The open number's key: its entry's, once settled; else still the pending key.
+        return top, count, top.keys[count] if count < len(top.keys) else self._key, tail
 
     def _remember(self, version: int, val: Any) -> None:
         cache = self._cache
@@ -401,7 +443,7 @@ class IncrementalJsonParser:
                 return text
             key: str | int | None = self._key if top.is_obj else None
             return self._build((top, len(top.vals), key, text), [], 0, None)
-        return self._build(self._recs[-1], [], 0, None)
+        return self._build(self._record(len(self._rec_top) - 1), [], 0, None)
 
     # ------------------------------------------------------------------ errors
 
@@ -476,7 +518,10 @@ class IncrementalJsonParser:
                     match = NUM_COMPLETE.match(text, i)
                     if match is not None:
                         j = match.end()
-                        num = self._to_number(text[i:j], match, base + i, 0)
+                        if j - i <= _SHORT_NUMBER:
+                            num = float(text[i:j]) if match.lastindex else int(text[i:j])
+                        else:
+                            num = self._to_number(text[i:j], match.lastindex is not None, base + i, 0)
                         i, state = j, self._settle_number(num)
                     else:
                         self._num = ""
@@ -493,7 +538,9 @@ class IncrementalJsonParser:
                     state = self._close()
                     i += 1
                 else:
-                    what = "trailing comma" if c in "]}" and self._top is not self._root else "expected value"
+                    top = self._top
+                    after_comma = c == "]" and top is not self._root and not top.is_obj
+                    what = "trailing comma" if after_comma else "expected value"
                     raise self._fail(JsonParseError, what, base + i)
             elif state == _COLON:
                 if c != ":":
@@ -553,55 +600,51 @@ class IncrementalJsonParser:
                 raise self._fail(JsonParseError, "trailing characters after the JSON value", base + i)
         return state
 
-    def _end_of_feed(self, state: int) -> None:
-        """Emit the ops for the open scalar and record the version."""
+    def _show_number(self) -> None:
+        """At the end of a delta: the open number's value as of now, and its op."""
         top = self._top
-        tail_key: str | int | None = None
-        if state == _NUMBER:
-            num = self._num
-            match = NUM_FULL.fullmatch(num)
-            cur = self._to_number(num, match, self._size, self._num_bias) if match is not None else _ABSENT
-            shown = self._tail
-            if top.is_obj:
-                tail_key = self._key
-            if not _same(cur, shown):
-                self._tail = cur
-                self._changed = True
-                ops = self._ops
-                if ops is not None:
-                    path = self._child_path(top)
-                    if cur is _ABSENT:
-                        # An earlier duplicate key shows again; elsewhere the number just goes.
-                        if top.is_obj and tail_key in top.obj:
-                            ops.append(_new_op(JsonOp, (path, "replace", top.obj[tail_key])))
-                        else:
-                            ops.append(_new_op(JsonOp, (path, "remove", None)))
-                    else:
-                        kind = "add" if shown is _ABSENT else "replace"
-                        ops.append(_new_op(JsonOp, (path, kind, cur)))
-        elif _STRING <= state <= _SURR_U and not self._s_key:
-            parts = self._s_parts
+        num = self._num
+        # The token is a valid prefix (checked as it grew), so it is a number iff it ends in a digit.
+        if "0" <= num[-1] <= "9":
+            is_float = "." in num or "e" in num or "E" in num
+            if len(num) <= _SHORT_NUMBER and not self._num_bias:
+                cur: Any = float(num) if is_float else int(num)
+            else:
+                cur = self._to_number(num, is_float, self._size, self._num_bias)
+        else:
+            cur = _ABSENT
+        shown = self._tail
+        if cur is not shown and (type(cur) is not type(shown) or cur != shown):
+            self._tail = cur
+            self._changed = True
             ops = self._ops
             if ops is not None:
-                emitted = self._s_emitted
-                if not self._s_announced:
-                    self._s_announced = True
-                    self._s_path = self._child_path(top)
-                    ops.append(_new_op(JsonOp, (self._s_path, "add", "".join(parts))))
-                elif emitted < len(parts):
-                    piece = parts[-1] if emitted == len(parts) - 1 else "".join(parts[emitted:])
-                    ops.append(_new_op(JsonOp, (self._s_path, "append", piece)))
-            if len(parts) >= _PARTS_PER_BLOCK:
-                self._s_blocks.append("".join(parts))
-                parts.clear()
-            self._s_emitted = len(parts)
-        rec = (top, len(top.vals), tail_key, self._tail)
-        if self._changed:
-            self._changed = False
-            self._recs.append(rec)
-        else:
-            # Same value, newer layout (e.g. a container closed): later snapshots share more.
-            self._recs[-1] = rec
+                path = self._child_path(top)
+                if cur is not _ABSENT:
+                    ops.append(_new_op(JsonOp, (path, "add" if shown is _ABSENT else "replace", cur)))
+                elif top.is_obj and self._key in top.obj:
+                    # An earlier duplicate key shows again.
+                    ops.append(_new_op(JsonOp, (path, "replace", top.obj[self._key])))
+                else:
+                    ops.append(_new_op(JsonOp, (path, "remove", None)))
+
+    def _show_string(self) -> None:
+        """At the end of a delta: the op for the open string's new text; fold small parts into blocks."""
+        parts = self._s_parts
+        ops = self._ops
+        if ops is not None:
+            emitted = self._s_emitted
+            if not self._s_announced:
+                self._s_announced = True
+                self._s_path = self._child_path(self._top)
+                ops.append(_new_op(JsonOp, (self._s_path, "add", "".join(parts))))
+            elif emitted < len(parts):
+                piece = parts[-1] if emitted == len(parts) - 1 else "".join(parts[emitted:])
+                ops.append(_new_op(JsonOp, (self._s_path, "append", piece)))
+        if len(parts) >= _PARTS_PER_BLOCK:
+            self._s_blocks.append("".join(parts))
+            parts.clear()
+        self._s_emitted = len(parts)
 
     # ------------------------------------------------------------------ containers and scalars
 
@@ -742,14 +785,14 @@ class IncrementalJsonParser:
 
     # ------------------------------------------------------------------ numbers
 
-    def _to_number(self, tok: str, match: re.Match[str], position: int, bias: int) -> int | float:
+    def _to_number(self, tok: str, is_float: bool, position: int, bias: int) -> int | float:
         excess = int_digits_excess(tok)
         if excess >= 0:
             raise self._fail(
                 JsonLimitError, "number out of range (more than 4300 integer digits)", position + excess
             )
         try:
-            return convert(tok, match.lastindex is not None, bias)
+            return convert(tok, is_float, bias)
         except ValueError:
             # Only when the application lowered sys.set_int_max_str_digits below jiter's bound.
             raise self._fail(JsonLimitError, "integer too long for this interpreter", position) from None
@@ -758,12 +801,16 @@ class IncrementalJsonParser:
         """Continue the open number token (``self._num``) with ``text[i:]``."""
         j = NUM_RUN.match(text, i).end()  # type: ignore[union-attr]  # '*' always matches
         old = self._num
-        tok = old + text[i:j]
+        new = text[i:j]
+        tok = old + new
         if j == len(text):
-            valid = NUM_PREFIX.match(tok).end()  # type: ignore[union-attr]  # all parts optional
-            if valid < len(tok):
-                raise self._fail(JsonParseError, "invalid number", base + i + valid - len(old))
-            excess = int_digits_excess(tok)
+            # Digits after a digit keep a valid prefix valid, except after a leading zero ("0", "-0").
+            # NUM_RUN only takes ASCII, so isdigit() means [0-9] here.
+            if not (new.isdigit() and "0" <= old[-1:] <= "9" and old not in {"0", "-0"}):
+                valid = NUM_PREFIX.match(tok).end()  # type: ignore[union-attr]  # all parts optional
+                if valid < len(tok):
+                    raise self._fail(JsonParseError, "invalid number", base + i + valid - len(old))
+            excess = int_digits_excess(tok) if len(tok) > MAX_INT_DIGITS else -1
             if excess >= 0:
                 position = base + i + excess - len(old)
                 raise self._fail(
@@ -785,15 +832,16 @@ class IncrementalJsonParser:
             valid = NUM_PREFIX.match(tok).end()  # type: ignore[union-attr]  # all parts optional
             position = base + i + valid - len(old) if valid < len(tok) else base + j
             raise self._fail(JsonParseError, "invalid number", position)
-        return j, self._settle_number(self._to_number(tok, match, base + i - len(old), self._num_bias))
+        val = self._to_number(tok, match.lastindex is not None, base + i - len(old), self._num_bias)
+        return j, self._settle_number(val)
 
     def _settle_number(self, val: int | float) -> int:
         """Close a number: it becomes an entry; its op depends on what was last shown of it."""
         shown = self._tail
-        self._tail = _ABSENT
         if shown is _ABSENT:
             return self._put(val, "add")
-        if _same(val, shown):
+        self._tail = _ABSENT
+        if type(val) is type(shown) and val == shown:
             # Already visible with this value: this alone does not change the snapshot.
             changed = self._changed
             state = self._put(val, None)
@@ -823,10 +871,9 @@ class IncrementalJsonParser:
     def _build(
         self, rec: _Record, chain: list[_Link], keep: int, specs: list[tuple[_Frame, int, Any, Any]] | None
     ) -> Any:
-        """Materialise ``rec``; reuse ``chain[:keep]`` (already updated), build the rest fresh.
+        """Materialise ``rec``: keep ``chain[:keep]`` (already brought up to date), copy the rest afresh.
 
-        ``chain`` is rewritten to describe the result. Only called with ``keep == 0`` for a record
-        whose deepest open frame is the virtual root.
+        ``chain`` is rewritten to describe the result; the fresh copies hang under ``chain[keep - 1]``.
         """
         frame, count, _, tail = rec
         root = self._root
@@ -860,28 +907,30 @@ class IncrementalJsonParser:
             child = copy
         built.reverse()
         if keep:
-            # Hang the fresh part under the reused part's deepest copy.
+            # Hang the fresh part under the kept part's deepest copy (its extra was cleared).
             link = chain[keep - 1]
-            self._set_extra(link, child)
+            if link[0].is_obj:
+                link[1][link[4]] = child
+            else:
+                link[1].append(child)
+            link[3] = True
         chain.extend(built)
         return chain[0][1]
-
-    @staticmethod
-    def _set_extra(link: _Link, extra: Any) -> None:
-        copy = link[1]
-        if link[0].is_obj:
-            copy[link[4]] = extra
-        elif link[3]:
-            copy[-1] = extra
-        else:
-            copy.append(extra)
-        link[3] = True
 
     def _advance(self, rec: _Record) -> Any:
         """Bring the working snapshot forward to ``rec``, in place where nobody else holds it."""
         chain = self._w_chain
         if rec[0] is self._root or not chain or _getrefcount is None:
             return self._build(rec, chain, 0, None)
+        top, entries, extra_key, extra = rec
+        if chain[-1][0] is top:
+            # Same open containers as the working snapshot (most deltas): only the deepest changes.
+            for link in chain:
+                if _getrefcount(link[1]) > _OWN_REFS:
+                    break
+            else:
+                self._update_link(chain[-1], entries, extra_key, extra, last=True)
+                return chain[0][1]
         specs = self._chain_specs(rec)
         keep = 0
         limit = min(len(chain), len(specs))
@@ -890,37 +939,38 @@ class IncrementalJsonParser:
         if not keep:
             return self._build(rec, chain, 0, specs)
         # Links before keep - 1 are unchanged: their open child is still open and still in the chain.
-        link = chain[keep - 1]
-        frame, copy, old_entries, had_extra, _ = link
         _, entries, extra_key, extra = specs[keep - 1]
         if keep < len(specs):
-            extra = _ABSENT  # the fresh child copy is hung on by _build
+            # The fresh copy of the next open child is hung on by _build.
+            self._update_link(chain[keep - 1], entries, specs[keep][0].key, _ABSENT, last=False)
+            return self._build(rec, chain, keep, specs)
+        self._update_link(chain[keep - 1], entries, extra_key, extra, last=True)
+        del chain[keep:]
+        return chain[0][1]
+
+    @staticmethod
+    def _update_link(link: _Link, entries: int, extra_key: Any, extra: Any, *, last: bool) -> None:
+        """Bring one copied container from its old entry count and extra to new ones, in place."""
+        frame, copy, old_entries, had_extra, _ = link
         if frame.is_obj:
-            if had_extra and entries == old_entries and extra is _ABSENT and keep == len(specs):
+            if had_extra and entries == old_entries and extra is _ABSENT and last:
                 # The open number stopped parsing: an earlier duplicate key may show again.
                 copy.clear()
                 copy.update(zip(frame.keys[:entries], frame.vals[:entries], strict=True))
             elif entries > old_entries:
+                # The entry at old_entries has the old extra's key: the settled value overwrites it.
                 copy.update(
                     zip(frame.keys[old_entries:entries], frame.vals[old_entries:entries], strict=True)
                 )
-            link[3] = False
             if extra is not _ABSENT:
                 copy[extra_key] = extra
-                link[3] = True
         else:
             if had_extra:
                 copy.pop()
             if entries > old_entries:
                 copy += frame.vals[old_entries:entries]
-            link[3] = False
             if extra is not _ABSENT:
                 copy.append(extra)
-                link[3] = True
         link[2] = entries
-        link[4] = extra_key if keep == len(specs) else specs[keep][0].key
-        if keep < len(specs):
-            # The dict case above already dropped a stale extra; lists need the slot back.
-            return self._build(rec, chain, keep, specs)
-        del chain[keep:]
-        return chain[0][1]
+        link[3] = extra is not _ABSENT
+        link[4] = extra_key

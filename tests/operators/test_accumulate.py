@@ -7,6 +7,7 @@ from reactivex import operators as rx
 
 from deltaflow import operators as ops
 from deltaflow.errors import StreamContractError
+from deltaflow.state import RejectedChunk
 from tests.chunks import chunk, text_stream
 
 
@@ -78,6 +79,28 @@ class TestAccumulate:
         _, errors = _collect(failing.pipe(ops.accumulate()))
         assert str(errors[0]) == "boom"
         assert errors[0].completion.choices[0].message.content == "part"
+
+    def test_rejected_chunk_is_reported_and_the_stream_goes_on(self) -> None:
+        """A payload no dialect understands becomes an error event; later chunks still accumulate."""
+        chunks = text_stream("a", "b")
+        chunks.insert(2, RejectedChunk(raw={"weird": True}, reason="no choices"))
+        events, errors = _collect(reactivex.from_iterable(chunks).pipe(ops.accumulate()))
+        assert not errors
+        report = next(event for event in events if event.type == "error")
+        assert report.code == "chunk_unrecognized"
+        assert report.detail == {"weird": True}
+        assert events[-1].completion.choices[0].message.content == "ab"
+
+    def test_failure_is_announced_by_an_error_event(self) -> None:
+        """Before on_error, subscribers get an error event naming the failure."""
+        failing = reactivex.concat(
+            reactivex.from_iterable(text_stream("part")[:2]),
+            reactivex.throw(StreamContractError("boom")),
+        )
+        events, errors = _collect(failing.pipe(ops.accumulate()))
+        assert events[-1].type == "error"
+        assert events[-1].code == "stream_contract"
+        assert events[-1].exception is errors[0]
 
     def test_empty_stream_is_an_error(self) -> None:
         """A stream with no chunk at all is reported, never a silent empty completion."""

@@ -246,3 +246,17 @@ def test_garbage_only_ever_raises_json_parse_error(text: str, cuts: list[int]) -
     assert text.startswith(error.text)
     with pytest.raises(ValueError, match="line"):  # jiter rejects it too
         jiter.from_json(text.encode())
+
+
+def test_an_internal_bug_still_surfaces_as_json_parse_error(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Should the scanner itself fail (a bug), feed raises JsonParseError chained to the cause."""
+
+    def broken(self: IncrementalJsonParser, text: str, base: int) -> int:
+        raise IndexError(text)
+
+    monkeypatch.setattr(IncrementalJsonParser, "_run", broken)
+    parser = IncrementalJsonParser()
+    with pytest.raises(JsonParseError, match="internal parser error") as info:
+        parser.feed("[1")
+    assert isinstance(info.value.__cause__, IndexError)
+    assert info.value.text == "[1"

@@ -44,7 +44,7 @@ class TestChatStream:
             stream.get_final_completion()
 
     def test_source_failure_raises_after_the_events_and_keeps_the_snapshot(self) -> None:
-        """Events before a source failure are handed out, then the error; the snapshot stays readable."""
+        """Events before a source failure, then an error event, then the error; the snapshot stays readable."""
 
         def failing():
             yield from text_stream("kept")[:2]
@@ -54,7 +54,7 @@ class TestChatStream:
         seen = []
         with pytest.raises(ConnectionResetError):
             seen.extend(event.type for event in stream)
-        assert seen == ["chunk", "content.delta", "chunk", "content.delta"]
+        assert seen == ["chunk", "content.delta", "chunk", "content.delta", "error"]
         assert stream.current_completion_snapshot.choices[0].message.content == "kept"
 
     def test_breaking_early_closes_the_source(self) -> None:
