@@ -17,6 +17,7 @@ from types import TracebackType
 from typing import Any, Generic, Self, TypeVar, cast, get_args
 
 from openai.types.chat import ParsedChatCompletion
+from reactivex import abc
 
 from deltaflow.errors import ContentFilterFinishReasonError, LengthFinishReasonError, StreamContractError
 from deltaflow.events import BaseEvent, CompletionDone, EventType
@@ -86,7 +87,17 @@ class _StreamCore(Generic[ResponseFormatT]):
     def __init__(self, chain: Chain) -> None:
         self._driver = Driver(chain)
         self._handlers: dict[str, list[_Handler]] = {}
+        self._observers: list[abc.ObserverBase[BaseEvent]] = []
         self._final: ParsedChatCompletion[object] | None = None
+
+    def subscribe(self, observer: abc.ObserverBase[BaseEvent]) -> Self:
+        """Hand every event to ``observer`` (a sink) as the stream is consumed, then its end.
+
+        The observer gets ``on_next`` for each event, then ``on_completed`` or ``on_error``. Wrap
+        several sinks in ``sinks.fan_out(...)`` so that one failing sink cannot stop the others.
+        """
+        self._observers.append(observer)
+        return self
 
     def on(self, event_type: str, callback: Callable[..., Any]) -> Self:
         """Call ``callback`` for each event of ``event_type`` as the stream is consumed.
@@ -114,7 +125,17 @@ class _StreamCore(Generic[ResponseFormatT]):
     def _handlers_for(self, event: BaseEvent) -> list[_Handler]:
         if isinstance(event, CompletionDone):
             self._final = event.completion
+        for observer in self._observers:
+            observer.on_next(event)
         return self._handlers.get(getattr(event, "type", ""), []) if self._handlers else []
+
+    def _end_observers(self) -> None:
+        observers, self._observers = self._observers, []
+        for observer in observers:
+            if self._driver.error is not None:
+                observer.on_error(self._driver.error)  # type: ignore[arg-type]
+            else:
+                observer.on_completed()
 
     def _final_completion(self) -> ParsedChatCompletion[ResponseFormatT]:
         if self._driver.error is not None:
@@ -217,6 +238,7 @@ class ChatStream(_StreamCore[ResponseFormatT]):
                     for handler in self._handlers_for(event):
                         handler.callback(*handler.arguments(event))
                     yield event
+            self._end_observers()
             if driver.error is not None:
                 raise driver.error
         finally:
@@ -307,6 +329,7 @@ class AsyncChatStream(_StreamCore[ResponseFormatT]):
                         if inspect.isawaitable(result):
                             await result
                     yield event
+            self._end_observers()
             if driver.error is not None:
                 raise driver.error
         finally:

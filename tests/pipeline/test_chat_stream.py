@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import openai
 import pytest
+from reactivex import Observer
 
 from deltaflow import AsyncChatStream, ChatStream
 from deltaflow.errors import StreamContractError
@@ -72,6 +73,16 @@ class TestChatStream:
                 if event.type == "content.delta":
                     break
         assert closed == [True]
+
+    def test_subscribed_observers_get_every_event_then_the_end(self) -> None:
+        """An observer attached with subscribe sees each event as it is handed out, then on_completed."""
+        seen, ended = [], []
+        stream = ChatStream(text_stream("a")).subscribe(
+            Observer(seen.append, ended.append, lambda: ended.append("completed"))
+        )
+        handed_out = [event.type for event in stream]
+        assert [event.type for event in seen] == handed_out
+        assert ended == ["completed"]
 
     def test_empty_source_is_an_error(self) -> None:
         """No chunk at all raises a typed error instead of returning an empty completion."""
