@@ -3,17 +3,24 @@
 from deltaflow import errors, events, operators
 from deltaflow.pipeline import (
     AsyncChatStream,
+    AsyncChunkRequest,
     ChatStream,
+    ChunkRequest,
+    astream,
     chunks_from_jsonl,
     chunks_from_sse,
     from_chunks,
     from_jsonl,
     from_sse,
+    stream,
 )
 
 __all__ = [
     "AsyncChatStream",
+    "AsyncChunkRequest",
     "ChatStream",
+    "ChunkRequest",
+    "astream",
     "chunks_from_jsonl",
     "chunks_from_sse",
     "errors",
@@ -22,6 +29,7 @@ __all__ = [
     "from_jsonl",
     "from_sse",
     "operators",
+    "stream",
 ]
 
 __version__ = "0.1.0"

@@ -9,6 +9,7 @@ Hierarchy::
     ├── ToolArgumentsError       tool arguments that are not valid JSON or fail the tool's model
     ├── RefusalError             raised by ``filter_refusals(mode="raise")``
     ├── ProviderError            a provider reported an error in the middle of a stream
+    ├── StreamInterrupted        the connection broke in the middle of a stream
     └── StreamTimeout            no chunk arrived within the idle timeout
 
 Where openai-python raises ``LengthFinishReasonError`` / ``ContentFilterFinishReasonError``, deltaflow
@@ -33,6 +34,7 @@ __all__ = [
     "ProviderError",
     "RefusalError",
     "StreamContractError",
+    "StreamInterrupted",
     "StreamTimeout",
     "ToolArgumentsError",
 ]
@@ -162,3 +164,10 @@ class StreamTimeout(DeltaflowError):  # noqa: N818 - the name the issue and user
     ) -> None:
         super().__init__(f"no chunk arrived within {timeout:g} s", completion=completion)
         self.timeout = timeout
+
+
+class StreamInterrupted(DeltaflowError):  # noqa: N818 - reads as what happened, like StreamTimeout
+    """The connection broke in the middle of a stream (reset, closed early, incomplete body).
+
+    The transport's exception is the ``__cause__``.
+    """

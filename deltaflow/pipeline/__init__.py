@@ -2,6 +2,8 @@
 
 from deltaflow.pipeline._chat_stream import EVENT_ALIASES, AsyncChatStream, ChatStream
 from deltaflow.pipeline._chunks import chunk_from_dict, chunk_from_json
+from deltaflow.pipeline._http import AsyncChunkRequest, ChunkRequest, Transport
+from deltaflow.pipeline._live import astream, request_params, stream
 from deltaflow.pipeline._sources import (
     achunks_from_sse,
     chunks_from_jsonl,
@@ -17,11 +19,15 @@ from deltaflow.pipeline._sse import ServerSentEvent, SSEDecoder, aiter_sse, iter
 __all__ = [
     "EVENT_ALIASES",
     "AsyncChatStream",
+    "AsyncChunkRequest",
     "ChatStream",
+    "ChunkRequest",
     "SSEDecoder",
     "ServerSentEvent",
+    "Transport",
     "achunks_from_sse",
     "aiter_sse",
+    "astream",
     "chunk_from_dict",
     "chunk_from_json",
     "chunks_from_jsonl",
@@ -32,4 +38,6 @@ __all__ = [
     "from_jsonl",
     "from_sse",
     "iter_sse",
+    "request_params",
+    "stream",
 ]

@@ -287,6 +287,13 @@ class AsyncChatStream(_StreamCore[ResponseFormatT]):
     async def __aenter__(self) -> Self:
         return self
 
+    def __await__(self) -> Generator[Any, None, Self]:
+        # `async with await deltaflow.astream(...)` as well as `async with deltaflow.astream(...)`
+        async def itself() -> Self:
+            return self
+
+        return itself().__await__()
+
     async def __aexit__(
         self, exc_type: type[BaseException] | None, exc: BaseException | None, traceback: TracebackType | None
     ) -> None:

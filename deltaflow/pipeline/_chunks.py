@@ -10,8 +10,9 @@ from pydantic import ValidationError
 
 from deltaflow._openai_compat import construct
 from deltaflow.errors import ProviderError, StreamContractError
+from deltaflow.pipeline._sse import ServerSentEvent
 
-__all__ = ["DONE", "chunk_from_dict", "chunk_from_json", "provider_error_from"]
+__all__ = ["DONE", "chunk_from_dict", "chunk_from_event", "chunk_from_json", "provider_error_from"]
 
 DONE = "[DONE]"
 
@@ -46,6 +47,17 @@ def chunk_from_dict(payload: Any) -> ChatCompletionChunk:
     if not isinstance(payload.get("choices"), list):
         raise StreamContractError(f"malformed chunk, no choices list: {_excerpt(json.dumps(payload))}")
     return construct(ChatCompletionChunk, payload)
+
+
+def chunk_from_event(event: ServerSentEvent) -> ChatCompletionChunk:
+    """Build a chunk from one SSE event; an ``error`` event (Groq's mid-stream failures) raises."""
+    if event.event == "error":
+        try:
+            payload = json.loads(event.data)
+        except ValueError:
+            payload = {"error": {"message": event.data}}
+        raise provider_error_from(payload if isinstance(payload, dict) else {"error": payload})
+    return chunk_from_json(event.data)
 
 
 def provider_error_from(payload: dict[str, Any]) -> ProviderError:

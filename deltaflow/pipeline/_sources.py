@@ -19,8 +19,8 @@ from openai.types.chat import ChatCompletionChunk
 from reactivex import Observable, abc
 from reactivex.disposable import Disposable
 
-from deltaflow.pipeline._chunks import DONE, chunk_from_dict, chunk_from_json, provider_error_from
-from deltaflow.pipeline._sse import ServerSentEvent, SSEDecoder
+from deltaflow.pipeline._chunks import DONE, chunk_from_dict, chunk_from_event
+from deltaflow.pipeline._sse import SSEDecoder
 
 __all__ = [
     "achunks_from_sse",
@@ -118,11 +118,11 @@ def chunks_from_sse(reads: bytes | str | Iterable[bytes]) -> Iterator[ChatComple
         for event in decoder.feed(read):
             if event.data == DONE:
                 return
-            yield _chunk_from_event(event)
+            yield chunk_from_event(event)
     for event in decoder.flush():
         if event.data == DONE:
             return
-        yield _chunk_from_event(event)
+        yield chunk_from_event(event)
 
 
 async def achunks_from_sse(reads: AsyncIterable[bytes]) -> AsyncIterator[ChatCompletionChunk]:
@@ -132,11 +132,11 @@ async def achunks_from_sse(reads: AsyncIterable[bytes]) -> AsyncIterator[ChatCom
         for event in decoder.feed(read):
             if event.data == DONE:
                 return
-            yield _chunk_from_event(event)
+            yield chunk_from_event(event)
     for event in decoder.flush():
         if event.data == DONE:
             return
-        yield _chunk_from_event(event)
+        yield chunk_from_event(event)
 
 
 def from_sse(reads: Reads) -> Observable[Any]:
@@ -177,17 +177,6 @@ def chunks_from_jsonl(
 def from_jsonl(recording: str | PathLike[str] | IO[str] | Iterable[str]) -> Observable[Any]:
     """Chunks from a JSONL recording (path, open file, or lines)."""
     return from_iterable(chunks_from_jsonl(recording))
-
-
-def _chunk_from_event(event: ServerSentEvent) -> ChatCompletionChunk:
-    if event.event == "error":
-        # Groq reports failures mid-stream as `event: error` with an error object
-        try:
-            payload = json.loads(event.data)
-        except ValueError:
-            payload = {"error": {"message": event.data}}
-        raise provider_error_from(payload if isinstance(payload, dict) else {"error": payload})
-    return chunk_from_json(event.data)
 
 
 def _as_reads(reads: bytes | str | Iterable[bytes]) -> Iterable[bytes]:

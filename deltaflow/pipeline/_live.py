@@ -1,0 +1,127 @@
+"""``deltaflow.stream`` / ``astream``: the drop-in for ``client.chat.completions.stream(...)``."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from typing import Any, TypeVar
+
+import openai
+
+from deltaflow._openai_compat import response_format_param
+from deltaflow._tools import is_rich_response_format
+from deltaflow.operators import RefusalMode
+from deltaflow.pipeline._chat_stream import AsyncChatStream, ChatStream
+from deltaflow.pipeline._http import AsyncChunkRequest, ChunkRequest, Transport
+
+__all__ = ["astream", "request_params", "stream"]
+
+ResponseFormatT = TypeVar("ResponseFormatT")
+
+
+def request_params(
+    create_params: Mapping[str, Any],
+    *,
+    tools: Iterable[Mapping[str, Any]] | None,
+    response_format: object,
+    include_usage: bool,
+) -> dict[str, Any]:
+    """The parameters for ``chat.completions.create``, as openai's ``.stream()`` helper sends them.
+
+    A type ``response_format`` becomes openai's strict ``json_schema`` param; usage is requested
+    (``stream_options.include_usage``) unless the caller set ``stream_options`` or the provider
+    does not accept it.
+    """
+    params = dict(create_params)
+    if tools is not None:
+        params["tools"] = list(tools)
+    if response_format is not None:
+        params["response_format"] = (
+            response_format_param(response_format)
+            if is_rich_response_format(response_format)
+            else response_format
+        )
+    if include_usage and "stream_options" not in params:
+        params["stream_options"] = {"include_usage": True}
+    params.pop("stream", None)
+    return params
+
+
+def stream(
+    client: openai.OpenAI,
+    *,
+    tools: Iterable[Mapping[str, Any]] | None = None,
+    response_format: type[ResponseFormatT] | Mapping[str, Any] | None = None,
+    dialect: str | None = None,
+    transport: Transport = "fast",
+    idle_timeout: float | None = None,
+    refusals: RefusalMode = "keep",
+    parsed_deltas: bool = True,
+    parsed_done: bool = False,
+    **create_params: Any,
+) -> ChatStream[ResponseFormatT]:
+    """Stream a chat completion through ``client``: the drop-in for ``client.chat.completions.stream``.
+
+    The request starts when the stream is first iterated (or on ``until_done()``), and the HTTP
+    response is closed when the stream ends, is closed, or its ``with`` block is left.
+
+    Args:
+        client: an ``openai.OpenAI`` client (any OpenAI-compatible ``base_url``).
+        tools: the request's tools, including ``openai.pydantic_function_tool(...)``.
+        response_format: a pydantic model to parse into, or a ``response_format`` dict.
+        dialect: the provider's dialect; by default detected from ``client.base_url``.
+        transport: ``"fast"`` decodes the HTTP body itself; ``"openai"`` iterates openai's ``Stream``.
+        idle_timeout: seconds without a chunk before the stream ends with ``StreamTimeout``.
+        refusals: ``operators.filter_refusals`` mode.
+        parsed_deltas: emit ``content.parsed.delta`` events when content is parsed.
+        parsed_done: emit ``content.parsed.done`` for each sub-value when it closes.
+        **create_params: everything else ``chat.completions.create`` takes (model, messages, ...).
+
+    Example::
+
+        with deltaflow.stream(client, model="gpt-4o-mini", messages=messages) as s:
+            for event in s:
+                if event.type == "content.delta":
+                    print(event.delta, end="")
+    """
+    params = request_params(create_params, tools=tools, response_format=response_format, include_usage=True)
+    chunks = ChunkRequest(client, params, transport=transport, idle_timeout=idle_timeout)
+    return ChatStream(
+        chunks,
+        tools=params.get("tools"),
+        response_format=response_format,
+        dialect=dialect,
+        refusals=refusals,
+        parsed_deltas=parsed_deltas,
+        parsed_done=parsed_done,
+    )
+
+
+def astream(
+    client: openai.AsyncOpenAI,
+    *,
+    tools: Iterable[Mapping[str, Any]] | None = None,
+    response_format: type[ResponseFormatT] | Mapping[str, Any] | None = None,
+    dialect: str | None = None,
+    transport: Transport = "fast",
+    idle_timeout: float | None = None,
+    refusals: RefusalMode = "keep",
+    parsed_deltas: bool = True,
+    parsed_done: bool = False,
+    **create_params: Any,
+) -> AsyncChatStream[ResponseFormatT]:
+    """The async twin of ``stream``, for ``openai.AsyncOpenAI``.
+
+    Both ``async with deltaflow.astream(...) as s`` and ``async with await deltaflow.astream(...)``
+    work; the request starts on first iteration.
+    """
+    params = request_params(create_params, tools=tools, response_format=response_format, include_usage=True)
+    chunks = AsyncChunkRequest(client, params, transport=transport, idle_timeout=idle_timeout)
+    return AsyncChatStream(
+        chunks,
+        tools=params.get("tools"),
+        response_format=response_format,
+        dialect=dialect,
+        refusals=refusals,
+        parsed_deltas=parsed_deltas,
+        parsed_done=parsed_done,
+    )
