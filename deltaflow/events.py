@@ -76,9 +76,7 @@ class BaseEvent(BaseModel):
         """
         event = _new(cls)
         _set(event, "__dict__", fields)
-        # a set of its own per event: pydantic updates fields_set in model_copy(update=...)
-        _set(event, "__pydantic_fields_set__", set(cls.__pydantic_fields__))
-        _set(event, "__pydantic_extra__", None)
+        # fields_set and extra are rarely read: __getattr__ fills them in on first use
         _set(event, "__pydantic_private__", {"_lazy": lazy, "_origin": origin})
         return event
 
@@ -105,6 +103,14 @@ class BaseEvent(BaseModel):
         return (private.get("_lazy") if private else None) or {}
 
     def __getattr__(self, name: str) -> Any:
+        if name == "__pydantic_fields_set__":
+            # a set of its own per event: pydantic updates fields_set in model_copy(update=...)
+            fields_set = set(type(self).__pydantic_fields__)
+            _set(self, name, fields_set)
+            return fields_set
+        if name == "__pydantic_extra__":
+            _set(self, name, None)
+            return None
         private = object.__getattribute__(self, "__pydantic_private__")
         lazy = private.get("_lazy") if private else None
         if lazy and name in lazy:
@@ -127,9 +133,10 @@ class BaseEvent(BaseModel):
         return handler(self.materialize())
 
     def __eq__(self, other: object) -> bool:
-        if isinstance(other, BaseEvent):
-            other.materialize()
-        return super().__eq__(self.materialize() if isinstance(other, BaseEvent) else other)
+        # events are equal by type and fields; where they came from (the origin) does not count
+        if not isinstance(other, BaseEvent):
+            return NotImplemented
+        return type(self) is type(other) and self.materialize().__dict__ == other.materialize().__dict__
 
     __hash__ = None  # type: ignore[assignment]
 

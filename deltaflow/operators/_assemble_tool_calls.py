@@ -84,6 +84,10 @@ def assemble_tool_calls(
     specs = tool_specs(tools)
 
     def _assemble(source: Observable[BaseEvent]) -> Observable[BaseEvent]:
+        if not any(spec.parseable for spec in specs.values()):
+            # nothing to parse: openai leaves parsed_arguments None, and so do we, at no cost
+            return source
+
         def subscribe(
             observer: abc.ObserverBase[BaseEvent], scheduler: abc.SchedulerBase | None = None
         ) -> abc.DisposableBase:

@@ -122,12 +122,13 @@ class _StreamCore(Generic[ResponseFormatT]):
             raise StreamContractError("no chunk has arrived yet")
         return state.current()
 
-    def _handlers_for(self, event: BaseEvent) -> list[_Handler]:
-        if isinstance(event, CompletionDone):
-            self._final = event.completion
+    def _handlers_for(self, event: BaseEvent) -> list[_Handler] | tuple[()]:
+        """Hand ``event`` to the subscribed observers; return its ``.on`` handlers."""
         for observer in self._observers:
             observer.on_next(event)
-        return self._handlers.get(getattr(event, "type", ""), []) if self._handlers else []
+        if not self._handlers:
+            return ()
+        return self._handlers.get(getattr(event, "type", ""), ())
 
     def _end_observers(self) -> None:
         observers, self._observers = self._observers, []
@@ -233,10 +234,12 @@ class ChatStream(_StreamCore[ResponseFormatT]):
                     driver.fail(exc)
                 else:
                     driver.push(chunk)
-                while driver.events:
-                    event = driver.events.popleft()
-                    for handler in self._handlers_for(event):
-                        handler.callback(*handler.arguments(event))
+                for event in driver.take():
+                    if type(event) is CompletionDone:
+                        self._final = event.completion
+                    if self._handlers or self._observers:
+                        for handler in self._handlers_for(event):
+                            handler.callback(*handler.arguments(event))
                     yield event
             self._end_observers()
             if driver.error is not None:
@@ -329,12 +332,14 @@ class AsyncChatStream(_StreamCore[ResponseFormatT]):
                     driver.fail(exc)
                 else:
                     driver.push(chunk)
-                while driver.events:
-                    event = driver.events.popleft()
-                    for handler in self._handlers_for(event):
-                        result = handler.callback(*handler.arguments(event))
-                        if inspect.isawaitable(result):
-                            await result
+                for event in driver.take():
+                    if type(event) is CompletionDone:
+                        self._final = event.completion
+                    if self._handlers or self._observers:
+                        for handler in self._handlers_for(event):
+                            result = handler.callback(*handler.arguments(event))
+                            if inspect.isawaitable(result):
+                                await result
                     yield event
             self._end_observers()
             if driver.error is not None:

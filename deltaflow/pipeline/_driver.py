@@ -1,14 +1,14 @@
 """The pull driver: one chunk in, the events it produced out, then the next chunk.
 
 An operator chain is subscribed once to a source the driver controls; pushing a chunk runs the
-chain synchronously and leaves the events in a queue the facade hands out before pulling again.
+chain synchronously and leaves the events in a list the facade takes and hands out before pulling
+again.
 Backpressure comes free and there are no threads: the queue never holds more than one chunk's
 events.
 """
 
 from __future__ import annotations
 
-from collections import deque
 from collections.abc import Callable
 from typing import Any
 
@@ -27,9 +27,11 @@ class Driver:
     """Pushes chunks through a chain and collects what comes out."""
 
     def __init__(self, chain: Chain) -> None:
-        self.events: deque[BaseEvent] = deque()
+        self._events: list[BaseEvent] = []
         self.error: BaseException | None = None
         self.completed = False
+        self.finished = False
+        """The chain completed or failed: nothing more will come out."""
         self.state: CompletionState | None = None
         self._inlet: abc.ObserverBase[Any] | None = None
 
@@ -40,13 +42,11 @@ class Driver:
             return Disposable()
 
         self._subscription = chain(Observable(subscribe)).subscribe(
-            self._on_event, self._on_error, self._on_completed
+            self._events.append, self._on_error, self._on_completed
         )
-
-    @property
-    def finished(self) -> bool:
-        """The chain completed or failed: nothing more will come out."""
-        return self.completed or self.error is not None
+        if self._inlet is not None:
+            # the chain subscribed synchronously: push straight into it (it ignores pushes once stopped)
+            self.push = self._inlet.on_next
 
     def push(self, chunk: Any) -> None:
         """Run one chunk through the chain."""
@@ -67,13 +67,19 @@ class Driver:
         """Unsubscribe the chain."""
         self._subscription.dispose()
 
-    def _on_event(self, event: BaseEvent) -> None:
-        if self.state is None and isinstance(event.origin, CompletionState):
-            self.state = event.origin
-        self.events.append(event)
+    def take(self) -> list[BaseEvent]:
+        """The events that came out since the last call, in order."""
+        # the chain appends to this very list (its bound append was subscribed): copy, then clear
+        events = self._events.copy()
+        self._events.clear()
+        if self.state is None:
+            self.state = next((e.origin for e in events if isinstance(e.origin, CompletionState)), None)
+        return events
 
     def _on_error(self, error: Exception) -> None:
         self.error = error
+        self.finished = True
 
     def _on_completed(self) -> None:
         self.completed = True
+        self.finished = True

@@ -63,7 +63,8 @@ class _RequestBase:
         self._last_chunk = time.monotonic()
 
     def _chunk_arrived(self) -> None:
-        self._last_chunk = time.monotonic()
+        if self.idle_timeout is not None:
+            self._last_chunk = time.monotonic()
 
     def _check_idle(self) -> None:
         # OpenRouter-style keep-alive comments reset the read timeout but carry no chunk
@@ -109,10 +110,28 @@ class ChunkRequest(_RequestBase):
     def __iter__(self) -> Iterator[ChatCompletionChunk]:
         self._begin()
         try:
-            if self.transport == "fast":
-                yield from self._fast()
-            else:
+            if self.transport == "openai":
                 yield from self._openai()
+                return
+            # the fast path inline: one generator level less per chunk
+            self._response = self.client.chat.completions.with_streaming_response.create(**self.params)
+            response = self._response.__enter__()
+            decoder = SSEDecoder()
+            watch = self.idle_timeout is not None
+            for read in response.iter_bytes():
+                for event in decoder.feed(read):
+                    if event.data == DONE:
+                        return
+                    chunk = chunk_from_event(event)
+                    if watch:
+                        self._chunk_arrived()
+                    yield chunk
+                if watch:
+                    self._check_idle()
+            for event in decoder.flush():
+                if event.data == DONE:
+                    return
+                yield chunk_from_event(event)
         except Exception as error:
             translated = self._translate(error, self.client.timeout)
             if translated is error:
@@ -120,23 +139,6 @@ class ChunkRequest(_RequestBase):
             raise translated from error
         finally:
             self.close()
-
-    def _fast(self) -> Iterator[ChatCompletionChunk]:
-        self._response = self.client.chat.completions.with_streaming_response.create(**self.params)
-        response = self._response.__enter__()
-        decoder = SSEDecoder()
-        for read in response.iter_bytes():
-            for event in decoder.feed(read):
-                if event.data == DONE:
-                    return
-                chunk = chunk_from_event(event)
-                self._chunk_arrived()
-                yield chunk
-            self._check_idle()
-        for event in decoder.flush():
-            if event.data == DONE:
-                return
-            yield chunk_from_event(event)
 
     def _openai(self) -> Iterator[ChatCompletionChunk]:
         self._stream = self.client.chat.completions.create(**self.params)

@@ -204,3 +204,23 @@ class TestEarlyClose:
         subscription.dispose()
         record = await asyncio.to_thread(server.wait_for_disconnect, 5)
         assert record.disconnected
+
+
+class TestAsyncForms:
+    async def test_async_with_await_works_as_well(self, server: ReplayServer) -> None:
+        """`async with await deltaflow.astream(...)` and the handler form without a block both work."""
+        async with await deltaflow.astream(_aclient(server), model="scripted", messages=MESSAGES) as stream:
+            completion = await stream.get_final_completion()
+        assert completion.choices[0].message.content == "Hello there, world"
+        snapshots = []
+        stream = deltaflow.astream(_aclient(server), model="scripted", messages=MESSAGES)
+        stream.on("content.delta", lambda delta, snapshot: snapshots.append(snapshot))
+        await stream.until_done()
+        assert snapshots[-1] == "Hello there, world"
+
+    async def test_openai_transport_async(self, server: ReplayServer) -> None:
+        """The openai transport works with the async client too."""
+        stream = deltaflow.astream(_aclient(server), model="scripted", messages=MESSAGES, transport="openai")
+        completion = await stream.get_final_completion()
+        assert completion.choices[0].message.content == "Hello there, world"
+        assert completion.usage is not None

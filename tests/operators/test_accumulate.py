@@ -135,3 +135,12 @@ class TestAccumulate:
         message = events[-1].completion.choices[0].message
         assert message.model_extra["reasoning_content"] == "thinking"
         assert message.content == "42"
+
+
+class TestEventEquality:
+    def test_events_from_two_streams_compare_by_fields(self) -> None:
+        """Equal events from separate pipelines are equal: the origin state does not count."""
+        first, _ = _collect(reactivex.from_iterable(text_stream("a")).pipe(ops.accumulate()))
+        second, _ = _collect(reactivex.from_iterable(text_stream("a")).pipe(ops.accumulate()))
+        assert first[1] == second[1]
+        assert first[1] != second[3]
