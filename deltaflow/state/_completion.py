@@ -226,8 +226,9 @@ class CompletionState:
         if usage is not None:
             self.usage.set(usage, seq)
             events.append(UsageReported.lazy({"type": "usage", "usage": usage}, {}, self))
-        if chunk.system_fingerprint is not None:
-            self.system_fingerprint.set(chunk.system_fingerprint, seq)
+        fingerprint = chunk.system_fingerprint
+        if fingerprint is not None and fingerprint != self.system_fingerprint.current:
+            self.system_fingerprint.set(fingerprint, seq)
         moderation = getattr(chunk, "moderation", None)
         if moderation is not None:
             self.moderation.set(moderation.to_dict(), seq)
@@ -293,7 +294,8 @@ class CompletionState:
         finish_reason = choice.finish_reason
         if finish_reason:
             state.finish_reason.set(finish_reason, seq)
-        self._done_events(state, delta, events)
+        if state.finish_reason.values or delta.tool_calls:
+            self._done_events(state, delta, events)
         if finish_reason and not state.finished:
             state.finished = True
             events.append(
