@@ -1,6 +1,6 @@
 """deltaflow: streamed LLM chat completions as a reactive pipeline of typed events."""
 
-from deltaflow import errors, events, operators
+from deltaflow import errors, events, operators, sinks
 from deltaflow.pipeline import (
     AsyncChatStream,
     AsyncChunkRequest,
@@ -29,6 +29,7 @@ __all__ = [
     "from_jsonl",
     "from_sse",
     "operators",
+    "sinks",
     "stream",
 ]
 

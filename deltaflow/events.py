@@ -24,7 +24,16 @@ from openai.types.chat import (
     ParsedFunctionToolCall,
 )
 from openai.types.completion_usage import CompletionUsage
-from pydantic import BaseModel, ConfigDict, Field, SerializerFunctionWrapHandler, model_serializer
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    SerializerFunctionWrapHandler,
+    model_serializer,
+)
+
+from deltaflow._openai_compat import construct
 
 __all__ = [
     "ChoiceDone",
@@ -113,9 +122,12 @@ class BaseEvent(BaseModel):
             return None
         private = object.__getattribute__(self, "__pydantic_private__")
         lazy = private.get("_lazy") if private else None
-        if lazy and name in lazy:
-            value = lazy.pop(name)()
-            self.__dict__[name] = value
+        thunk = lazy.get(name) if lazy else None
+        if thunk is not None:
+            # computed before the thunk is dropped: a second thread reading at the same moment
+            # computes the same value instead of failing
+            value = self.__dict__[name] = thunk()
+            lazy.pop(name, None)  # type: ignore[union-attr]
             return value
         return super().__getattr__(name)  # type: ignore[misc]
 
@@ -123,9 +135,9 @@ class BaseEvent(BaseModel):
         """Compute every lazy field now; returns the event itself."""
         private = object.__getattribute__(self, "__pydantic_private__")
         lazy = private.get("_lazy") if private else None
-        while lazy:
-            name, thunk = lazy.popitem()
+        for name, thunk in list(lazy.items()) if lazy else ():
             self.__dict__[name] = thunk()
+            lazy.pop(name, None)  # type: ignore[union-attr]
         return self
 
     @model_serializer(mode="wrap")
@@ -144,12 +156,24 @@ class BaseEvent(BaseModel):
         return super(BaseEvent, self.materialize()).__repr_args__()
 
 
+def _lenient_completion(value: Any) -> ParsedChatCompletion[object]:
+    # a snapshot mid-stream has finish_reason None, which the completed type rejects: build it
+    # leniently, as openai builds its own snapshots
+    if isinstance(value, ParsedChatCompletion):
+        return value
+    return construct(ParsedChatCompletion[object], value)
+
+
+Completion: TypeAlias = Annotated[ParsedChatCompletion[object], BeforeValidator(_lenient_completion)]
+"""openai's ``ParsedChatCompletion``, validated leniently (from a relay, a recording) as openai's snapshots."""
+
+
 class ChunkReceived(BaseEvent):
     """A raw chunk arrived; ``snapshot`` is the completion accumulated up to and including it."""
 
     type: Literal["chunk"] = "chunk"
     chunk: ChatCompletionChunk
-    snapshot: ParsedChatCompletion[object]
+    snapshot: Completion
 
 
 class ContentDelta(BaseEvent):
@@ -310,7 +334,7 @@ class CompletionDone(BaseEvent):
     """The stream ended; ``completion`` is the final, parsed completion."""
 
     type: Literal["completion.done"] = "completion.done"
-    completion: ParsedChatCompletion[object]
+    completion: Completion
 
 
 class ErrorReported(BaseEvent):

@@ -43,7 +43,7 @@ def accumulate() -> Callable[[Observable[ChatCompletionChunk]], Observable[BaseE
             state = CompletionState()
 
             def on_next(chunk: ChatCompletionChunk | RejectedChunk) -> None:
-                if type(chunk) is RejectedChunk:
+                if isinstance(chunk, RejectedChunk):
                     observer.on_next(
                         ErrorReported(
                             code="chunk_unrecognized", message=chunk.reason, detail=chunk.raw, exception=None

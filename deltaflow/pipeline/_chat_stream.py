@@ -130,6 +130,14 @@ class _StreamCore(Generic[ResponseFormatT]):
             return ()
         return self._handlers.get(getattr(event, "type", ""), ())
 
+    def _release_observers(self) -> None:
+        """A stream closed before its end: observers that hold resources (files) get ``close()``."""
+        observers, self._observers = self._observers, []
+        for observer in observers:
+            close = getattr(observer, "close", None)
+            if callable(close):
+                close()
+
     def _end_observers(self) -> None:
         observers, self._observers = self._observers, []
         for observer in observers:
@@ -203,6 +211,7 @@ class ChatStream(_StreamCore[ResponseFormatT]):
         self._events.close()
         self._close_source()
         self._driver.dispose()
+        self._release_observers()
 
     def until_done(self) -> Self:
         """Consume the whole stream (calling ``.on`` handlers on the way)."""
@@ -307,6 +316,7 @@ class AsyncChatStream(_StreamCore[ResponseFormatT]):
         await self._events.aclose()
         await self._close_source()
         self._driver.dispose()
+        self._release_observers()
 
     async def until_done(self) -> Self:
         """Consume the whole stream (calling ``.on`` handlers, awaiting async ones)."""

@@ -115,3 +115,16 @@ class TestAsyncChatStream:
         assert seen == ["", "a", "ab"]
         assert types[-1] == "completion.done"
         assert completion.choices[0].message.content == "ab"
+
+
+class TestObserversOnEarlyClose:
+    def test_closing_early_closes_observers_that_hold_resources(self, tmp_path) -> None:
+        """A jsonl sink attached to a stream closed early gets its file closed."""
+        from deltaflow import sinks  # noqa: PLC0415
+
+        recorder = sinks.jsonl(tmp_path / "run.jsonl", what="chunks")
+        with ChatStream(text_stream("a", "b", "c")).subscribe(recorder) as stream:
+            first = next(iter(stream))
+        recorder.on_next(first)  # after close the sink writes nothing more
+        assert recorder.lines == 1
+        assert (tmp_path / "run.jsonl").read_text().count("\n") == 1

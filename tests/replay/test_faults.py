@@ -56,7 +56,7 @@ async def test_drop_raises_connection_error_in_async_client(server: ReplayServer
             model="m", messages=[], stream=True, extra_headers={"X-Replay-Fault": "drop-after=2"}
         )
         async for chunk in stream:
-            received.append(chunk)  # noqa: PERF401 - a comprehension would lose the chunks before the error
+            received.append(chunk)
 
     async with openai.AsyncOpenAI(base_url=server.base_url, api_key="sk-test", max_retries=0) as client:
         with pytest.raises(openai.APIConnectionError):
