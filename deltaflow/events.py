@@ -165,7 +165,7 @@ def _lenient_completion(value: Any) -> ParsedChatCompletion[object]:
 
 
 Completion: TypeAlias = Annotated[ParsedChatCompletion[object], BeforeValidator(_lenient_completion)]
-"""openai's ``ParsedChatCompletion``, validated leniently (from a relay, a recording) as openai's snapshots."""
+"""openai's ``ParsedChatCompletion``, validated leniently (relays, recordings) as openai's snapshots."""
 
 
 class ChunkReceived(BaseEvent):
