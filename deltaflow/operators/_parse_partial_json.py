@@ -2,17 +2,25 @@
 
 from __future__ import annotations
 
+import collections
+import collections.abc
+import dataclasses
+import json
+import types
+import typing
 from bisect import bisect_right
-from collections.abc import Callable
-from typing import Any
+from collections.abc import Callable, Sequence
+from functools import partial
+from typing import Any, Final
 
-from pydantic import BaseModel, ValidationError
+from pydantic import AliasChoices, AliasPath, BaseModel, TypeAdapter, ValidationError
 from reactivex import Observable, abc
 
 from deltaflow._tools import is_rich_response_format, json_schema_of, validate_content
 from deltaflow.errors import JsonParseError
 from deltaflow.events import (
     BaseEvent,
+    ChunkReceived,
     ContentDelta,
     ContentDone,
     ContentParsedDelta,
@@ -25,36 +33,7 @@ from deltaflow.state import ChoiceState, CompletionState
 __all__ = ["parse_partial_json"]
 
 _UNSET: Any = object()
-
-
-class _ContentParse:
-    """One choice's parse: the parser, its versions per chunk, and the final validated value."""
-
-    __slots__ = ("error", "final", "final_seq", "parser", "seqs", "versions")
-
-    def __init__(self, parser: IncrementalJsonParser) -> None:
-        self.parser = parser
-        self.error: JsonParseError | None = None
-        self.seqs: list[int] = []
-        self.versions: list[int] = []
-        self.final: Any = _UNSET
-        self.final_seq = 0
-
-    def mark(self, seq: int) -> int | None:
-        """Remember the parser's version as of chunk ``seq``; returns it (None: no value yet)."""
-        if not self.parser.has_value:
-            return None
-        version: int = self.parser.version
-        if not self.versions or self.versions[-1] != version:
-            self.seqs.append(seq)
-            self.versions.append(version)
-        return version
-
-    def at(self, seq: int) -> Any:
-        if self.final is not _UNSET and seq >= self.final_seq:
-            return self.final
-        position = bisect_right(self.seqs, seq)
-        return self.parser.value(self.versions[position - 1]) if position else None
+PathItem = str | int
 
 
 def parse_partial_json(
@@ -68,20 +47,42 @@ def parse_partial_json(
     """Parse JSON content incrementally: ``parsed`` on deltas, path events, the model at the end.
 
     With a ``response_format`` that is a type (a pydantic model, a dataclass) or a ``json_schema``
-    request dict, content is fed to an incremental parser (time proportional to each delta):
+    request dict, each content delta is fed to an incremental parser (work proportional to the delta,
+    whatever the length of the content so far):
 
-    - ``content.delta`` gets openai's ``parsed`` (a type ``response_format``, no refusal, content not
-      blank): the partial value, equal to ``jiter.from_json(content, partial_mode=True)``, computed
-      when read, as of that event. Values share completed parts between events: read-only.
-    - ``content.parsed.delta`` events (``parsed_deltas=True``) follow each content delta: ``path``,
-      ``op`` (``add`` / ``append`` / ``replace``) and ``value``; replayed in order they rebuild the value,
-      strings included while they stream.
-    - ``content.parsed.done`` (``parsed_done=True``) for each sub-value when its JSON closes.
-    - ``content.done`` gets ``parsed``, validated into the ``response_format`` type (as openai).
+    - ``content.delta`` gets openai's ``parsed`` under openai's conditions (a type
+      ``response_format``, no refusal, content not blank): the partial value, equal to
+      ``jiter.from_json(content.encode(), partial_mode=True)``, computed when first read and as of
+      that event however late it is read. Values share completed parts between events: read-only.
+    - ``content.parsed.delta`` events (``parsed_deltas=True``, with either kind of
+      ``response_format``) follow each content delta: ``path``, ``op`` (``add`` / ``append`` /
+      ``replace`` / ``remove``) and ``value``; replayed in order with
+      ``deltaflow.partial_json.apply_ops`` they rebuild
+      ``jiter.from_json(content, partial_mode="trailing-strings")``, strings included while they
+      stream. Their total size is proportional to the content.
+    - ``content.parsed.done`` (``parsed_done=True``) for each sub-value whose JSON closed within a
+      delta, after that delta's ``content.parsed.delta`` events, innermost first. An object where
+      the ``response_format`` type has a model (a nested model, a list or dict of models,
+      ``Optional[Model]``, a union of models; fields found by their validation alias) arrives
+      validated into it; anything else, or an object that fails its model, arrives as parsed.
+    - ``content.done`` gets ``parsed``, validated into the ``response_format`` type (as openai);
+      with a ``json_schema`` dict it stays None (as openai).
 
-    Invalid JSON, or a depth / size bound exceeded, yields one ``error`` event
-    (``code="content_invalid"``, a ``JsonParseError`` with the position and the raw text); the
-    content keeps streaming, unparsed.
+    Invalid JSON, JSON cut short at ``content.done``, or a ``max_depth`` / ``max_size`` bound
+    exceeded yield one ``error`` event (``code="content_invalid"``) carrying a ``JsonParseError``
+    (``JsonLimitError`` for the bounds) with the character position, the raw text so far, and
+    ``detail={"position": ..., "byte_position": ...}`` (offset in the UTF-8 text). The content keeps
+    streaming, unparsed; ``parsed`` stays None from then on. Valid JSON that fails the model gives an
+    ``error`` event with the ``ValidationError`` instead. A refused choice (openai: non-empty refusal)
+    is not parsed: ``parsed`` None everywhere.
+
+    Args:
+        response_format: a type to validate content into, or the request's ``response_format`` dict
+            (only ``json_schema`` ones are parsed). Anything else: events pass through untouched.
+        parsed_deltas: emit ``content.parsed.delta`` events.
+        parsed_done: emit ``content.parsed.done`` events.
+        max_depth: deepest nesting of arrays and objects accepted.
+        max_size: most characters of content parsed per choice, None for no bound.
 
     ::
 
@@ -89,10 +90,15 @@ def parse_partial_json(
         [               parse_partial_json(response_format=Model)                   ]
         --delta(parsed={})-add(())--delta(parsed={"a":[1]})-add(a)-add(a,0)--done(Model)|
     """
+    if max_depth < 1:
+        raise ValueError(f"max_depth must be at least 1, not {max_depth}")
+    if max_size is not None and max_size < 1:
+        raise ValueError(f"max_size must be at least 1 or None, not {max_size}")
     rich = is_rich_response_format(response_format)
     active = rich or json_schema_of(response_format) is not None
-    # None: no content.parsed.done events; otherwise the sub-models to validate closed values into
-    sub_models = (_sub_models(response_format) if rich else {}) if parsed_done else None
+    # one map per operator, shared by its subscriptions: it only caches what the types say
+    sub_models = _SubModels(response_format) if parsed_done and rich else None
+    config = _Config(response_format, rich, parsed_deltas, parsed_done, sub_models, max_depth, max_size)
 
     def _parse(source: Observable[BaseEvent]) -> Observable[BaseEvent]:
         if not active:
@@ -101,179 +107,539 @@ def parse_partial_json(
         def subscribe(
             observer: abc.ObserverBase[BaseEvent], scheduler: abc.SchedulerBase | None = None
         ) -> abc.DisposableBase:
-            parses: dict[int, _ContentParse] = {}
-
-            def parse_for(event: ContentDelta | ContentDone, choice_index: int) -> _ContentParse:
-                parse = parses.get(choice_index)
-                if parse is None:
-                    parser = IncrementalJsonParser(
-                        max_depth=max_depth, max_size=max_size, emit_ops=parsed_deltas, track_done=parsed_done
-                    )
-                    parse = parses[choice_index] = _ContentParse(parser)
-                    choice = _choice_state(event)
-                    if choice is not None and rich:
-                        choice.parsed_at = parse.at
-                return parse
-
-            def on_next(event: BaseEvent) -> None:
-                if isinstance(event, ContentDelta):
-                    for out in _on_delta(event, parse_for(event, event.choice_index), rich, sub_models):
-                        observer.on_next(out)
-                elif isinstance(event, ContentDone):
-                    for out in _on_done(event, parse_for(event, event.choice_index), response_format, rich):
-                        observer.on_next(out)
-                else:
-                    observer.on_next(event)
-
-            return source.subscribe(on_next, observer.on_error, observer.on_completed, scheduler=scheduler)
+            run = _Run(config, observer)
+            return source.subscribe(
+                run.on_next, observer.on_error, observer.on_completed, scheduler=scheduler
+            )
 
         return Observable(subscribe)
 
     return _parse
 
 
-def _choice_state(event: ContentDelta | ContentDone) -> ChoiceState | None:
-    origin = event.origin
-    if not isinstance(origin, CompletionState):
-        return None
-    return origin.choices.get(event.choice_index)
+class _Config:
+    """The operator's parameters, resolved once."""
 
-
-def _refused(event: ContentDelta | ContentDone) -> bool:
-    choice = _choice_state(event)
-    return choice is not None and choice.refusal is not None and bool(choice.refusal.text())
-
-
-def _on_delta(
-    event: ContentDelta,
-    parse: _ContentParse,
-    rich: bool,
-    sub_models: dict[tuple[str | int, ...], type[BaseModel]] | None,
-) -> list[BaseEvent]:
-    if parse.error is not None or not event.delta:
-        if parse.error is None and rich:
-            return [_with_parsed(event, parse)]
-        return [event]
-    parser = parse.parser
-    try:
-        ops = parser.feed(event.delta)
-    except JsonParseError as exc:
-        parse.error = exc
-        origin = event.origin
-        if isinstance(origin, CompletionState):
-            exc.completion = origin.current()
-        return [
-            event,
-            ErrorReported(
-                code="content_invalid",
-                message=f"choice {event.choice_index}: content is not valid JSON: {exc}",
-                choice_index=event.choice_index,
-                detail={"position": exc.position},
-                exception=exc,
-            ),
-        ]
-    origin = event.origin
-    parse.mark(origin.seq if isinstance(origin, CompletionState) else len(parse.seqs) + 1)
-    out: list[BaseEvent] = [_with_parsed(event, parse) if rich else event]
-    index = event.choice_index
-    out.extend(
-        ContentParsedDelta.lazy(
-            {
-                "type": "content.parsed.delta",
-                "choice_index": index,
-                "path": op.path,
-                "op": op.op,
-                "value": op.value,
-            },
-            {},
-            origin,
-        )
-        for op in ops
+    __slots__ = (
+        "max_depth",
+        "max_size",
+        "parsed_deltas",
+        "parsed_done",
+        "response_format",
+        "rich",
+        "sub_models",
     )
-    if sub_models is not None:
-        for path, value in parser.pop_done():
-            out.append(
+
+    def __init__(  # noqa: PLR0917 - a plain record
+        self,
+        response_format: object,
+        rich: bool,
+        parsed_deltas: bool,
+        parsed_done: bool,
+        sub_models: _SubModels | None,
+        max_depth: int,
+        max_size: int | None,
+    ) -> None:
+        self.response_format = response_format
+        self.rich = rich
+        self.parsed_deltas = parsed_deltas
+        self.parsed_done = parsed_done
+        self.sub_models = sub_models
+        self.max_depth = max_depth
+        self.max_size = max_size
+
+
+class _ContentParse:
+    """One choice's parse: the parser, its version after each chunk, the final validated value."""
+
+    __slots__ = (
+        "choice",
+        "error",
+        "error_seq",
+        "final",
+        "final_seq",
+        "parser",
+        "refusal_scanned",
+        "refusal_seq",
+        "seqs",
+        "state",
+        "versions",
+    )
+
+    def __init__(
+        self, parser: IncrementalJsonParser, state: CompletionState | None, choice: ChoiceState | None
+    ) -> None:
+        self.parser = parser
+        self.state = state
+        self.choice = choice
+        self.error: JsonParseError | None = None
+        self.error_seq = 0
+        # parser version as of chunk seqs[i] is versions[i]; version 0 is "nothing yet" (None)
+        self.seqs: list[int] = [0]
+        self.versions: list[int] = [0]
+        self.final: Any = _UNSET
+        self.final_seq = 0
+        self.refusal_seq: int | None = None
+        self.refusal_scanned = 0
+
+    def seq(self) -> int:
+        """The number of the chunk being handled (the last version's without a CompletionState)."""
+        state = self.state
+        return state.seq if state is not None else len(self.versions)
+
+    def refusal_start(self) -> int | None:
+        """The chunk that made the refusal non-empty (openai stops parsing from there), or None."""
+        if self.refusal_seq is None:
+            refusal = self.choice.refusal if self.choice is not None else None
+            if refusal is None:
+                return None
+            parts = refusal.parts
+            # parts are only appended: resume the scan where the last one stopped
+            for position in range(self.refusal_scanned, len(parts)):
+                if parts[position]:
+                    self.refusal_seq = refusal.marks[position]
+                    break
+            else:
+                self.refusal_scanned = len(parts)
+        return self.refusal_seq
+
+    def delta_at(self, seq: int) -> Any:
+        """``content.delta``'s ``parsed`` as of chunk ``seq``: ``ChoiceState.delta_parsed_at``."""
+        if self.error is not None and seq >= self.error_seq:
+            return None
+        refused = self.refusal_start()
+        if refused is not None and refused <= seq:
+            return None
+        version = self.versions[bisect_right(self.seqs, seq) - 1]
+        return self.parser.value(version) if version else None
+
+    def at(self, seq: int) -> Any:
+        """``message.parsed`` as of chunk ``seq``: ``ChoiceState.parsed_at`` for snapshots."""
+        if self.final is not _UNSET and seq >= self.final_seq:
+            return self.final
+        refused = self.refusal_start()
+        if refused is not None and refused <= seq:
+            return None
+        return self.parser.value(self.versions[bisect_right(self.seqs, seq) - 1])
+
+
+class _Run:
+    """One subscription: the parses per choice and the event handling."""
+
+    __slots__ = ("config", "emit", "parsed_done", "parses", "rich")
+
+    def __init__(self, config: _Config, observer: abc.ObserverBase[BaseEvent]) -> None:
+        self.config = config
+        # read on every delta: kept here rather than one attribute further
+        self.rich = config.rich
+        self.parsed_done = config.parsed_done
+        self.emit = observer.on_next
+        self.parses: dict[int, _ContentParse] = {}
+
+    def on_next(self, event: BaseEvent) -> None:
+        """Handle one event of the upstream."""
+        # exact types first: this runs for every event of the stream
+        kind = type(event)
+        if kind is ContentDelta:
+            self._on_delta(event)  # type: ignore[arg-type]  # checked just above
+        elif kind is ChunkReceived:
+            self.emit(event)
+        elif isinstance(event, ContentDelta):
+            self._on_delta(event)
+        elif isinstance(event, ContentDone):
+            self._on_done(event)
+        else:
+            self.emit(event)
+
+    def _parse_for(self, event: ContentDelta | ContentDone) -> _ContentParse:
+        index = event.choice_index
+        parse = self.parses.get(index)
+        if parse is None:
+            config = self.config
+            parser = IncrementalJsonParser(
+                max_depth=config.max_depth,
+                max_size=config.max_size,
+                emit_ops=config.parsed_deltas,
+                track_done=config.parsed_done,
+            )
+            origin = event.origin
+            state = origin if isinstance(origin, CompletionState) else None
+            choice = state.choices.get(index) if state is not None else None
+            parse = self.parses[index] = _ContentParse(parser, state, choice)
+            if choice is not None and config.rich:
+                choice.parsed_at = parse.at
+                # from the next delta on, accumulate gives content.delta a lazy parsed of its own
+                choice.delta_parsed_at = parse.delta_at
+        return parse
+
+    def _on_delta(self, event: ContentDelta) -> None:
+        parse = self.parses.get(event.choice_index)
+        if parse is None:
+            parse = self._parse_for(event)
+        emit = self.emit
+        if parse.error is not None:
+            emit(event)
+            return
+        text = event.delta
+        ops: Sequence[Any] = ()
+        versions = parse.versions
+        if text:
+            parser = parse.parser
+            try:
+                ops = parser.feed(text)
+            except JsonParseError as exc:
+                emit(event)
+                emit(self._json_error(event, parse, exc))
+                return
+            version = parser.version
+            if version != versions[-1]:
+                state = parse.state
+                # without a CompletionState nobody asks for snapshots: any increasing number will do
+                parse.seqs.append(state.seq if state is not None else len(versions))
+                versions.append(version)
+        if self.rich and "parsed" in event.__dict__:
+            # a delta from before the hook was set (the first), or from another upstream
+            version = versions[-1]
+            choice = parse.choice
+            # openai's conditions: a type response_format, content not blank (some value parsed),
+            # no refusal
+            if version and (choice is None or choice.refusal is None or parse.refusal_start() is None):
+                event = event.evolve(lazy={"parsed": partial(parse.parser.value, version)})
+        emit(event)
+        if ops:
+            index = event.choice_index
+            origin = parse.state
+            make = ContentParsedDelta.lazy
+            for path, op, value in ops:
+                emit(
+                    make(
+                        {
+                            "type": "content.parsed.delta",
+                            "choice_index": index,
+                            "path": path,
+                            "op": op,
+                            "value": value,
+                        },
+                        {},
+                        origin,
+                    )
+                )
+        if self.parsed_done:
+            self._emit_done(event.choice_index, parse)
+
+    def _emit_done(self, index: int, parse: _ContentParse) -> None:
+        sub_models = self.config.sub_models
+        origin = parse.state
+        for path, closed in parse.parser.pop_done():
+            steps = tuple(path)
+            # only objects can be models: scalars and arrays skip the lookup
+            value = (
+                sub_models.validate(steps, closed)
+                if sub_models is not None and type(closed) is dict
+                else closed
+            )
+            self.emit(
                 ContentParsedDone.lazy(
-                    {
-                        "type": "content.parsed.done",
-                        "choice_index": index,
-                        "path": tuple(path),
-                        "value": _validate_sub_value(sub_models, tuple(path), value),
-                    },
+                    {"type": "content.parsed.done", "choice_index": index, "path": steps, "value": value},
                     {},
                     origin,
                 )
             )
-    return out
 
-
-def _with_parsed(event: ContentDelta, parse: _ContentParse) -> BaseEvent:
-    # openai's conditions: no refusal, content not blank (the parser has a value)
-    version = parse.versions[-1] if parse.versions and parse.parser.has_value else None
-    if version is None or _refused(event):
-        return event
-    parser = parse.parser
-    return event.evolve(lazy={"parsed": lambda: parser.value(version)})
-
-
-def _on_done(
-    event: ContentDone, parse: _ContentParse, response_format: object, rich: bool
-) -> list[BaseEvent]:
-    origin = event.origin
-    parse.final_seq = origin.seq if isinstance(origin, CompletionState) else 0
-    if not rich or _refused(event):
+    def _on_done(self, event: ContentDone) -> None:
+        parse = self._parse_for(event)
+        parse.final_seq = parse.seq()
         parse.final = None
-        return [event]
-    try:
-        parsed = validate_content(response_format, event.content)
-    except ValidationError as exc:
+        emit = self.emit
+        config = self.config
+        if parse.error is not None or parse.refusal_start() is not None:
+            # reported already / openai does not parse a refused choice
+            emit(event)
+            return
+        try:
+            # text that is a valid prefix but stops short: named here, with its position
+            parse.parser.finish()
+        except JsonParseError as exc:
+            emit(event)
+            emit(self._json_error(event, parse, exc))
+            return
+        if not config.rich:
+            emit(event)
+            if config.parsed_done:
+                self._emit_done(event.choice_index, parse)
+            return
+        try:
+            parsed = validate_content(config.response_format, event.content)
+        except ValidationError as exc:
+            emit(event)
+            emit(
+                ErrorReported(
+                    code="content_invalid",
+                    message=f"choice {event.choice_index}: content does not match the response format: {exc}",
+                    choice_index=event.choice_index,
+                    detail={"errors": exc.errors(include_url=False)},
+                    exception=exc,
+                )
+            )
+            return
+        parse.final = parsed
+        if config.parsed_done:
+            # a top-level number closes only now
+            self._emit_done(event.choice_index, parse)
+        emit(event.evolve(fields={"parsed": parsed}))
+
+    @staticmethod
+    def _json_error(
+        event: ContentDelta | ContentDone, parse: _ContentParse, exc: JsonParseError
+    ) -> ErrorReported:
+        parse.error = exc
+        parse.error_seq = parse.seq()
         parse.final = None
-        return [
-            event,
-            ErrorReported(
-                code="content_invalid",
-                message=f"choice {event.choice_index}: content does not match the response format: {exc}",
-                choice_index=event.choice_index,
-                detail={"errors": exc.errors(include_url=False)},
-                exception=exc,
-            ),
-        ]
-    parse.final = parsed
-    return [event.evolve(fields={"parsed": parsed})]
+        if parse.state is not None:
+            exc.completion = parse.state.current()
+        # surrogatepass: content decoded from JSON escapes may hold lone surrogates
+        byte_position = len(exc.text[: exc.position].encode("utf-8", "surrogatepass"))
+        return ErrorReported(
+            code="content_invalid",
+            message=f"choice {event.choice_index}: content is not valid JSON: {exc}",
+            choice_index=event.choice_index,
+            detail={"position": exc.position, "byte_position": byte_position},
+            exception=exc,
+        )
 
 
-def _sub_models(response_format: object) -> dict[tuple[str | int, ...], type[BaseModel]]:
-    """Map JSON paths (with -1 for "any array element") to the pydantic models found there."""
-    found: dict[tuple[str | int, ...], type[BaseModel]] = {}
-    if not (isinstance(response_format, type) and issubclass(response_format, BaseModel)):
-        return found
-    stack: list[tuple[tuple[str | int, ...], Any, int]] = [((), response_format, 0)]
-    while stack:
-        path, annotation, depth = stack.pop()
-        if depth > 32:
-            continue
-        if isinstance(annotation, type) and issubclass(annotation, BaseModel):
-            if path in found:
-                continue
-            found[path] = annotation
-            for name, field in annotation.model_fields.items():
-                stack.append(((*path, field.alias or name), field.annotation, depth + 1))
-            continue
-        for argument in getattr(annotation, "__args__", ()):
-            origin = getattr(annotation, "__origin__", None)
-            element_path = (*path, -1) if origin in (list, tuple, set, frozenset) else path
-            stack.append((element_path, argument, depth + 1))
-    return found
+# -- sub-models for content.parsed.done ------------------------------------------------------------
+
+_SEQUENCES: Final = frozenset(
+    {
+        list,
+        set,
+        frozenset,
+        collections.deque,
+        collections.abc.Sequence,
+        collections.abc.MutableSequence,
+        collections.abc.Set,
+        collections.abc.MutableSet,
+        collections.abc.Collection,
+        collections.abc.Iterable,
+    }
+)
+_MAPPINGS: Final = frozenset(
+    {
+        dict,
+        collections.OrderedDict,
+        collections.defaultdict,
+        collections.abc.Mapping,
+        collections.abc.MutableMapping,
+    }
+)
+# nesting of Annotated / unions / aliases unwrapped before giving up (guards self-referencing aliases)
+_MAX_UNWRAP: Final = 32
 
 
-def _validate_sub_value(
-    sub_models: dict[tuple[str | int, ...], type[BaseModel]], path: tuple[str | int, ...], value: Any
-) -> Any:
-    pattern = tuple(-1 if isinstance(item, int) else item for item in path)
-    model = sub_models.get(pattern)
-    if model is None or not isinstance(value, dict):
-        return value
-    try:
-        return model.model_validate(value)
-    except ValidationError:
-        return value
+def _flatten(annotation: Any, out: list[Any], depth: int = 0) -> None:
+    """The alternatives an annotation allows: unions split, ``Annotated`` and aliases unwrapped."""
+    if depth > _MAX_UNWRAP:
+        return
+    origin = typing.get_origin(annotation)
+    if origin is typing.Annotated:
+        _flatten(typing.get_args(annotation)[0], out, depth + 1)
+    elif origin is typing.Union or origin is types.UnionType:
+        for argument in typing.get_args(annotation):
+            _flatten(argument, out, depth + 1)
+    elif type(annotation).__name__ == "TypeAliasType":  # ``type X = ...`` (typing or typing_extensions)
+        _flatten(annotation.__value__, out, depth + 1)
+    elif isinstance(annotation, typing.NewType):
+        _flatten(annotation.__supertype__, out, depth + 1)
+    elif annotation not in out:
+        out.append(annotation)
+
+
+def _is_model(annotation: Any) -> bool:
+    """A type a JSON object validates into: a pydantic model or a dataclass."""
+    return isinstance(annotation, type) and (
+        issubclass(annotation, BaseModel) or dataclasses.is_dataclass(annotation)
+    )
+
+
+def _field_keys(name: str, field: Any, config: Any) -> list[str]:
+    """The JSON keys pydantic reads a field from (its validation alias, or its name)."""
+    keys: list[str] = []
+    by_alias = config.get("validate_by_alias", True)
+    if by_alias:
+        alias = field.validation_alias if field.validation_alias is not None else field.alias
+        if alias is None:
+            keys.append(name)
+        for choice in alias.choices if isinstance(alias, AliasChoices) else (alias,):
+            if isinstance(choice, str):
+                keys.append(choice)
+            elif isinstance(choice, AliasPath) and len(choice.path) == 1 and isinstance(choice.path[0], str):
+                keys.append(choice.path[0])
+            # a longer AliasPath reads the field from deeper down: not mapped (arrives unvalidated)
+    if not by_alias or config.get("validate_by_name") or config.get("populate_by_name"):
+        keys.append(name)
+    return keys
+
+
+def _object_fields(annotation: Any) -> list[tuple[list[str], Any]]:
+    """(JSON keys, annotation) of each field of a model, dataclass or TypedDict; [] otherwise."""
+    if not isinstance(annotation, type):
+        return []
+    fields = getattr(annotation, "__pydantic_fields__", None)
+    if isinstance(fields, dict):  # pydantic models and pydantic dataclasses
+        config = getattr(annotation, "model_config", None) or getattr(annotation, "__pydantic_config__", {})
+        return [(_field_keys(name, field, config), field.annotation) for name, field in fields.items()]
+    if dataclasses.is_dataclass(annotation) or typing.is_typeddict(annotation):
+        try:
+            hints = typing.get_type_hints(annotation)
+        except Exception:  # noqa: BLE001 - unresolvable forward references: nothing to map
+            return []
+        names = (
+            [field.name for field in dataclasses.fields(annotation)]
+            if dataclasses.is_dataclass(annotation)
+            else list(hints)
+        )
+        return [([name], hints[name]) for name in names if name in hints]
+    return []
+
+
+class _Shape:
+    """What the ``response_format`` type allows at one JSON position.
+
+    Validates a closed object found there into the model(s) allowed, and leads to the shapes below
+    it. Those are worked out on first use, so recursive models cost nothing up front and only the
+    positions the content reaches are ever looked at.
+    """
+
+    __slots__ = (
+        "adapter",
+        "annotations",
+        "any_item",
+        "any_key",
+        "expanded",
+        "items",
+        "keys",
+        "model",
+        "owner",
+    )
+
+    def __init__(self, owner: _SubModels, annotations: tuple[Any, ...]) -> None:
+        self.owner = owner
+        self.annotations = annotations
+        models = [annotation for annotation in annotations if _is_model(annotation)]
+        # a lone pydantic model validates directly; anything else through a TypeAdapter of the union
+        # of everything allowed here, so that pydantic's smart union picks as in the final value
+        self.model: type[BaseModel] | None = None
+        self.adapter: TypeAdapter[Any] | None = None
+        if len(annotations) == 1 and models and issubclass(models[0], BaseModel):
+            self.model = models[0]
+        elif models:
+            self.adapter = _UNSET
+        self.expanded = False
+        self.keys: dict[str, _Shape | None] = {}
+        self.any_key: _Shape | None = None
+        self.items: dict[int, _Shape | None] = {}
+        self.any_item: _Shape | None = None
+
+    def child(self, step: PathItem) -> _Shape | None:
+        """The shape at key or index ``step`` below this one, None where nothing is known."""
+        if not self.expanded:
+            self._expand()
+        if type(step) is str:
+            shape = self.keys.get(step)
+            return shape if shape is not None else self.any_key
+        shape = self.items.get(step)  # type: ignore[arg-type]  # not a str: an array index
+        return shape if shape is not None else self.any_item
+
+    def _expand(self) -> None:
+        self.expanded = True
+        keys: dict[str, list[Any]] = {}
+        items: dict[int, list[Any]] = {}
+        any_key: list[Any] = []
+        any_item: list[Any] = []
+        for annotation in self.annotations:
+            for names, field_annotation in _object_fields(annotation):
+                for name in names:
+                    keys.setdefault(name, []).append(field_annotation)
+            origin = typing.get_origin(annotation)
+            arguments = typing.get_args(annotation)
+            if origin in _MAPPINGS and len(arguments) == 2:
+                any_key.append(arguments[1])
+            elif origin is tuple and arguments:
+                if len(arguments) == 2 and arguments[1] is Ellipsis:
+                    any_item.append(arguments[0])
+                else:
+                    for position, argument in enumerate(arguments):
+                        items.setdefault(position, []).append(argument)
+            elif origin in _SEQUENCES and arguments:
+                any_item.append(arguments[0])
+        # in a union of a model and a mapping, a key may be either's
+        owner = self.owner
+        self.keys = {name: owner.shape([*found, *any_key]) for name, found in keys.items()}
+        self.any_key = owner.shape(any_key)
+        self.items = {position: owner.shape([*found, *any_item]) for position, found in items.items()}
+        self.any_item = owner.shape(any_item)
+
+    def validate(self, value: dict[str, Any]) -> Any:
+        """``value`` validated into the model allowed here; unchanged when none fits."""
+        model = self.model
+        if model is not None:
+            try:
+                return model.model_validate(value)
+            except ValidationError:
+                pass
+            try:
+                # python mode is stricter for some types (strict models: str to datetime, list to
+                # tuple); JSON mode is what the final validation uses
+                return model.model_validate_json(json.dumps(value))
+            except (ValidationError, ValueError, TypeError):
+                return value
+        adapter = self.adapter
+        if adapter is None:
+            return value
+        if adapter is _UNSET:
+            union: Any = typing.Union[tuple(self.annotations)]  # noqa: UP007 - built from a tuple
+            adapter = self.adapter = TypeAdapter(union)
+        try:
+            return adapter.validate_python(value)
+        except ValidationError:
+            pass
+        try:
+            return adapter.validate_json(json.dumps(value))
+        except (ValidationError, ValueError, TypeError):
+            return value
+
+
+class _SubModels:
+    """The models of a ``response_format`` type by JSON path, for ``content.parsed.done``."""
+
+    __slots__ = ("root", "shapes")
+
+    def __init__(self, response_format: object) -> None:
+        self.shapes: dict[tuple[Any, ...], _Shape] = {}
+        self.root = self.shape([response_format])
+
+    def shape(self, annotations: list[Any]) -> _Shape | None:
+        """The shape for these alternatives, shared by every position that allows the same ones."""
+        flat: list[Any] = []
+        for annotation in annotations:
+            _flatten(annotation, flat)
+        if not flat:
+            return None
+        key = tuple(flat)
+        try:
+            shape = self.shapes.get(key)
+        except TypeError:  # an unhashable annotation: a shape of its own
+            return _Shape(self, key)
+        if shape is None:
+            shape = self.shapes[key] = _Shape(self, key)
+        return shape
+
+    def validate(self, path: tuple[PathItem, ...], value: dict[str, Any]) -> Any:
+        """``value``, closed at ``path``, validated into the model the type has there (if any)."""
+        shape = self.root
+        for step in path:
+            if shape is None:
+                return value
+            shape = shape.child(step)
+        return shape.validate(value) if shape is not None else value

@@ -26,6 +26,8 @@ def to_events(
     refusals: RefusalMode = "keep",
     parsed_deltas: bool = True,
     parsed_done: bool = False,
+    max_depth: int = 256,
+    max_size: int | None = 64 * 1024 * 1024,
 ) -> Callable[[Observable[ChatCompletionChunk]], Observable[BaseEvent]]:
     """Chunks to events: the standard composition, configured from the request's parameters.
 
@@ -39,6 +41,10 @@ def to_events(
         refusals: ``filter_refusals`` mode.
         parsed_deltas: emit ``content.parsed.delta`` events when content is parsed.
         parsed_done: emit ``content.parsed.done`` for each sub-value when it closes.
+        max_depth: deepest nesting of arrays and objects parsed in content; deeper is an ``error``
+            event (``JsonLimitError``).
+        max_size: most characters of content parsed per choice (None: no bound); more is an
+            ``error`` event (``JsonLimitError``).
 
     ::
 
@@ -52,7 +58,11 @@ def to_events(
         check_finish_reasons(tools=tools, response_format=response_format),
         assemble_tool_calls(tools=tools),
         parse_partial_json(
-            response_format=response_format, parsed_deltas=parsed_deltas, parsed_done=parsed_done
+            response_format=response_format,
+            parsed_deltas=parsed_deltas,
+            parsed_done=parsed_done,
+            max_depth=max_depth,
+            max_size=max_size,
         ),
         filter_refusals(refusals),
     )

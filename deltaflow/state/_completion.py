@@ -33,6 +33,7 @@ from deltaflow.events import (
     ReasoningDone,
     RefusalDelta,
     RefusalDone,
+    Thunk,
     ToolCallDelta,
     ToolCallDone,
     UsageReported,
@@ -94,6 +95,7 @@ class ChoiceState:
         "content_done",
         "created",
         "current_tool_call",
+        "delta_parsed_at",
         "done_tool_calls",
         "extra",
         "finish_reason",
@@ -133,6 +135,8 @@ class ChoiceState:
         self.finish_reason: History[str] = History()
         self.parsed_at: ParsedAt | None = None
         """Set by ``parse_partial_json``: the parsed content as of a chunk number."""
+        self.delta_parsed_at: ParsedAt | None = None
+        """Set by ``parse_partial_json``: ``content.delta``'s ``parsed`` as of a chunk number."""
         self.finished = False
         self.content_done = False
         self.refusal_done = False
@@ -252,20 +256,7 @@ class CompletionState:
             self._handle_extra(state, extra, seq, events)
         content = delta.content
         if content is not None:
-            if type(content) is not str:
-                raise StreamContractError(f"choice {index}: content must be a string, got {content!r}")
-            if content:
-                self._close_reasoning(state, events)
-            if state.content is None:
-                state.content = TextBuffer(seq)
-            count = state.content.append(content, seq)
-            events.append(
-                ContentDelta.lazy(
-                    {"type": "content.delta", "choice_index": index, "delta": content, "parsed": None},
-                    {"snapshot": partial(state.content.text, count)},
-                    self,
-                )
-            )
+            self._handle_content(state, content, seq, events)
         refusal = delta.refusal
         if refusal is not None:
             if type(refusal) is not str:
@@ -303,6 +294,27 @@ class CompletionState:
                     {"type": "choice.done", "choice_index": index, "finish_reason": finish_reason}, {}, self
                 )
             )
+
+    def _handle_content(self, state: ChoiceState, content: str, seq: int, events: list[BaseEvent]) -> None:
+        index = state.index
+        if type(content) is not str:
+            raise StreamContractError(f"choice {index}: content must be a string, got {content!r}")
+        if content:
+            self._close_reasoning(state, events)
+        if state.content is None:
+            state.content = TextBuffer(seq)
+        count = state.content.append(content, seq)
+        delta_parsed_at = state.delta_parsed_at
+        fields: dict[str, Any]
+        lazy: dict[str, Thunk]
+        if delta_parsed_at is None:
+            fields = {"type": "content.delta", "choice_index": index, "delta": content, "parsed": None}
+            lazy = {"snapshot": partial(state.content.text, count)}
+        else:
+            # parse_partial_json feeds this delta before anybody downstream of it reads parsed
+            fields = {"type": "content.delta", "choice_index": index, "delta": content}
+            lazy = {"snapshot": partial(state.content.text, count), "parsed": partial(delta_parsed_at, seq)}
+        events.append(ContentDelta.lazy(fields, lazy, self))
 
     def _handle_extra(
         self, state: ChoiceState, extra: dict[str, Any], seq: int, events: list[BaseEvent]
