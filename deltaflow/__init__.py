@@ -1,6 +1,6 @@
 """deltaflow: streamed LLM chat completions as a reactive pipeline of typed events."""
 
-from deltaflow import errors, events, operators, sinks
+from deltaflow import dialects, errors, events, operators, sinks
 from deltaflow.pipeline import (
     AsyncChatStream,
     AsyncChunkRequest,
@@ -23,6 +23,7 @@ __all__ = [
     "astream",
     "chunks_from_jsonl",
     "chunks_from_sse",
+    "dialects",
     "errors",
     "events",
     "from_chunks",

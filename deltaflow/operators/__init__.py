@@ -7,6 +7,7 @@ from deltaflow.operators._accumulate import accumulate
 from deltaflow.operators._assemble_tool_calls import assemble_tool_calls
 from deltaflow.operators._check_finish_reasons import check_finish_reasons
 from deltaflow.operators._filter_refusals import RefusalMode, filter_refusals
+from deltaflow.operators._normalize import normalize
 from deltaflow.operators._parse_partial_json import parse_partial_json
 from deltaflow.operators._split_by_choice import ChoiceStream, split_by_choice
 from deltaflow.operators._to_events import to_events
@@ -18,6 +19,7 @@ __all__ = [
     "assemble_tool_calls",
     "check_finish_reasons",
     "filter_refusals",
+    "normalize",
     "parse_partial_json",
     "split_by_choice",
     "to_events",

@@ -5,9 +5,11 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from openai.types.chat import ChatCompletionChunk
+from openai.types.completion_usage import CompletionUsage
 from reactivex import Observable, abc
 
-from deltaflow.errors import DeltaflowError, StreamContractError
+from deltaflow._openai_compat import construct
+from deltaflow.errors import DeltaflowError, ProviderError, StreamContractError
 from deltaflow.events import BaseEvent, CompletionDone, ErrorReported
 from deltaflow.operators._report import report_and_fail
 from deltaflow.state import CompletionState, RejectedChunk
@@ -15,7 +17,7 @@ from deltaflow.state import CompletionState, RejectedChunk
 __all__ = ["accumulate"]
 
 
-def accumulate() -> Callable[[Observable[ChatCompletionChunk]], Observable[BaseEvent]]:
+def accumulate() -> Callable[[Observable[ChatCompletionChunk | RejectedChunk]], Observable[BaseEvent]]:
     """Accumulate chunks into a completion, emitting openai's events for each chunk.
 
     Per chunk, the work is proportional to the chunk: text is kept as parts, nothing accumulated
@@ -36,7 +38,7 @@ def accumulate() -> Callable[[Observable[ChatCompletionChunk]], Observable[BaseE
         An operator from ``Observable[ChatCompletionChunk]`` to ``Observable[Event]``.
     """
 
-    def _accumulate(source: Observable[ChatCompletionChunk]) -> Observable[BaseEvent]:
+    def _accumulate(source: Observable[ChatCompletionChunk | RejectedChunk]) -> Observable[BaseEvent]:
         def subscribe(
             observer: abc.ObserverBase[BaseEvent], scheduler: abc.SchedulerBase | None = None
         ) -> abc.DisposableBase:
@@ -81,7 +83,16 @@ def accumulate() -> Callable[[Observable[ChatCompletionChunk]], Observable[BaseE
 
 
 def with_completion(error: Exception, state: CompletionState) -> Exception:
-    """Attach the partial completion to a deltaflow error that has none yet."""
+    """Attach the partial completion to a deltaflow error that has none yet.
+
+    A provider error that carries usage (OpenRouter sends it with the error) sets the completion's
+    usage when none arrived before, so the tokens spent are not lost.
+    """
+    if isinstance(error, ProviderError) and state.started and state.usage.current is None:
+        payload = error.error
+        usage = payload.get("usage") if isinstance(payload, dict) else None
+        if isinstance(usage, dict):
+            state.usage.set(construct(CompletionUsage, usage), state.seq)
     if isinstance(error, DeltaflowError) and error.completion is None and state.started:
         error.completion = state.current()
     return error

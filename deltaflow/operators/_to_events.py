@@ -15,6 +15,7 @@ from deltaflow.operators._assemble_tool_calls import assemble_tool_calls
 from deltaflow.operators._check_finish_reasons import check_finish_reasons
 from deltaflow.operators._filter_refusals import RefusalMode, filter_refusals
 from deltaflow.operators._parse_partial_json import parse_partial_json
+from deltaflow.state import RejectedChunk
 
 __all__ = ["to_events"]
 
@@ -28,7 +29,7 @@ def to_events(
     parsed_done: bool = False,
     max_depth: int = 256,
     max_size: int | None = 64 * 1024 * 1024,
-) -> Callable[[Observable[ChatCompletionChunk]], Observable[BaseEvent]]:
+) -> Callable[[Observable[ChatCompletionChunk | RejectedChunk]], Observable[BaseEvent]]:
     """Chunks to events: the standard composition, configured from the request's parameters.
 
     ``accumulate``, ``check_finish_reasons``, ``assemble_tool_calls``, ``parse_partial_json`` and

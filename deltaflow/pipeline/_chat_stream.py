@@ -18,10 +18,12 @@ from typing import Any, Generic, Self, TypeVar, cast, get_args
 
 from openai.types.chat import ParsedChatCompletion
 from reactivex import abc
+from reactivex import compose as rx_compose
 
+from deltaflow.dialects import Dialect, get_dialect
 from deltaflow.errors import ContentFilterFinishReasonError, LengthFinishReasonError, StreamContractError
 from deltaflow.events import BaseEvent, CompletionDone, EventType
-from deltaflow.operators import RefusalMode, to_events
+from deltaflow.operators import RefusalMode, normalize, to_events
 from deltaflow.pipeline._driver import Chain, Driver
 
 __all__ = ["EVENT_ALIASES", "AsyncChatStream", "ChatStream"]
@@ -38,20 +40,23 @@ _NOT_POSITIONAL = frozenset({"type", "choice_index"})
 def _build_chain(  # noqa: PLR0917 - mirrors the facades' keyword parameters
     tools: Iterable[Mapping[str, Any]] | None,
     response_format: object,
-    dialect: str | None,
+    dialect: str | Dialect | None,
     refusals: RefusalMode,
     parsed_deltas: bool,
     parsed_done: bool,
 ) -> Chain:
-    if dialect not in (None, "openai"):
-        raise ValueError(f"unknown dialect {dialect!r}; known dialects: 'openai'")
-    return to_events(
+    events = to_events(
         tools=tools,
         response_format=response_format,
         refusals=refusals,
         parsed_deltas=parsed_deltas,
         parsed_done=parsed_done,
     )
+    chosen = get_dialect(dialect if dialect is not None else "generic")
+    if not chosen.steps:
+        # OpenAI's own dialect needs no normalisation: no layer at all on the hot path
+        return events
+    return rx_compose(normalize(chosen), events)
 
 
 class _Handler:
@@ -182,7 +187,7 @@ class ChatStream(_StreamCore[ResponseFormatT]):
         *,
         tools: Iterable[Mapping[str, Any]] | None = None,
         response_format: type[ResponseFormatT] | Mapping[str, Any] | None = None,
-        dialect: str | None = None,
+        dialect: str | Dialect | None = None,
         refusals: RefusalMode = "keep",
         parsed_deltas: bool = True,
         parsed_done: bool = False,
@@ -280,7 +285,7 @@ class AsyncChatStream(_StreamCore[ResponseFormatT]):
         *,
         tools: Iterable[Mapping[str, Any]] | None = None,
         response_format: type[ResponseFormatT] | Mapping[str, Any] | None = None,
-        dialect: str | None = None,
+        dialect: str | Dialect | None = None,
         refusals: RefusalMode = "keep",
         parsed_deltas: bool = True,
         parsed_done: bool = False,

@@ -9,6 +9,7 @@ import openai
 
 from deltaflow._openai_compat import response_format_param
 from deltaflow._tools import is_rich_response_format
+from deltaflow.dialects import Dialect, detect_dialect, get_dialect
 from deltaflow.operators import RefusalMode
 from deltaflow.pipeline._chat_stream import AsyncChatStream, ChatStream
 from deltaflow.pipeline._http import AsyncChunkRequest, ChunkRequest, Transport
@@ -51,7 +52,7 @@ def stream(
     *,
     tools: Iterable[Mapping[str, Any]] | None = None,
     response_format: type[ResponseFormatT] | Mapping[str, Any] | None = None,
-    dialect: str | None = None,
+    dialect: str | Dialect | None = None,
     transport: Transport = "fast",
     idle_timeout: float | None = None,
     refusals: RefusalMode = "keep",
@@ -68,7 +69,9 @@ def stream(
         client: an ``openai.OpenAI`` client (any OpenAI-compatible ``base_url``).
         tools: the request's tools, including ``openai.pydantic_function_tool(...)``.
         response_format: a pydantic model to parse into, or a ``response_format`` dict.
-        dialect: the provider's dialect; by default detected from ``client.base_url``.
+        dialect: the provider's dialect (a name or a ``Dialect``); by default detected from
+            ``client.base_url``: OpenAI's own, a known provider, else the tolerant ``generic``.
+            Usage is requested only from providers that accept ``stream_options``.
         transport: ``"fast"`` decodes the HTTP body itself; ``"openai"`` iterates openai's ``Stream``.
         idle_timeout: seconds without a chunk before the stream ends with ``StreamTimeout``.
         refusals: ``operators.filter_refusals`` mode.
@@ -83,13 +86,16 @@ def stream(
                 if event.type == "content.delta":
                     print(event.delta, end="")
     """
-    params = request_params(create_params, tools=tools, response_format=response_format, include_usage=True)
+    chosen = get_dialect(dialect) if dialect is not None else detect_dialect(str(client.base_url))
+    params = request_params(
+        create_params, tools=tools, response_format=response_format, include_usage=chosen.include_usage
+    )
     chunks = ChunkRequest(client, params, transport=transport, idle_timeout=idle_timeout)
     return ChatStream(
         chunks,
         tools=params.get("tools"),
         response_format=response_format,
-        dialect=dialect,
+        dialect=chosen,
         refusals=refusals,
         parsed_deltas=parsed_deltas,
         parsed_done=parsed_done,
@@ -101,7 +107,7 @@ def astream(
     *,
     tools: Iterable[Mapping[str, Any]] | None = None,
     response_format: type[ResponseFormatT] | Mapping[str, Any] | None = None,
-    dialect: str | None = None,
+    dialect: str | Dialect | None = None,
     transport: Transport = "fast",
     idle_timeout: float | None = None,
     refusals: RefusalMode = "keep",
@@ -114,13 +120,16 @@ def astream(
     Both ``async with deltaflow.astream(...) as s`` and ``async with await deltaflow.astream(...)``
     work; the request starts on first iteration.
     """
-    params = request_params(create_params, tools=tools, response_format=response_format, include_usage=True)
+    chosen = get_dialect(dialect) if dialect is not None else detect_dialect(str(client.base_url))
+    params = request_params(
+        create_params, tools=tools, response_format=response_format, include_usage=chosen.include_usage
+    )
     chunks = AsyncChunkRequest(client, params, transport=transport, idle_timeout=idle_timeout)
     return AsyncChatStream(
         chunks,
         tools=params.get("tools"),
         response_format=response_format,
-        dialect=dialect,
+        dialect=chosen,
         refusals=refusals,
         parsed_deltas=parsed_deltas,
         parsed_done=parsed_done,

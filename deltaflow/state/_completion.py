@@ -10,6 +10,7 @@ exactly, so that the events of openai's types come out the same on an OpenAI-con
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Callable
 from functools import partial
 from typing import Any
@@ -539,14 +540,33 @@ def _base_fields(chunk: ChatCompletionChunk) -> dict[str, Any]:
 
 
 def _merge(accumulated: dict[str, Any], delta: dict[str, Any]) -> None:
-    """Openai's delta merge for rarely used fields: strings concatenate, dicts merge, else replace."""
+    """Merge rarely used fields (``function_call``, provider extras) as openai's ``accumulate_delta`` does.
+
+    Strings concatenate, dicts merge, lists of entries with an ``index`` merge entry by entry,
+    other lists extend, anything else is replaced. Values are copied: the chunk is never changed.
+    """
     for key, value in delta.items():
         previous = accumulated.get(key)
         if previous is None:
-            accumulated[key] = value
+            accumulated[key] = copy.deepcopy(value)
         elif isinstance(previous, str) and isinstance(value, str):
             accumulated[key] = previous + value
         elif isinstance(previous, dict) and isinstance(value, dict):
             _merge(previous, value)
+        elif isinstance(previous, list) and isinstance(value, list):
+            _merge_list(previous, value)
         elif value is not None:
-            accumulated[key] = value
+            accumulated[key] = copy.deepcopy(value)
+
+
+def _merge_list(accumulated: list[Any], delta: list[Any]) -> None:
+    for entry in delta:
+        if isinstance(entry, dict) and isinstance(entry.get("index"), int):
+            same = next(
+                (old for old in accumulated if isinstance(old, dict) and old.get("index") == entry["index"]),
+                None,
+            )
+            if same is not None:
+                _merge(same, {key: item for key, item in entry.items() if key != "index"})
+                continue
+        accumulated.append(copy.deepcopy(entry))

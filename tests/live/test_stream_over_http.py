@@ -130,13 +130,18 @@ class TestRequest:
         """Nothing is sent until the stream is consumed; then include_usage is requested."""
         before = len(server.requests)
         pairs = []
-        stream = deltaflow.stream(_client(server), model="scripted", messages=MESSAGES)
+        stream = deltaflow.stream(_client(server), model="scripted", messages=MESSAGES, dialect="openai")
         stream.on("content.delta", lambda delta, snapshot: pairs.append(snapshot))
         assert len(server.requests) == before
         stream.until_done()
         assert pairs[-1] == "Hello there, world"
         assert server.requests[-1].body["stream_options"] == {"include_usage": True}
         assert server.requests[-1].body["stream"] is True
+
+    def test_usage_is_not_requested_from_unknown_providers(self, server: ReplayServer) -> None:
+        """An unknown base URL gets the generic dialect, which does not send stream_options (some reject it)."""
+        deltaflow.stream(_client(server), model="scripted", messages=MESSAGES).until_done()
+        assert "stream_options" not in server.requests[-1].body
 
     def test_callers_stream_options_win(self, server: ReplayServer) -> None:
         """A caller's own stream_options are sent as given."""

@@ -144,3 +144,45 @@ class TestEventEquality:
         second, _ = _collect(reactivex.from_iterable(text_stream("a")).pipe(ops.accumulate()))
         assert first[1] == second[1]
         assert first[1] != second[3]
+
+
+class TestProviderErrorUsage:
+    def test_usage_sent_with_a_provider_error_lands_in_the_completion(self) -> None:
+        """OpenRouter-style: the usage travelling with a mid-stream error is in the error's completion."""
+        from deltaflow.errors import ProviderError  # noqa: PLC0415
+
+        payload = {
+            "error": {"message": "limit"},
+            "usage": {"prompt_tokens": 3, "completion_tokens": 2, "total_tokens": 5},
+        }
+        failing = reactivex.concat(
+            reactivex.from_iterable(text_stream("part")[:2]),
+            reactivex.throw(ProviderError("limit", error=payload)),
+        )
+        _, errors = _collect(failing.pipe(ops.accumulate()))
+        assert errors[0].completion.usage.total_tokens == 5
+        assert errors[0].completion.choices[0].message.content == "part"
+
+
+class TestExtraFields:
+    def test_list_extras_merge_by_index_like_openai(self) -> None:
+        """Unknown list fields merge entry by index as openai's accumulate_delta does, and chunks stay untouched."""
+        chunks = [
+            chunk(
+                {"delta": {"role": "assistant", "content": "a", "segments": [{"index": 0, "text": "x"}]}}
+            ),
+            chunk(
+                {
+                    "delta": {
+                        "content": "b",
+                        "segments": [{"index": 0, "text": "y"}, {"index": 1, "text": "z"}],
+                    }
+                }
+            ),
+            chunk({"delta": {}, "finish_reason": "stop"}),
+        ]
+        first_annotations = [dict(entry) for entry in chunks[0].choices[0].delta.model_extra["segments"]]
+        events, _ = _collect(reactivex.from_iterable(chunks).pipe(ops.accumulate()))
+        message = events[-1].completion.choices[0].message
+        assert message.model_extra["segments"] == [{"index": 0, "text": "xy"}, {"index": 1, "text": "z"}]
+        assert chunks[0].choices[0].delta.model_extra["segments"] == first_annotations
