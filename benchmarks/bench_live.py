@@ -72,8 +72,11 @@ def replay_server_process() -> Iterator[str]:
         process.wait(10)
 
 
-def _deltaflow(client: openai.OpenAI, transport: str) -> int:
-    with deltaflow.stream(client, model="unpaced", messages=MESSAGES, transport=transport) as stream:  # type: ignore[arg-type]
+def _deltaflow(client: openai.OpenAI, transport: str, dialect: str = "openai") -> int:
+    # the server replays OpenAI's own stream format: the dialect detection picks for api.openai.com
+    with deltaflow.stream(
+        client, model="unpaced", messages=MESSAGES, transport=transport, dialect=dialect
+    ) as stream:  # type: ignore[arg-type]
         count = sum(1 for _ in stream)
         stream.get_final_completion()
     return count
@@ -94,6 +97,7 @@ def per_chunk(base_url: str, repeat: int = 5) -> list[dict[str, Any]]:
         "openai client.chat.completions.stream()": lambda: _openai_helper(client),
         "deltaflow.stream(transport='openai')": lambda: _deltaflow(client, "openai"),
         "deltaflow.stream() fast path": lambda: _deltaflow(client, "fast"),
+        "deltaflow.stream() fast path, generic dialect": lambda: _deltaflow(client, "fast", "generic"),
     }
     _deltaflow(client, "fast")  # warm the connection pool and imports
     rows = []
@@ -110,7 +114,7 @@ def per_chunk(base_url: str, repeat: int = 5) -> list[dict[str, Any]]:
 
 async def _deltaflow_astream(client: openai.AsyncOpenAI) -> int:
     deltas = 0
-    async with deltaflow.astream(client, model="paced", messages=MESSAGES) as stream:
+    async with deltaflow.astream(client, model="paced", messages=MESSAGES, dialect="openai") as stream:
         async for event in stream:
             if event.type == "content.delta" and event.delta:  # type: ignore[attr-defined]
                 deltas += 1
