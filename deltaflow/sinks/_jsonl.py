@@ -7,9 +7,18 @@ from os import PathLike
 from pathlib import Path
 from typing import IO, Literal
 
-from pydantic_core import PydanticSerializationError
+from pydantic_core import PydanticSerializationError, to_json
 
-from deltaflow.events import BaseEvent, ChunkReceived
+from deltaflow.events import (
+    BaseEvent,
+    ChunkReceived,
+    ContentDelta,
+    LogprobsContentDelta,
+    LogprobsRefusalDelta,
+    ReasoningDelta,
+    RefusalDelta,
+    ToolCallDelta,
+)
 from deltaflow.sinks._sink import Sink
 
 __all__ = ["JsonlSink", "Recorded", "jsonl"]
@@ -25,10 +34,12 @@ def jsonl(path_or_file: str | PathLike[str] | IO[str], *, what: Recorded = "even
     fails, or on ``close()``; a file you pass stays open.
 
     ``deltaflow.from_jsonl`` / ``chunks_from_jsonl`` replay either kind of recording (an events
-    recording replays the chunks its ``chunk`` events carry). An events recording holds every
-    event's lazy fields materialised (``event.model_dump_json()``), snapshots included: a snapshot
-    is the whole completion so far, so such a file grows with the square of the stream. Record
-    ``what="chunks"`` to replay or test, ``"events"`` to inspect what the pipeline emitted.
+    recording replays the chunks its ``chunk`` events carry). An events recording holds every event as
+    ``event.model_dump_json()``, except the running snapshots of delta events (``snapshot``, and
+    ``parsed`` / ``arguments`` / ``parsed_arguments`` on deltas): each is the whole text or value so
+    far, so keeping them would make the file grow with the square of the stream; replaying the
+    chunks rebuilds them. Record ``what="chunks"`` to replay or test, ``"events"`` to inspect what
+    the pipeline emitted.
 
     Args:
         path_or_file: a path to create (or truncate), or an open text file.
@@ -90,8 +101,28 @@ class JsonlSink(Sink):
             file.close()
 
 
+# what a delta event accumulates: the whole text or value so far, rebuilt by replaying the chunks
+_ACCUMULATED = frozenset({"snapshot", "parsed", "arguments", "parsed_arguments"})
+_DELTAS = (
+    ChunkReceived,
+    ContentDelta,
+    RefusalDelta,
+    ReasoningDelta,
+    ToolCallDelta,
+    LogprobsContentDelta,
+    LogprobsRefusalDelta,
+)
+
+
 def _event_json(event: BaseEvent) -> str:
     try:
+        if isinstance(event, _DELTAS):
+            # leaving out running snapshots keeps a recording linear in the stream (and cheap: they
+            # are never computed)
+            fields = {
+                name: getattr(event, name) for name in type(event).model_fields if name not in _ACCUMULATED
+            }
+            return to_json(fields).decode()
         return event.model_dump_json()
     except PydanticSerializationError:
         # an `error` event's `detail` may hold what pydantic cannot serialise (a provider's object);

@@ -60,21 +60,38 @@ class TestRoundTrip:
         assert len(lines) == len(fixture.chunks)
         assert [ChatCompletionChunk.model_validate_json(line) for line in lines] == fixture.chunks
 
-    def test_events_recording_holds_every_event_materialised(self, tmp_path: Path) -> None:
-        """what='events' writes every event as its model_dump_json, lazy snapshots included."""
+    def test_events_recording_holds_every_event_without_running_snapshots(self, tmp_path: Path) -> None:
+        """what='events' writes every event; deltas leave out running snapshots, done events are whole."""
         path = tmp_path / "events.jsonl"
         events, _ = _record(load_openai_fixture("parse_pydantic_model"), path, "events")
         lines = [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines()]
         assert [line["type"] for line in lines] == [event.type for event in events]
         deltas = [line for line in lines if line["type"] == "content.delta"]
-        assert deltas[-1]["snapshot"] == '{"city":"San Francisco","temperature":61,"units":"f"}'
-        assert deltas[-1]["parsed"] == {"city": "San Francisco", "temperature": 61, "units": "f"}
-        assert lines[0]["type"] == "chunk"
-        assert lines[0]["snapshot"]["choices"][0]["message"]["role"] == "assistant"
+        assert (
+            "".join(line["delta"] for line in deltas)
+            == '{"city":"San Francisco","temperature":61,"units":"f"}'
+        )
+        assert "snapshot" not in deltas[-1]
+        assert "parsed" not in deltas[-1]
+        assert "snapshot" not in lines[0]
+        assert lines[0]["chunk"]["choices"][0]["delta"]["role"] == "assistant"
+        done = next(line for line in lines if line["type"] == "content.done")
+        assert done["parsed"] == {"city": "San Francisco", "temperature": 61, "units": "f"}
+        final = next(line for line in lines if line["type"] == "completion.done")
+        assert final["completion"]["choices"][0]["message"]["content"] == done["content"]
         usage = TypeAdapter(Event).validate_json(
             json.dumps(next(line for line in lines if line["type"] == "usage"))
         )
         assert usage.type == "usage"
+
+    def test_events_recording_grows_linearly(self, tmp_path: Path) -> None:
+        """A stream ten times longer makes a recording about ten times larger, not a hundred."""
+        sizes = []
+        for parts in (100, 1000):
+            path = tmp_path / f"run{parts}.jsonl"
+            ChatStream(text_stream(*["word "] * parts)).subscribe(sinks.jsonl(path)).until_done()
+            sizes.append(path.stat().st_size)
+        assert sizes[1] < sizes[0] * 12
 
 
 class TestFiles:
