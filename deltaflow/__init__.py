@@ -1,6 +1,6 @@
 """deltaflow: streamed LLM chat completions as a reactive pipeline of typed events."""
 
-from deltaflow import dialects, errors, events, operators, sinks
+from deltaflow import dialects, errors, events, operators, recipes, sinks
 from deltaflow.pipeline import (
     AsyncChatStream,
     AsyncChunkRequest,
@@ -30,6 +30,7 @@ __all__ = [
     "from_jsonl",
     "from_sse",
     "operators",
+    "recipes",
     "sinks",
     "stream",
 ]

@@ -2,18 +2,31 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 
 
-def test_demo_streams_reasoning_content_and_structured_output() -> None:
-    """The demo prints reasoning, streamed content, parsed paths and both final answers."""
+def test_demo_shows_reasoning_a_tool_round_trip_and_structured_output() -> None:
+    """The demo prints reasoning apart, runs the tool and feeds it back, and parses the structured answer."""
+    env = {key: value for key, value in os.environ.items() if not key.startswith("OPENAI_")}
     result = subprocess.run(
-        [sys.executable, "-m", "deltaflow", "demo"], capture_output=True, text=True, timeout=60, check=True
+        [sys.executable, "-m", "deltaflow", "demo", "--fast"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=True,
+        env=env,
     )
     out = result.stdout
-    assert "reasoning.done         'The user asks for a capital. Easy.'" in out
-    assert "final: 'Paris is the capital of France.'" in out
-    assert "content.parsed.delta   append ['summary']" in out
-    assert "final: Forecast(city='Oslo', celsius=-3.5, summary='Clear and cold')" in out
+    assert "reasoning: The user asks for a capital city. France's capital is Paris." in out
+    assert "Paris is the capital of France." in out
+    assert 'tool call get_weather({"city": "Paris"})' in out
+    assert 'tool result sent back: {"city":"Paris","celsius":18.5,"sky":"sunny"}' in out
+    assert "It is 18.5 °C and sunny in Paris right now." in out
+    assert (
+        "parsed: Forecast(city='Oslo', celsius=-3.5, sky='clear and cold', next_days=['snow', 'snow', 'sun'])"
+        in out
+    )
+    assert out.count("── finish: stop") == 3
     assert "demo-key" not in out + result.stderr

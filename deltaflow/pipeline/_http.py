@@ -53,6 +53,8 @@ class _RequestBase:
         self.transport = transport
         self.idle_timeout = idle_timeout
         self.started = False
+        self.receiving = False
+        """The response started: failures from here on happen mid-stream."""
         self.closed = False
         self._last_chunk = 0.0
 
@@ -72,7 +74,8 @@ class _RequestBase:
             raise StreamTimeout(self.idle_timeout)
 
     def _translate(self, error: Exception, client_timeout: object) -> Exception:
-        if isinstance(error, DeltaflowError):
+        if isinstance(error, DeltaflowError) or not self.receiving:
+            # before the response started, openai's own errors (connection, status) are the right ones
             return error
         if isinstance(error, (openai.APITimeoutError, asyncio.TimeoutError, *HTTP_TIMEOUT_ERRORS)):
             return StreamTimeout(self.idle_timeout or _seconds(self.params.get("timeout", client_timeout)))
@@ -116,6 +119,7 @@ class ChunkRequest(_RequestBase):
             # the fast path inline: one generator level less per chunk
             self._response = self.client.chat.completions.with_streaming_response.create(**self.params)
             response = self._response.__enter__()
+            self.receiving = True
             decoder = SSEDecoder()
             watch = self.idle_timeout is not None
             for read in response.iter_bytes():
@@ -142,6 +146,7 @@ class ChunkRequest(_RequestBase):
 
     def _openai(self) -> Iterator[ChatCompletionChunk]:
         self._stream = self.client.chat.completions.create(**self.params)
+        self.receiving = True
         for chunk in self._stream:
             self._chunk_arrived()
             yield chunk
@@ -202,6 +207,7 @@ class AsyncChunkRequest(_RequestBase):
     async def _fast(self) -> AsyncIterator[ChatCompletionChunk]:
         self._response = self.client.chat.completions.with_streaming_response.create(**self.params)
         response = await self._response.__aenter__()
+        self.receiving = True
         decoder = SSEDecoder()
         reads = aiter(response.iter_bytes())
         while True:
@@ -223,6 +229,7 @@ class AsyncChunkRequest(_RequestBase):
 
     async def _openai(self) -> AsyncIterator[ChatCompletionChunk]:
         self._stream = await self.client.chat.completions.create(**self.params)
+        self.receiving = True
         chunks = aiter(self._stream)
         while True:
             try:

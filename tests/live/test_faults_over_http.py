@@ -105,3 +105,11 @@ def test_http_status_errors_pass_through_as_openais(server: ReplayServer) -> Non
         deltaflow.stream(
             client, model="replay-1", messages=MESSAGES, extra_headers={FAULT_HEADER: "bogus"}
         ).until_done()
+
+
+@pytest.mark.parametrize("transport", ["fast", "openai"])
+def test_connection_refused_before_the_stream_is_openais_own_error(transport: str) -> None:
+    """Nobody listening: openai's APIConnectionError, not a mid-stream interruption."""
+    client = openai.OpenAI(base_url="http://127.0.0.1:9/v1", api_key="sk-test", max_retries=0)
+    with pytest.raises(openai.APIConnectionError):
+        deltaflow.stream(client, model="replay-1", messages=MESSAGES, transport=transport).until_done()

@@ -168,9 +168,7 @@ class TestExtraFields:
     def test_list_extras_merge_by_index_like_openai(self) -> None:
         """Unknown list fields merge entry by index as openai's accumulate_delta does, and chunks stay untouched."""
         chunks = [
-            chunk(
-                {"delta": {"role": "assistant", "content": "a", "segments": [{"index": 0, "text": "x"}]}}
-            ),
+            chunk({"delta": {"role": "assistant", "content": "a", "segments": [{"index": 0, "text": "x"}]}}),
             chunk(
                 {
                     "delta": {

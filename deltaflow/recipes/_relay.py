@@ -1,0 +1,480 @@
+"""``relay_endpoint`` / ``relay_events``: a deltaflow stream relayed over HTTP as server-sent events.
+
+The server side runs one stream per HTTP request and sends each event as ``id: <n>``,
+``event: <type>``, ``data: <event JSON>``, then a last ``event: done``. The client side turns such
+a relay back into the same typed events. Between the two, the wire format is plain SSE: a browser's
+``EventSource``-style reader (over ``fetch``, since the request is a POST) reads it too.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import inspect
+import json
+from collections.abc import (
+    AsyncGenerator,
+    Awaitable,
+    Callable,
+    Collection,
+    Generator,
+    Mapping,
+    MutableMapping,
+)
+from typing import TYPE_CHECKING, Any, Protocol, TypeAlias
+
+from openai.types.chat import ParsedChatCompletion
+from pydantic import TypeAdapter, ValidationError
+
+from deltaflow._openai_compat import construct
+from deltaflow.errors import ProviderError, StreamContractError, StreamInterrupted
+from deltaflow.events import BaseEvent, ErrorReported, Event
+from deltaflow.pipeline import AsyncChatStream, ChatStream, ServerSentEvent, aiter_sse, iter_sse
+
+if TYPE_CHECKING:
+    import httpx2 as httpx
+else:
+    try:  # openai's own HTTP client: httpx2 where openai moved to it, httpx before
+        import httpx2 as httpx
+    except ImportError:  # pragma: no cover - depends on the openai release installed
+        import httpx
+
+__all__ = ["RelayEndpoint", "RelayError", "StreamFactory", "arelay_events", "relay_endpoint", "relay_events"]
+
+Scope: TypeAlias = MutableMapping[str, Any]
+Message: TypeAlias = MutableMapping[str, Any]
+Receive: TypeAlias = Callable[[], Awaitable[Message]]
+Send: TypeAlias = Callable[[Message], Awaitable[None]]
+
+AnyChatStream: TypeAlias = ChatStream[Any] | AsyncChatStream[Any]
+StreamFactory: TypeAlias = Callable[[dict[str, Any]], AnyChatStream | Awaitable[AnyChatStream]]
+"""Makes the stream for one HTTP request from its JSON body: sync or ``async def``."""
+
+DONE_EVENT = "done"
+# openai's default: long enough for slow reasoning models, finite so a dead relay is noticed
+_DEFAULT_TIMEOUT = httpx.Timeout(600.0, connect=5.0)
+_SSE_HEADERS = [
+    (b"content-type", b"text/event-stream; charset=utf-8"),
+    (b"cache-control", b"no-cache"),
+    # nginx buffers responses unless told otherwise, which would hold events back
+    (b"x-accel-buffering", b"no"),
+]
+
+
+class RelayError(ProviderError):
+    """The relayed stream failed upstream, or the relay answered with an HTTP error.
+
+    Attributes:
+        error: what the relay said: ``{"type", "code", "message"}`` for an upstream failure, or
+            ``{"status", "body"}`` for an HTTP error.
+        status_code: the relay's HTTP status for an HTTP error, else None.
+        completion: the upstream's partial completion when the relay sent one.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        error: object,
+        status_code: int | None = None,
+        completion: ParsedChatCompletion[object] | None = None,
+    ) -> None:
+        super().__init__(message, error=error, completion=completion)
+        self.status_code = status_code
+
+
+def relay_endpoint(make_stream: StreamFactory, *, exclude: Collection[str] = ("chunk",)) -> RelayEndpoint:
+    """An ASGI endpoint that streams one deltaflow stream per POST and relays its events as SSE.
+
+    The request's JSON body goes to ``make_stream``, which returns an ``AsyncChatStream`` or a
+    ``ChatStream`` (or an awaitable of either). Each event
+    goes out as ``id: <n>`` (1, 2, ...), ``event: <type>``, ``data: <event.model_dump_json()>``;
+    the relay ends with ``event: done``, whose data is ``{"ok": true}``, or, when the stream failed,
+    ``{"ok": false, "error": {"type", "code", "message"}, "completion": <partial completion>}``. The
+    failure itself travels first as the stream's own ``error`` event (one is made when the stream
+    did not report it).
+
+    When the HTTP client goes away, the relay stops and closes the stream, and with it the upstream
+    HTTP response. Prefer an ``AsyncChatStream`` (``deltaflow.astream``): a sync ``ChatStream`` is
+    read in the event loop's default executor, one thread per waiting read, so that pool's size
+    bounds how many sync relays progress at once, and a sync stream is closed only once its pending
+    read returns.
+
+    The result is an ASGI app: mount it as a Starlette route, or serve it as it is.
+
+    Example::
+
+        import openai
+        import deltaflow
+        from starlette.applications import Starlette
+        from starlette.routing import Route
+        from deltaflow.recipes import relay_endpoint
+
+        client = openai.AsyncOpenAI()
+
+        def make_stream(body: dict) -> deltaflow.AsyncChatStream:
+            return deltaflow.astream(client, model="gpt-4o-mini", messages=body["messages"])
+
+        app = Starlette(routes=[Route("/chat", relay_endpoint(make_stream), methods=["POST"])])
+        # uvicorn module:app, then: relay_events("http://127.0.0.1:8000/chat", json={"messages": [...]})
+
+    Args:
+        make_stream: builds the stream for a request's JSON body; validate the body here (raising
+            makes a 500) and never pass it to the provider unchecked.
+        exclude: event types not relayed. ``chunk`` events are left out by default: each carries
+            the whole snapshot so far, which makes the relay's traffic quadratic in the answer.
+
+    Returns:
+        The ASGI endpoint.
+    """
+    return RelayEndpoint(make_stream, exclude=exclude)
+
+
+class RelayEndpoint:
+    """The ASGI app ``relay_endpoint`` returns; see there."""
+
+    def __init__(self, make_stream: StreamFactory, *, exclude: Collection[str] = ("chunk",)) -> None:
+        self._make_stream = make_stream
+        self._exclude = frozenset(exclude)
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "lifespan":
+            # served on its own, the app is asked about startup and shutdown: nothing to do
+            await _lifespan(receive, send)
+            return
+        if scope["type"] != "http":
+            raise ValueError(f"the relay endpoint serves HTTP, not {scope['type']!r}")
+        if scope["method"] != "POST":
+            await _respond(send, 405, {"error": "POST a JSON object"}, [(b"allow", b"POST")])
+            return
+        body = await _read_body(receive)
+        if body is None:
+            return
+        try:
+            request_json = json.loads(body)
+        except ValueError:
+            request_json = None
+        if not isinstance(request_json, dict):
+            await _respond(send, 400, {"error": "the request body must be a JSON object"})
+            return
+        made = self._make_stream(request_json)
+        stream = await made if inspect.isawaitable(made) else made
+        source: _EventSource = (
+            _AsyncEvents(stream) if isinstance(stream, AsyncChatStream) else _ThreadEvents(stream)
+        )
+        pump = asyncio.ensure_future(self._pump(source, send))
+        watch = asyncio.ensure_future(_disconnected(receive))
+        try:
+            await asyncio.wait({pump, watch}, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            # the client left (or the server is stopping): stop relaying, which closes the stream
+            watch.cancel()
+            pump.cancel()
+            outcome, _ = await asyncio.gather(pump, watch, return_exceptions=True)
+        # a failure of the relay itself (the stream's own failure was relayed, not raised)
+        if isinstance(outcome, Exception):
+            raise outcome
+
+    async def _pump(self, source: _EventSource, send: Send) -> None:
+        sequence = 0
+        reported: ErrorReported | None = None
+
+        async def relay(event: BaseEvent) -> None:
+            nonlocal sequence
+            sequence += 1
+            data = event.model_dump_json(fallback=repr)
+            await send(_body(_frame(event.type, data, str(sequence))))
+
+        try:
+            # started here, inside the try: the stream is closed whatever happens from now on
+            await send({"type": "http.response.start", "status": 200, "headers": _SSE_HEADERS})
+            try:
+                while (event := await source.next()) is not None:
+                    if type(event) is ErrorReported:
+                        reported = event
+                    if event.type not in self._exclude:
+                        await relay(event)
+            except Exception as error:  # noqa: BLE001 - the failure is relayed, not raised
+                if reported is None or reported.exception is not error:
+                    reported = ErrorReported(
+                        code="relay_upstream_error", message=str(error) or type(error).__name__
+                    )
+                    await relay(reported)
+                done = _failure(error, reported)
+            else:
+                done = {"ok": True}
+            await send(_body(_frame(DONE_EVENT, json.dumps(done)), more=False))
+        finally:
+            await source.close()
+
+
+def relay_events(
+    url: str,
+    *,
+    json: object,
+    http_client: httpx.Client | None = None,
+    headers: Mapping[str, str] | None = None,
+) -> Generator[Event, None, None]:
+    """Read a relay (``relay_endpoint``) back as deltaflow events.
+
+    POSTs ``json`` to ``url`` and yields each relayed event, rebuilt as its deltaflow event class
+    (``pydantic.TypeAdapter(Event)``): fields equal the server side's, except what JSON cannot
+    carry (``ErrorReported.exception`` is None; parsed models arrive as dicts). When the relayed
+    stream failed, its ``error`` event is yielded first, then ``RelayError`` is raised, carrying
+    the partial completion; a relay that stops before ``done`` raises ``StreamInterrupted``.
+    Closing the generator early closes the HTTP response, and the relay then closes its upstream.
+
+    Example::
+
+        from deltaflow.recipes import print_stream, relay_events
+
+        events = relay_events(
+            "http://127.0.0.1:8000/chat",
+            json={"messages": [{"role": "user", "content": "Hi"}]},
+        )
+        for event in events:
+            if event.type == "content.delta":
+                print(event.delta, end="", flush=True)
+            elif event.type == "completion.done":
+                print(event.completion.usage)
+
+    Args:
+        url: the relay endpoint's URL.
+        json: the request body (what the endpoint's ``make_stream`` expects).
+        http_client: an ``httpx2.Client`` (``httpx.Client`` with older openai) to send with; by
+            default a new one, closed at the end, with openai's timeouts.
+        headers: extra request headers (authentication...).
+
+    Yields:
+        The relayed events, in order.
+
+    Raises:
+        RelayError: the relayed stream failed, or the relay answered with an HTTP error.
+        StreamInterrupted: the connection broke, or the relay ended without ``done``.
+        StreamContractError: the relay sent something that is not a deltaflow event.
+    """
+    reader = _Reader()
+    client = http_client or httpx.Client(timeout=_DEFAULT_TIMEOUT)
+    try:
+        with client.stream("POST", url, json=json, headers=_headers(headers)) as response:
+            if response.status_code >= 300:
+                raise reader.http_error(response.status_code, response.read())
+            try:
+                for sse in iter_sse(response.iter_bytes()):
+                    event = reader.read(sse)
+                    if event is not None:
+                        yield event
+                    if reader.done is not None:
+                        break
+            except httpx.TransportError as error:
+                raise StreamInterrupted(f"the relay's connection broke: {error!r}") from error
+        reader.finish()
+    finally:
+        if http_client is None:
+            client.close()
+
+
+async def arelay_events(
+    url: str,
+    *,
+    json: object,
+    http_client: httpx.AsyncClient | None = None,
+    headers: Mapping[str, str] | None = None,
+) -> AsyncGenerator[Event, None]:
+    """The async twin of ``relay_events``, with an ``httpx2.AsyncClient``.
+
+    Example::
+
+        from deltaflow.recipes import arelay_events
+
+        async def answer(question: str) -> str:
+            parts = []
+            body = {"messages": [{"role": "user", "content": question}]}
+            async for event in arelay_events("http://127.0.0.1:8000/chat", json=body):
+                if event.type == "content.delta":
+                    parts.append(event.delta)
+            return "".join(parts)
+
+    Args:
+        url: the relay endpoint's URL.
+        json: the request body.
+        http_client: an ``httpx2.AsyncClient`` to send with; by default a new one, closed at the end.
+        headers: extra request headers.
+
+    Yields:
+        The relayed events, in order.
+
+    Raises:
+        RelayError: the relayed stream failed, or the relay answered with an HTTP error.
+        StreamInterrupted: the connection broke, or the relay ended without ``done``.
+        StreamContractError: the relay sent something that is not a deltaflow event.
+    """
+    reader = _Reader()
+    client = http_client or httpx.AsyncClient(timeout=_DEFAULT_TIMEOUT)
+    try:
+        async with client.stream("POST", url, json=json, headers=_headers(headers)) as response:
+            if response.status_code >= 300:
+                raise reader.http_error(response.status_code, await response.aread())
+            try:
+                async for sse in aiter_sse(response.aiter_bytes()):
+                    event = reader.read(sse)
+                    if event is not None:
+                        yield event
+                    if reader.done is not None:
+                        break
+            except httpx.TransportError as error:
+                raise StreamInterrupted(f"the relay's connection broke: {error!r}") from error
+        reader.finish()
+    finally:
+        if http_client is None:
+            await client.aclose()
+
+
+class _Reader:
+    """The client side's decoding, shared by both twins: SSE events in, deltaflow events out."""
+
+    def __init__(self) -> None:
+        # built per relay read, not at import: importing deltaflow.recipes stays cheap
+        self._adapter: TypeAdapter[Event] = TypeAdapter(Event)
+        self.done: dict[str, Any] | None = None
+
+    def read(self, sse: ServerSentEvent) -> Event | None:
+        if sse.event == DONE_EVENT:
+            try:
+                done = json.loads(sse.data)
+            except ValueError:
+                done = None
+            self.done = done if isinstance(done, dict) else {"ok": False, "error": {"message": sse.data}}
+            return None
+        try:
+            return self._adapter.validate_json(sse.data)
+        except ValidationError as error:
+            raise StreamContractError(
+                f"the relay sent {sse.event!r}, not a deltaflow event: {error}"
+            ) from error
+
+    def finish(self) -> None:
+        done = self.done
+        if done is None:
+            raise StreamInterrupted("the relay ended before its 'done' event")
+        if done.get("ok") is True:
+            return
+        reported = done.get("error")
+        error = reported if isinstance(reported, dict) else {}
+        message = str(error.get("message") or "the relayed stream failed")
+        completion = None
+        if isinstance(done.get("completion"), dict):
+            # built as openai builds snapshots, unvalidated: a partial one lacks its finish_reason
+            completion = construct(ParsedChatCompletion[object], done["completion"])
+        raise RelayError(f"the relayed stream failed: {message}", error=error, completion=completion)
+
+    @staticmethod
+    def http_error(status: int, body: bytes) -> RelayError:
+        text = body.decode("utf-8", errors="replace")
+        return RelayError(
+            f"the relay answered HTTP {status}: {text[:500]}",
+            error={"status": status, "body": text},
+            status_code=status,
+        )
+
+
+class _EventSource(Protocol):
+    async def next(self) -> BaseEvent | None: ...
+
+    async def close(self) -> None: ...
+
+
+class _AsyncEvents:
+    def __init__(self, stream: AsyncChatStream[Any]) -> None:
+        self._stream = stream
+        self._events = aiter(stream)
+
+    async def next(self) -> BaseEvent | None:
+        return await anext(self._events, None)
+
+    async def close(self) -> None:
+        await self._stream.close()
+
+
+class _ThreadEvents:
+    """A sync stream read one event at a time in a worker thread, off the event loop."""
+
+    def __init__(self, stream: ChatStream[Any]) -> None:
+        self._stream = stream
+        self._events = iter(stream)
+        self._pending: asyncio.Future[BaseEvent | None] | None = None
+
+    async def next(self) -> BaseEvent | None:
+        self._pending = asyncio.ensure_future(asyncio.to_thread(next, self._events, None))
+        # shielded: a cancelled relay must not abandon a read the thread is still doing
+        return await asyncio.shield(self._pending)
+
+    async def close(self) -> None:
+        pending = self._pending
+        if pending is not None and not pending.done():
+            # the stream's generator is busy in that thread until its read returns; closing it
+            # meanwhile would fail with "generator already executing"
+            await asyncio.wait([pending])
+        if pending is not None and not pending.cancelled():
+            pending.exception()  # retrieved here, so asyncio does not log it as never retrieved
+        await asyncio.to_thread(self._stream.close)
+
+
+def _failure(error: Exception, reported: ErrorReported) -> dict[str, Any]:
+    # DeltaflowError and openai's LengthFinishReasonError / ContentFilterFinishReasonError carry it
+    completion = getattr(error, "completion", None)
+    return {
+        "ok": False,
+        "error": {"type": type(error).__name__, "code": reported.code, "message": reported.message},
+        "completion": completion.model_dump(mode="json") if completion is not None else None,
+    }
+
+
+def _frame(event: str, data: str, event_id: str | None = None) -> bytes:
+    # event JSON holds no raw newline (json escapes them), so one data: line carries it whole
+    head = f"id: {event_id}\n" if event_id is not None else ""
+    return f"{head}event: {event}\ndata: {data}\n\n".encode()
+
+
+def _body(chunk: bytes, *, more: bool = True) -> Message:
+    return {"type": "http.response.body", "body": chunk, "more_body": more}
+
+
+def _headers(headers: Mapping[str, str] | None) -> dict[str, str]:
+    return {"accept": "text/event-stream", **(headers or {})}
+
+
+async def _read_body(receive: Receive) -> bytes | None:
+    """The whole request body, or None when the client left before sending it."""
+    parts: list[bytes] = []
+    while True:
+        message = await receive()
+        if message["type"] == "http.disconnect":
+            return None
+        parts.append(message.get("body", b""))
+        if not message.get("more_body", False):
+            return b"".join(parts)
+
+
+async def _disconnected(receive: Receive) -> None:
+    """Return when the client disconnects (the body was read already: nothing else comes)."""
+    while (await receive())["type"] != "http.disconnect":
+        pass
+
+
+async def _respond(
+    send: Send, status: int, payload: object, headers: list[tuple[bytes, bytes]] | None = None
+) -> None:
+    body = json.dumps(payload).encode()
+    start_headers = [(b"content-type", b"application/json"), *(headers or [])]
+    await send({"type": "http.response.start", "status": status, "headers": start_headers})
+    await send(_body(body, more=False))
+
+
+async def _lifespan(receive: Receive, send: Send) -> None:
+    while True:
+        message = await receive()
+        if message["type"] == "lifespan.startup":
+            await send({"type": "lifespan.startup.complete"})
+        elif message["type"] == "lifespan.shutdown":
+            await send({"type": "lifespan.shutdown.complete"})
+            return
