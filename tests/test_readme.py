@@ -68,7 +68,7 @@ def test_readme_examples_run(server: ReplayServer, monkeypatch: pytest.MonkeyPat
     for number, source in enumerate(_examples()):
         out = io.StringIO()
         with contextlib.redirect_stdout(out):
-            exec(compile(source, f"README example {number}", "exec"), namespace)  # noqa: S102 - our own README
+            exec(compile(source, f"README example {number}", "exec"), namespace)
         outputs.append(out.getvalue())
     assert "Paris is the capital of France." in outputs[0]
     assert "city='Paris' celsius=18.5" in outputs[1]
