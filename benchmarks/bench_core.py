@@ -75,6 +75,7 @@ class Case(NamedTuple):
 SNAPSHOT = {"read": "snapshot", "read_on": "content.delta"}
 CASES = (
     Case("text", {}, (2_000, 10_000, 50_000), {}),
+    Case("text, generic dialect", {}, (2_000,), {"dialect": "generic"}),
     Case("text, every content.delta .snapshot read", {}, (2_000, 10_000, 50_000), SNAPSHOT),
     Case("text, n=3 interleaved", {"choices": 3}, (2_000,), {}),
     Case("text + logprobs", {"logprobs": True}, (2_000,), {}),

@@ -24,7 +24,7 @@ from typing import Any, TextIO
 import structlog
 from openai.types.chat import ChatCompletionChunk
 
-from benchmarks._common import cpu_time, run_deltaflow, run_openai, write_results
+from benchmarks._common import DIALECT, cpu_time, run_deltaflow, run_openai, write_results
 from benchmarks.bench_core import text_chunks
 
 CHUNKS = 2_000
@@ -55,7 +55,7 @@ def run_with_sink(chunks: list[ChatCompletionChunk], sink: Any) -> object:
     """``ChatStream`` with ``sink`` subscribed: every event iterated, then the final completion."""
     from deltaflow import ChatStream  # noqa: PLC0415 - imported late so a broken deltaflow fails one bench
 
-    stream: ChatStream[object] = ChatStream(chunks).subscribe(sink)
+    stream: ChatStream[object] = ChatStream(chunks, dialect=DIALECT).subscribe(sink)
     for _ in stream:
         pass
     return stream.get_final_completion()

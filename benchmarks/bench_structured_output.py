@@ -42,7 +42,7 @@ from openai.lib.streaming.chat import ChatCompletionStreamState
 from openai.types.chat import ChatCompletionChunk
 from pydantic import BaseModel
 
-from benchmarks._common import choice, chunk, cpu_time, usage_chunk, write_results
+from benchmarks._common import DIALECT, choice, chunk, cpu_time, usage_chunk, write_results
 from benchmarks.bench_partial_json import FULL_BELOW, PJP_SAMPLE, SAMPLE, jiter_parse, make_document
 
 DELTA = 4
@@ -96,7 +96,7 @@ def run_deltaflow(chunks: list[ChatCompletionChunk], read: bool) -> object:
     """deltaflow: every event iterated; with ``read``, ``parsed`` read on every ``content.delta``."""
     from deltaflow import ChatStream  # noqa: PLC0415 - imported late so a broken deltaflow fails one bench
 
-    stream: ChatStream[Document] = ChatStream(chunks, response_format=Document)
+    stream: ChatStream[Document] = ChatStream(chunks, response_format=Document, dialect=DIALECT)
     if read:
         for event in stream:
             if event.type == "content.delta":

@@ -47,6 +47,39 @@ def request_params(
     return params
 
 
+def _prepare(
+    base_url: str,
+    dialect: str | Dialect | None,
+    create_params: Mapping[str, Any],
+    tools: Iterable[Mapping[str, Any]] | None,
+    response_format: object,
+) -> tuple[Dialect, dict[str, Any]]:
+    """The dialect (named, else detected from the base URL) and the request parameters it allows."""
+    chosen = get_dialect(dialect) if dialect is not None else detect_dialect(base_url)
+    params = request_params(
+        create_params, tools=tools, response_format=response_format, include_usage=chosen.include_usage
+    )
+    return chosen, params
+
+
+def _facade_options(  # noqa: PLR0917 - the facades' own keyword parameters, passed on
+    dialect: Dialect,
+    params: dict[str, Any],
+    response_format: Any,
+    refusals: RefusalMode,
+    parsed_deltas: bool,
+    parsed_done: bool,
+) -> dict[str, Any]:
+    return {
+        "tools": params.get("tools"),
+        "response_format": response_format,
+        "dialect": dialect,
+        "refusals": refusals,
+        "parsed_deltas": parsed_deltas,
+        "parsed_done": parsed_done,
+    }
+
+
 def stream(
     client: openai.OpenAI,
     *,
@@ -86,19 +119,10 @@ def stream(
                 if event.type == "content.delta":
                     print(event.delta, end="")
     """
-    chosen = get_dialect(dialect) if dialect is not None else detect_dialect(str(client.base_url))
-    params = request_params(
-        create_params, tools=tools, response_format=response_format, include_usage=chosen.include_usage
-    )
+    chosen, params = _prepare(str(client.base_url), dialect, create_params, tools, response_format)
     chunks = ChunkRequest(client, params, transport=transport, idle_timeout=idle_timeout)
     return ChatStream(
-        chunks,
-        tools=params.get("tools"),
-        response_format=response_format,
-        dialect=chosen,
-        refusals=refusals,
-        parsed_deltas=parsed_deltas,
-        parsed_done=parsed_done,
+        chunks, **_facade_options(chosen, params, response_format, refusals, parsed_deltas, parsed_done)
     )
 
 
@@ -120,17 +144,8 @@ def astream(
     Both ``async with deltaflow.astream(...) as s`` and ``async with await deltaflow.astream(...)``
     work; the request starts on first iteration.
     """
-    chosen = get_dialect(dialect) if dialect is not None else detect_dialect(str(client.base_url))
-    params = request_params(
-        create_params, tools=tools, response_format=response_format, include_usage=chosen.include_usage
-    )
+    chosen, params = _prepare(str(client.base_url), dialect, create_params, tools, response_format)
     chunks = AsyncChunkRequest(client, params, transport=transport, idle_timeout=idle_timeout)
     return AsyncChatStream(
-        chunks,
-        tools=params.get("tools"),
-        response_format=response_format,
-        dialect=chosen,
-        refusals=refusals,
-        parsed_deltas=parsed_deltas,
-        parsed_done=parsed_done,
+        chunks, **_facade_options(chosen, params, response_format, refusals, parsed_deltas, parsed_done)
     )

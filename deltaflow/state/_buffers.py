@@ -43,8 +43,11 @@ class TextBuffer:
         if count == self._joined_count:
             return self._joined
         if count > self._joined_count:
-            # extend the cached prefix: reading every snapshot in order stays linear in parts joined
-            joined = self._joined + "".join(self.parts[self._joined_count : count])
+            # extend the cached prefix. Dropping our own reference first lets CPython grow the string
+            # in place when no earlier snapshot is still held: reading every snapshot in order then
+            # costs O(delta), not O(text), per read
+            joined, self._joined = self._joined, ""
+            joined += "".join(self.parts[self._joined_count : count])
             self._joined, self._joined_count = joined, count
             return joined
         return "".join(self.parts[:count])
