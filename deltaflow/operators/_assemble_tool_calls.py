@@ -54,11 +54,16 @@ class _CallParse:
     def current_version(self) -> int | None:
         return self.versions[-1] if self.versions else None
 
-    def at(self, seq: int) -> Any:
-        if self.final is not _UNSET and seq >= self.final_seq:
-            return self.final
+    def delta_at(self, seq: int) -> Any:
+        """The partial arguments as of chunk ``seq``: ``ToolCallDelta.parsed_arguments``."""
         position = bisect_right(self.seqs, seq)
         return self.value(self.versions[position - 1]) if position else None
+
+    def at(self, seq: int) -> Any:
+        """The arguments in a snapshot as of chunk ``seq``: partial, then final once done."""
+        if self.final is not _UNSET and seq >= self.final_seq:
+            return self.final
+        return self.delta_at(seq)
 
 
 def assemble_tool_calls(
@@ -129,9 +134,12 @@ def _on_delta(
         parse = calls[key] = _CallParse()
         if call_state is not None:
             call_state.parsed_at = parse.at
+            # from the next fragment on, accumulate gives the delta a lazy parsed_arguments itself
+            call_state.delta_parsed_at = parse.delta_at
     parse.feed(event.arguments_delta, origin.seq if origin is not None else len(parse.seqs) + 1)
     version = parse.current_version()
-    if version is None:
+    if version is None or "parsed_arguments" not in event.__dict__:
+        # no value yet, or the hook already made parsed_arguments lazy
         return event
     parser = parse.parser
     return event.evolve(lazy={"parsed_arguments": lambda: parser.value(version) if parser else None})

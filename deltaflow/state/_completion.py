@@ -55,7 +55,18 @@ LATEST = 2**62
 class ToolCallState:
     """One tool call of one choice, accumulated from its fragments."""
 
-    __slots__ = ("arguments", "choice_index", "created", "extra", "id", "index", "name", "parsed_at", "type")
+    __slots__ = (
+        "arguments",
+        "choice_index",
+        "created",
+        "delta_parsed_at",
+        "extra",
+        "id",
+        "index",
+        "name",
+        "parsed_at",
+        "type",
+    )
 
     def __init__(self, index: int, choice_index: int, created: int) -> None:
         self.index = index
@@ -68,6 +79,8 @@ class ToolCallState:
         self.extra: dict[str, Any] = {}
         self.parsed_at: ParsedAt | None = None
         """Set by ``assemble_tool_calls``: the parsed arguments as of a chunk number."""
+        self.delta_parsed_at: ParsedAt | None = None
+        """Set by ``assemble_tool_calls``: a delta's ``parsed_arguments`` as of a chunk number."""
 
     def to_dict(self, seq: int) -> dict[str, Any]:
         """The tool call in openai's snapshot shape, as of chunk ``seq``."""
@@ -372,21 +385,20 @@ class CompletionState:
                     )
                 arguments_delta = function.arguments
                 call.arguments.append(arguments_delta, seq)
-        count = len(call.arguments)
-        events.append(
-            ToolCallDelta.lazy(
-                {
-                    "type": "tool_calls.function.arguments.delta",
-                    "choice_index": state.index,
-                    "name": call.name.text(),
-                    "index": index,
-                    "parsed_arguments": None,
-                    "arguments_delta": arguments_delta,
-                },
-                {"arguments": partial(call.arguments.text, count)},
-                self,
-            )
-        )
+        fields: dict[str, Any] = {
+            "type": "tool_calls.function.arguments.delta",
+            "choice_index": state.index,
+            "name": call.name.text(),
+            "index": index,
+            "arguments_delta": arguments_delta,
+        }
+        lazy: dict[str, Thunk] = {"arguments": partial(call.arguments.text, len(call.arguments))}
+        if call.delta_parsed_at is None:
+            fields["parsed_arguments"] = None
+        else:
+            # assemble_tool_calls feeds this fragment before anybody downstream of it reads the value
+            lazy["parsed_arguments"] = partial(call.delta_parsed_at, seq)
+        events.append(ToolCallDelta.lazy(fields, lazy, self))
 
     def _handle_logprobs(self, state: ChoiceState, choice: Choice, seq: int, events: list[BaseEvent]) -> None:
         logprobs = choice.logprobs
