@@ -238,17 +238,19 @@ class ChatStream(_StreamCore[ResponseFormatT]):
     def _generate(self) -> Generator[BaseEvent, None, None]:
         driver = self._driver
         self._source = iter(self._chunks)
+        # bound once: this loop runs per chunk
+        pull, push, take = self._source.__next__, driver.push, driver.take
         try:
             while not driver.finished:
                 try:
-                    chunk = next(self._source)
+                    chunk = pull()
                 except StopIteration:
                     driver.complete()
                 except Exception as exc:  # noqa: BLE001 - the source's failure ends the stream
                     driver.fail(exc)
                 else:
-                    driver.push(chunk)
-                for event in driver.take():
+                    push(chunk)
+                for event in take():
                     if type(event) is CompletionDone:
                         self._final = event.completion
                     if self._handlers or self._observers:

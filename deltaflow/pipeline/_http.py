@@ -121,9 +121,10 @@ class ChunkRequest(_RequestBase):
             response = self._response.__enter__()
             self.receiving = True
             decoder = SSEDecoder()
+            decode = decoder.feed
             watch = self.idle_timeout is not None
             for read in response.iter_bytes():
-                for event in decoder.feed(read):
+                for event in decode(read):
                     if event.data == DONE:
                         return
                     chunk = chunk_from_event(event)
