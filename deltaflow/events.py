@@ -14,6 +14,8 @@ as read-only.
 
 from __future__ import annotations
 
+import contextlib
+
 from collections.abc import Callable
 from typing import Annotated, Any, Literal, Self, TypeAlias
 
@@ -63,6 +65,7 @@ Thunk: TypeAlias = Callable[[], Any]
 
 _new = object.__new__
 _set = object.__setattr__
+_NO_LOCK = contextlib.nullcontext()
 PathItem: TypeAlias = str | int
 
 
@@ -75,6 +78,8 @@ class BaseEvent(BaseModel):
     _lazy: dict[str, Thunk] | None = None
     # the accumulator state that produced the event, for operators further down the chain
     _origin: Any = None
+    # its lock, taken while a lazy field is computed
+    _origin_lock: Any = None
 
     @classmethod
     def lazy(cls, fields: dict[str, Any], lazy: dict[str, Thunk], origin: Any = None) -> Self:
@@ -86,7 +91,11 @@ class BaseEvent(BaseModel):
         event = _new(cls)
         _set(event, "__dict__", fields)
         # fields_set and extra are rarely read: __getattr__ fills them in on first use
-        _set(event, "__pydantic_private__", {"_lazy": lazy, "_origin": origin})
+        _set(
+            event,
+            "__pydantic_private__",
+            {"_lazy": lazy, "_origin": origin, "_origin_lock": getattr(origin, "lock", None)},
+        )
         return event
 
     def evolve(self, fields: dict[str, Any] | None = None, lazy: dict[str, Thunk] | None = None) -> Self:
@@ -124,9 +133,10 @@ class BaseEvent(BaseModel):
         lazy = private.get("_lazy") if private else None
         thunk = lazy.get(name) if lazy else None
         if thunk is not None:
-            # computed before the thunk is dropped: a second thread reading at the same moment
-            # computes the same value instead of failing
-            value = self.__dict__[name] = thunk()
+            # under the producing state's lock: a sink on another thread may read while the stream
+            # thread appends; computed before the thunk is dropped, so a racing reader recomputes
+            with private.get("_origin_lock") or _NO_LOCK:
+                value = self.__dict__[name] = thunk()
             lazy.pop(name, None)  # type: ignore[union-attr]
             return value
         return super().__getattr__(name)  # type: ignore[misc]
@@ -135,9 +145,11 @@ class BaseEvent(BaseModel):
         """Compute every lazy field now; returns the event itself."""
         private = object.__getattribute__(self, "__pydantic_private__")
         lazy = private.get("_lazy") if private else None
-        for name, thunk in list(lazy.items()) if lazy else ():
-            self.__dict__[name] = thunk()
-            lazy.pop(name, None)  # type: ignore[union-attr]
+        if lazy:
+            with private.get("_origin_lock") or _NO_LOCK:
+                for name, thunk in list(lazy.items()):
+                    self.__dict__[name] = thunk()
+                    lazy.pop(name, None)
         return self
 
     @model_serializer(mode="wrap")

@@ -52,16 +52,19 @@ def accumulate() -> Callable[[Observable[ChatCompletionChunk | RejectedChunk]], 
                         )
                     )
                     return
-                try:
-                    events = state.handle_chunk(chunk)
-                except DeltaflowError as exc:
-                    on_error(exc)
-                    return
-                except (AttributeError, TypeError, ValueError) as exc:
-                    on_error(StreamContractError(f"malformed chunk: {exc}"))
-                    return
-                for event in events:
-                    observer.on_next(event)
+                # held while the chunk's events run downstream too: the operators there feed parsers
+                # that sinks on other threads read through lazy fields
+                with state.lock:
+                    try:
+                        events = state.handle_chunk(chunk)
+                    except DeltaflowError as exc:
+                        on_error(exc)
+                        return
+                    except (AttributeError, TypeError, ValueError, RecursionError) as exc:
+                        on_error(StreamContractError(f"malformed chunk: {exc!r}"))
+                        return
+                    for event in events:
+                        observer.on_next(event)
 
             def on_error(error: Exception) -> None:
                 report_and_fail(observer, with_completion(error, state))

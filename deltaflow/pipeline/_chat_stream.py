@@ -94,6 +94,7 @@ class _StreamCore(Generic[ResponseFormatT]):
         self._handlers: dict[str, list[_Handler]] = {}
         self._observers: list[abc.ObserverBase[BaseEvent]] = []
         self._final: ParsedChatCompletion[object] | None = None
+        self._closed = False
 
     def subscribe(self, observer: abc.ObserverBase[BaseEvent]) -> Self:
         """Hand every event to ``observer`` (a sink) as the stream is consumed, then its end.
@@ -212,7 +213,15 @@ class ChatStream(_StreamCore[ResponseFormatT]):
         self.close()
 
     def close(self) -> None:
-        """Stop: close the source (an HTTP response, a generator) and the operator chain."""
+        """Stop: close the source (an HTTP response, a generator) and the operator chain.
+
+        Safe from an ``.on`` handler or another thread while the stream is being iterated: the
+        response is closed at once and the iteration ends quietly at its next step.
+        """
+        self._closed = True
+        if getattr(self._events, "gi_running", False):
+            self._close_source()
+            return
         self._events.close()
         self._close_source()
         self._driver.dispose()
@@ -247,6 +256,10 @@ class ChatStream(_StreamCore[ResponseFormatT]):
                 except StopIteration:
                     driver.complete()
                 except Exception as exc:  # noqa: BLE001 - the source's failure ends the stream
+                    if self._closed:
+                        # closed from a handler or another thread: the read failed because of it
+                        self._release_observers()
+                        return
                     driver.fail(exc)
                 else:
                     push(chunk)
@@ -257,6 +270,9 @@ class ChatStream(_StreamCore[ResponseFormatT]):
                         for handler in self._handlers_for(event):
                             handler.callback(*handler.arguments(event))
                     yield event
+                if self._closed:
+                    self._release_observers()
+                    return
             self._end_observers()
             if driver.error is not None:
                 raise driver.error
@@ -265,6 +281,8 @@ class ChatStream(_StreamCore[ResponseFormatT]):
 
     def _close_source(self) -> None:
         for target in (self._source, self._chunks):
+            if getattr(target, "gi_running", False):
+                continue  # blocked in a read on another thread: closing the iterable below ends it
             close = getattr(target, "close", None)
             if callable(close):
                 close()
@@ -319,7 +337,15 @@ class AsyncChatStream(_StreamCore[ResponseFormatT]):
         await self.close()
 
     async def close(self) -> None:
-        """Stop: close the source (an HTTP response, a generator) and the operator chain."""
+        """Stop: close the source (an HTTP response, a generator) and the operator chain.
+
+        Safe from a handler or another task while the stream is being iterated: the response is
+        closed at once and the iteration ends quietly at its next step.
+        """
+        self._closed = True
+        if getattr(self._events, "ag_running", False):
+            await self._close_source()
+            return
         await self._events.aclose()
         await self._close_source()
         self._driver.dispose()
@@ -346,6 +372,10 @@ class AsyncChatStream(_StreamCore[ResponseFormatT]):
                 except StopAsyncIteration:
                     driver.complete()
                 except Exception as exc:  # noqa: BLE001 - the source's failure ends the stream
+                    if self._closed:
+                        # closed from a handler or another task: the read failed because of it
+                        self._release_observers()
+                        return
                     driver.fail(exc)
                 else:
                     driver.push(chunk)
@@ -358,6 +388,9 @@ class AsyncChatStream(_StreamCore[ResponseFormatT]):
                             if inspect.isawaitable(result):
                                 await result
                     yield event
+                if self._closed:
+                    self._release_observers()
+                    return
             self._end_observers()
             if driver.error is not None:
                 raise driver.error
@@ -366,6 +399,8 @@ class AsyncChatStream(_StreamCore[ResponseFormatT]):
 
     async def _close_source(self) -> None:
         for target in (self._source, self._chunks):
+            if getattr(target, "ag_running", False):
+                continue  # suspended in a read in another task: closing the iterable below ends it
             close = getattr(target, "aclose", None) or getattr(target, "close", None)
             if callable(close):
                 result = close()

@@ -17,7 +17,8 @@ from typing import IO, Any, TypeVar
 
 from openai.types.chat import ChatCompletionChunk
 from reactivex import Observable, abc
-from reactivex.disposable import Disposable
+from reactivex.disposable import CompositeDisposable, Disposable
+from reactivex.scheduler import CurrentThreadScheduler
 
 from deltaflow.pipeline._chunks import DONE, chunk_from_dict, chunk_from_event
 from deltaflow.pipeline._sse import SSEDecoder
@@ -49,20 +50,25 @@ def from_iterable(items: Iterable[T]) -> Observable[T]:
             nonlocal disposed
             disposed = True
 
-        iterator = iter(items)
-        try:
-            for item in iterator:
-                if disposed:
-                    break
-                observer.on_next(item)
-        except Exception as exc:  # noqa: BLE001 - the source's failure is the stream's error
-            observer.on_error(exc)
-            return Disposable(dispose)
-        finally:
-            _close(iterator)
-        if not disposed:
-            observer.on_completed()
-        return Disposable(dispose)
+        def run(_scheduler: abc.SchedulerBase, _state: Any = None) -> None:
+            iterator = iter(items)
+            try:
+                for item in iterator:
+                    if disposed:
+                        return
+                    observer.on_next(item)
+            except Exception as exc:  # noqa: BLE001 - the source's failure is the stream's error
+                observer.on_error(exc)
+                return
+            finally:
+                _close(iterator)
+            if not disposed:
+                observer.on_completed()
+
+        # on the trampoline, as reactivex's own sources: the loop runs once the whole chain is
+        # subscribed, so a downstream take(1) or dispose can stop it (and close an HTTP response)
+        scheduled = CurrentThreadScheduler.singleton().schedule(run)
+        return CompositeDisposable(scheduled, Disposable(dispose))
 
     return Observable(subscribe)
 
@@ -73,7 +79,11 @@ def from_async_iterable(items: AsyncIterable[T]) -> Observable[T]:
     def subscribe(
         observer: abc.ObserverBase[T], scheduler: abc.SchedulerBase | None = None
     ) -> abc.DisposableBase:
+        started = False
+
         async def pump() -> None:
+            nonlocal started
+            started = True
             iterator = aiter(items)
             try:
                 async for item in iterator:
@@ -87,10 +97,14 @@ def from_async_iterable(items: AsyncIterable[T]) -> Observable[T]:
                 await _aclose(iterator)
             observer.on_completed()
 
-        task = asyncio.get_running_loop().create_task(pump())
+        loop = asyncio.get_running_loop()
+        task = loop.create_task(pump())
 
         def cancel() -> None:
             task.cancel()
+            if not started:
+                # a task cancelled before it ran never reaches pump's finally: close the source here
+                loop.create_task(_aclose(items))
 
         return Disposable(cancel)
 
@@ -193,7 +207,7 @@ def _close(iterator: Iterator[Any]) -> None:
         close()
 
 
-async def _aclose(iterator: AsyncIterator[Any]) -> None:
+async def _aclose(iterator: Any) -> None:
     close = getattr(iterator, "aclose", None) or getattr(iterator, "close", None)
     if close is not None:
         with contextlib.suppress(Exception):

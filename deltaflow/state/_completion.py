@@ -11,6 +11,7 @@ exactly, so that the events of openai's types come out the same on an OpenAI-con
 from __future__ import annotations
 
 import copy
+import threading
 from collections.abc import Callable
 from functools import partial
 from typing import Any
@@ -185,6 +186,9 @@ class CompletionState:
     """The accumulated completion: handle chunks in order, read snapshots at any point."""
 
     def __init__(self) -> None:
+        self.lock = threading.RLock()
+        """Held while a chunk is accumulated and while a snapshot is read: sinks on other threads
+        (``fan_out``'s queued policies) read lazy fields while the stream thread appends."""
         self.seq = 0
         self.base: dict[str, Any] | None = None
         self.choices: dict[int, ChoiceState] = {}
@@ -201,6 +205,10 @@ class CompletionState:
 
     def completion_at(self, seq: int) -> ParsedChatCompletion[object]:
         """The completion as openai's snapshot type, as of chunk ``seq``."""
+        with self.lock:
+            return self._completion_at(seq)
+
+    def _completion_at(self, seq: int) -> ParsedChatCompletion[object]:
         if self.base is None:
             raise StreamContractError("no chunk has arrived yet")
         usage = self.usage.at(seq)

@@ -229,3 +229,57 @@ class TestAsyncForms:
         completion = await stream.get_final_completion()
         assert completion.choices[0].message.content == "Hello there, world"
         assert completion.usage is not None
+
+
+class TestCloseFromElsewhere:
+    def test_close_from_a_handler_closes_the_response(self, server: ReplayServer) -> None:
+        """stream.close() inside an .on handler ends the iteration quietly and closes the connection."""
+        stream = deltaflow.stream(_client(server), model="scripted", messages=MESSAGES)
+        stream.on("content.delta", lambda delta, snapshot: stream.close() if delta else None)
+        seen = [event.type for event in stream]
+        assert "completion.done" not in seen
+        record = server.wait_for_disconnect(5)
+        assert record.disconnected
+
+    def test_close_from_another_thread_closes_the_response(self, server: ReplayServer) -> None:
+        """Another thread's close() stops a stream blocked in a read, without an exception."""
+        import threading  # noqa: PLC0415
+
+        stream = deltaflow.stream(_client(server), model="scripted", messages=MESSAGES)
+        first = threading.Event()
+
+        def consume() -> None:
+            for event in stream:
+                if event.type == "content.delta" and event.delta:
+                    first.set()
+
+        worker = threading.Thread(target=consume)
+        worker.start()
+        assert first.wait(5)
+        stream.close()
+        worker.join(5)
+        assert not worker.is_alive()
+        assert server.wait_for_disconnect(5).disconnected
+
+    async def test_close_from_another_task_closes_the_response(self, server: ReplayServer) -> None:
+        """Another task's close() stops an async stream waiting for a read and closes the connection."""
+        import asyncio  # noqa: PLC0415
+
+        stream = deltaflow.astream(_aclient(server), model="scripted", messages=MESSAGES)
+        first = asyncio.Event()
+
+        async def consume() -> list[str]:
+            seen = []
+            async for event in stream:
+                seen.append(event.type)
+                if event.type == "content.delta" and event.delta:
+                    first.set()
+            return seen
+
+        consumer = asyncio.create_task(consume())
+        await asyncio.wait_for(first.wait(), 5)
+        await stream.close()
+        seen = await asyncio.wait_for(consumer, 5)
+        assert "completion.done" not in seen
+        record = await asyncio.to_thread(server.wait_for_disconnect, 5)
+        assert record.disconnected

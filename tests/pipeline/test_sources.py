@@ -118,3 +118,43 @@ class TestAsyncSource:
         subscription.dispose()
         await asyncio.wait_for(closed.wait(), 5)
         assert closed.is_set()
+
+
+class TestDisposal:
+    def test_take_one_stops_pulling_a_sync_source(self) -> None:
+        """A downstream take(1) disposes the source: it pulls no further and is closed."""
+        from reactivex import operators as rx  # noqa: PLC0415
+
+        pulled, closed = [], []
+
+        def generate():
+            try:
+                for item in text_stream(*["w"] * 100):
+                    pulled.append(item)
+                    yield item
+            finally:
+                closed.append(True)
+
+        seen = []
+        deltaflow.from_chunks(generate()).pipe(rx.take(3)).subscribe(seen.append)
+        assert len(seen) == 3
+        assert len(pulled) <= 4
+        assert closed == [True]
+
+    async def test_dispose_before_the_task_runs_still_closes_the_source(self) -> None:
+        """Disposing at once, before the pump task started, closes the async source anyway."""
+        closed = asyncio.Event()
+
+        class Source:
+            def __aiter__(self):
+                return self
+
+            async def __anext__(self):
+                raise StopAsyncIteration
+
+            async def aclose(self) -> None:
+                closed.set()
+
+        from_async_iterable(Source()).subscribe(lambda _: None).dispose()
+        await asyncio.wait_for(closed.wait(), 5)
+        assert closed.is_set()
