@@ -15,7 +15,6 @@ as read-only.
 from __future__ import annotations
 
 import contextlib
-
 from collections.abc import Callable
 from typing import Annotated, Any, Literal, Self, TypeAlias
 

@@ -100,11 +100,15 @@ def from_async_iterable(items: AsyncIterable[T]) -> Observable[T]:
         loop = asyncio.get_running_loop()
         task = loop.create_task(pump())
 
+        closing: set[asyncio.Task[None]] = set()
+
         def cancel() -> None:
             task.cancel()
             if not started:
                 # a task cancelled before it ran never reaches pump's finally: close the source here
-                loop.create_task(_aclose(items))
+                closer = loop.create_task(_aclose(items))
+                closing.add(closer)  # held until done, so the task is not collected mid-way
+                closer.add_done_callback(closing.discard)
 
         return Disposable(cancel)
 
