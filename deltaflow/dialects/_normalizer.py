@@ -167,7 +167,11 @@ class StreamNormalizer:
         return [RejectedChunk(chunk, f"not a chat completion chunk: {type(chunk).__name__}")]
 
     def _rewrite(self, chunk: ChatCompletionChunk) -> ChatCompletionChunk | list[Outcome]:
-        data = _dump(chunk)
+        try:
+            data = _dump(chunk)
+        except (ValueError, RecursionError) as exc:
+            # extras nested past pydantic's serialisation depth: reported and skipped, not fatal
+            return [RejectedChunk(repr(chunk)[:2000], f"chunk could not be read: {exc}")]
         try:
             payloads = self._apply(data)
         except Unrecognized as exc:

@@ -207,6 +207,15 @@ def _parse_arguments(spec: ToolSpec, event: ToolCallDone) -> tuple[Any, ToolArgu
         raise  # pragma: no cover - pydantic and json disagree on validity
     except json.JSONDecodeError as exc:
         return None, _json_error(where, event, exc)
+    except RecursionError:
+        # model-written arguments nested past Python's recursion limit (the stream goes on)
+        return None, ToolArgumentsError(
+            f"{where}: arguments are nested too deeply to parse",
+            name=event.name,
+            index=event.index,
+            choice_index=event.choice_index,
+            arguments=arguments,
+        )
 
 
 def _json_error(where: str, event: ToolCallDone, exc: json.JSONDecodeError) -> ToolArgumentsError:

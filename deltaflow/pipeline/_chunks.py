@@ -30,8 +30,8 @@ def chunk_from_json(data: str | bytes) -> ChatCompletionChunk:
     except ValidationError:
         try:
             payload = json.loads(data)
-        except ValueError as exc:
-            raise StreamContractError(f"malformed chunk, not JSON: {_excerpt(data)} ({exc})") from exc
+        except (ValueError, RecursionError) as exc:
+            raise StreamContractError(f"malformed chunk, not JSON: {_excerpt(data)} ({exc!r})") from exc
         return chunk_from_dict(payload)
     extra = chunk.__pydantic_extra__
     if extra and extra.get("error") is not None:

@@ -12,6 +12,8 @@ from __future__ import annotations
 from collections.abc import AsyncIterable, AsyncIterator, Iterable, Iterator
 from typing import NamedTuple
 
+from deltaflow.errors import StreamContractError
+
 __all__ = ["SSEDecoder", "ServerSentEvent", "aiter_sse", "iter_sse"]
 
 
@@ -29,10 +31,14 @@ class ServerSentEvent(NamedTuple):
 class SSEDecoder:
     """Turns byte reads into events; feed it reads of any size, call ``flush`` at the end."""
 
-    __slots__ = ("_buffer", "_data", "_event", "_id", "_pending_cr")
+    __slots__ = ("_buffer", "_buffered", "_data", "_event", "_id", "_pending_cr", "max_line")
 
-    def __init__(self) -> None:
-        self._buffer = b""
+    def __init__(self, *, max_line: int = 64 * 1024 * 1024) -> None:
+        self.max_line = max_line
+        """The longest line accepted, in bytes; longer is a ``StreamContractError``."""
+        # an unfinished line kept as its pieces: joined once, when its end arrives
+        self._buffer: list[bytes] = []
+        self._buffered = 0
         self._data: list[str] = []
         self._event: str | None = None
         self._id: str | None = None
@@ -56,16 +62,30 @@ class SSEDecoder:
             # a "\r\n" split across two reads: the "\r" already ended the line
             data = data[1:]
         self._pending_cr = data.endswith(b"\r")
-        buffer = self._buffer + data if self._buffer else data
+        if b"\n" not in data and b"\r" not in data:
+            # still inside one line (a multi-megabyte chunk): no copy until the line ends
+            self._buffer.append(data)
+            self._buffered += len(data)
+            self._check_length()
+            return []
+        buffer = b"".join((*self._buffer, data)) if self._buffer else data
         if b"\r" in buffer:
             buffer = buffer.replace(b"\r\n", b"\n").replace(b"\r", b"\n")
-        *lines, self._buffer = buffer.split(b"\n")
+        *lines, rest = buffer.split(b"\n")
+        self._buffer = [rest] if rest else []
+        self._buffered = len(rest)
+        self._check_length()
         events: list[ServerSentEvent] = []
         for line in lines:
             event = self._line(line)
             if event is not None:
                 events.append(event)
         return events
+
+    def _check_length(self) -> None:
+        if self._buffered > self.max_line:
+            size, self._buffer, self._buffered = self._buffered, [], 0
+            raise StreamContractError(f"an SSE line longer than {self.max_line} bytes ({size} bytes so far)")
 
     def flush(self) -> list[ServerSentEvent]:
         """End of input: dispatch a last event that was not followed by a blank line."""

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import traceback
 import threading
 from collections import deque
 from collections.abc import Callable
@@ -325,7 +326,8 @@ def _report(
     if error is not None:
         branch.failed = True
         fields["error"] = redact_text(f"{type(error).__name__}: {error}")
-        fields["exc_info"] = error
+        # the traceback, scrubbed: a raw exc_info would be rendered by the user's processors unscrubbed
+        fields["traceback"] = redact_text("".join(traceback.format_exception(error)))
     # a broken logging setup must not turn a sink's failure into the stream's
     with contextlib.suppress(Exception):
         getattr(structlog.get_logger(LOGGER_NAME), level)(

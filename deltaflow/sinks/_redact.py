@@ -10,9 +10,10 @@ __all__ = ["REDACTED", "redact", "redact_processor", "redact_text"]
 
 REDACTED = "[REDACTED]"
 
-# OpenAI (sk-..., sk-proj-...), Anthropic (sk-ant-...) and most OpenAI-compatible gateways; `*` is kept
-# in the class because openai's own error messages quote a masked key ("sk-test-****ET")
-_SECRET_KEY = re.compile(r"\bsk-[A-Za-z0-9_\-*]{6,}")
+# OpenAI (sk-..., sk-proj-...), Anthropic (sk-ant-...), DeepSeek and most gateways use sk-; Groq gsk_,
+# xAI xai-, Google AIza, OpenRouter sk-or-, Hugging Face hf_, Replicate r8_. `*` is kept in the class
+# because openai's own error messages quote a masked key ("sk-test-****ET")
+_SECRET_KEY = re.compile(r"\b(?:sk-|gsk_|xai-|AIza|hf_|r8_)[A-Za-z0-9_\-*]{6,}")
 _BEARER = re.compile(r"\b(Bearer|Basic)\s+[A-Za-z0-9._~+/=\-*]+", re.IGNORECASE)
 # `api_key=...` / `"Authorization": "..."` inside free text: a URL query, a repr, a dumped header line
 _NAMED = re.compile(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -39,3 +40,21 @@ class TestSSEDecoder:
         decoder = SSEDecoder()
         assert decoder.feed(b"data: x") == []
         assert [event.data for event in decoder.flush()] == ["x"]
+
+
+class TestLongLines:
+    def test_a_long_line_in_small_reads_is_decoded_whole(self) -> None:
+        """A multi-megabyte data line split over many reads arrives as one event."""
+        payload = b"x" * (3 * 1024 * 1024)
+        body = b"data: " + payload + b"\n\n"
+        events = list(iter_sse(body[start : start + 4096] for start in range(0, len(body), 4096)))
+        assert [len(event.data) for event in events] == [len(payload)]
+
+    def test_a_line_past_the_bound_is_a_typed_error(self) -> None:
+        """A line longer than max_line raises StreamContractError instead of growing without end."""
+        from deltaflow.errors import StreamContractError  # noqa: PLC0415
+
+        decoder = SSEDecoder(max_line=1000)
+        with pytest.raises(StreamContractError, match="longer than 1000 bytes"):
+            for _ in range(10):
+                decoder.feed(b"data: " + b"y" * 200)

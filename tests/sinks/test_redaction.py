@@ -169,3 +169,20 @@ class TestRedact:
             sink.on_completed()
         assert records[0]["api_key"] == "[REDACTED]"
         assert records[0]["request_id"] == "r-1"
+
+
+def test_a_failing_sinks_traceback_is_scrubbed() -> None:
+    """A sink failing with a token in its message: the reported traceback holds no token."""
+    from structlog.testing import capture_logs  # noqa: PLC0415
+
+    from deltaflow import ChatStream, sinks  # noqa: PLC0415
+    from tests.chunks import text_stream  # noqa: PLC0415
+
+    def leaky(event) -> None:
+        raise RuntimeError("POST failed; headers={'Authorization': 'Bearer gsk_SECRETSECRET1234'}")
+
+    with capture_logs() as records:
+        ChatStream(text_stream("a")).subscribe(sinks.fan_out(leaky)).until_done()
+    [report] = [record for record in records if record["event"] == "sink_failed"]
+    assert "SECRETSECRET" not in repr(report)
+    assert "RuntimeError" in report["traceback"]
