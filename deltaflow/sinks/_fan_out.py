@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import contextlib
-import traceback
 import threading
+import traceback
 from collections import deque
 from collections.abc import Callable
 from typing import Any, Literal
