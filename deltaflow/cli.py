@@ -223,6 +223,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         message = f"{type(error).__name__}: {error}"
     except ValueError as error:  # an unknown dialect, a bad parameter
         message = str(error)
+    except OSError as error:  # a file that cannot be written or read
+        message = f"{error.strerror or error}: {error.filename}" if error.filename else str(error)
     except KeyboardInterrupt:
         return 130
     print(f"deltaflow: error: {message}", file=sys.stderr)

@@ -172,3 +172,12 @@ def test_serve_answers_the_openai_client(tmp_path: Path) -> None:
     finally:
         process.terminate()
         process.wait(10)
+
+
+def test_unwritable_recording_path_is_one_clear_line(server: ReplayServer, tmp_path: Path) -> None:
+    """record into a folder that does not exist: one line naming the path."""
+    target = tmp_path / "missing" / "run.jsonl"
+    result = _run(
+        "record", "hi", "--base-url", server.base_url, "-o", str(target), env={"OPENAI_API_KEY": "sk-t"}
+    )
+    _one_line_error(result, str(target))

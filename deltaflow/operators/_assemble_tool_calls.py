@@ -80,6 +80,10 @@ def assemble_tool_calls(
     (``code="tool_arguments_invalid"``, a ``ToolArgumentsError`` with the raw text and JSON
     position); the stream goes on.
 
+    The operator hands its values to the accumulator of the stream it follows (snapshots and the
+    final completion show them): put ``share()`` after it, not between ``accumulate`` and it, when
+    several subscribers need different configurations.
+
     ::
 
         --delta('{"ci')--delta('ty":"Paris"}')--done----------------------|

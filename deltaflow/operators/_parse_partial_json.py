@@ -84,6 +84,10 @@ def parse_partial_json(
         max_depth: deepest nesting of arrays and objects accepted.
         max_size: most characters of content parsed per choice, None for no bound.
 
+    The operator hands its values to the accumulator of the stream it follows (snapshots and the
+    final completion show them): put ``share()`` after it, not between ``accumulate`` and it, when
+    several subscribers need different configurations.
+
     ::
 
         --delta('{"a":')------------delta('[1]}')-----------------------done---------|

@@ -106,7 +106,9 @@ def stream(
             ``client.base_url``: OpenAI's own, a known provider, else the tolerant ``generic``.
             Usage is requested only from providers that accept ``stream_options``.
         transport: ``"fast"`` decodes the HTTP body itself; ``"openai"`` iterates openai's ``Stream``.
-        idle_timeout: seconds without a chunk before the stream ends with ``StreamTimeout``.
+        idle_timeout: seconds without a chunk before the stream ends with ``StreamTimeout``. With
+            ``transport="openai"`` on the sync client, keep-alive comments (OpenRouter's) reset it,
+            as openai's ``Stream`` hides them; the fast transport and the async client count chunks.
         refusals: ``operators.filter_refusals`` mode.
         parsed_deltas: emit ``content.parsed.delta`` events when content is parsed.
         parsed_done: emit ``content.parsed.done`` for each sub-value when it closes.

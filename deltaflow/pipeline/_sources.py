@@ -20,6 +20,7 @@ from reactivex import Observable, abc
 from reactivex.disposable import CompositeDisposable, Disposable
 from reactivex.scheduler import CurrentThreadScheduler
 
+from deltaflow.errors import StreamContractError
 from deltaflow.pipeline._chunks import DONE, chunk_from_dict, chunk_from_event
 from deltaflow.pipeline._sse import SSEDecoder
 
@@ -175,7 +176,7 @@ def chunks_from_jsonl(
         with Path(recording).open(encoding="utf-8") as file:
             yield from chunks_from_jsonl(file)
         return
-    for line in recording:
+    for number, line in enumerate(recording, start=1):
         text = line.strip()
         if not text:
             continue
@@ -183,7 +184,10 @@ def chunks_from_jsonl(
             text = text[5:].strip()
         if text == DONE:
             return
-        payload = json.loads(text)
+        try:
+            payload = json.loads(text)
+        except (ValueError, RecursionError) as exc:
+            raise StreamContractError(f"recording line {number} is not JSON: {exc}") from exc
         if isinstance(payload, dict) and payload.get("type") == "chunk" and "chunk" in payload:
             # a recording of deltaflow events (sinks.jsonl): replay the chunks it carries
             payload = payload["chunk"]

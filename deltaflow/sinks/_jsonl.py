@@ -44,7 +44,7 @@ def jsonl(path_or_file: str | PathLike[str] | IO[str], *, what: Recorded = "even
     Args:
         path_or_file: a path to create (or truncate), or an open text file.
         what: ``events`` for every event as ``event.model_dump_json()``; ``chunks`` for the raw
-            chunks only, as the provider sent them.
+            chunks only, as they reached the pipeline (after the dialect normalised them).
 
     Returns:
         The sink, an Rx observer of events.

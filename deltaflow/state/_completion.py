@@ -73,11 +73,12 @@ class ToolCallState:
         self.index = index
         self.choice_index = choice_index
         self.created = created
-        self.id: str | None = None
-        self.type: str | None = None
+        # rarely changing fields, remembered per chunk so a late-read snapshot shows its own moment
+        self.id: History[str] = History()
+        self.type: History[str] = History()
         self.name = TextBuffer(created)
         self.arguments = TextBuffer(created)
-        self.extra: dict[str, Any] = {}
+        self.extra: History[dict[str, Any]] = History()
         self.parsed_at: ParsedAt | None = None
         """Set by ``assemble_tool_calls``: the parsed arguments as of a chunk number."""
         self.delta_parsed_at: ParsedAt | None = None
@@ -87,9 +88,9 @@ class ToolCallState:
         """The tool call in openai's snapshot shape, as of chunk ``seq``."""
         return {
             "index": self.index,
-            "id": self.id,
-            "type": self.type or "function",
-            **self.extra,
+            "id": self.id.at(seq),
+            "type": self.type.at(seq) or "function",
+            **(self.extra.at(seq) or {}),
             "function": {
                 "name": self.name.text_at(seq) or "",
                 "arguments": self.arguments.text_at(seq) or "",
@@ -123,6 +124,7 @@ class ChoiceState:
         "logprobs_refusal",
         "logprobs_refusal_done",
         "message_extra",
+        "message_extra_at",
         "parsed_at",
         "reasoning",
         "reasoning_done",
@@ -138,12 +140,14 @@ class ChoiceState:
         # openai keeps the choice's own fields (and extras such as Azure's content_filter_results)
         # from the chunk that started it
         self.initial: dict[str, Any] = {"index": choice.index, "logprobs": None, **(choice.model_extra or {})}
-        self.role: str | None = None
+        self.role: History[str] = History()
         self.content: TextBuffer | None = None
         self.refusal: TextBuffer | None = None
         self.reasoning: TextBuffer | None = None
         self.tool_calls: dict[int, ToolCallState] = {}
         self.message_extra: dict[str, Any] = {}
+        self.message_extra_at: History[dict[str, Any]] = History()
+        """Copies of ``message_extra`` as it changed, for snapshots as of a chunk (rare fields)."""
         self.logprobs_created: int | None = None
         self.logprobs_content: TrackedList[Any] | None = None
         self.logprobs_refusal: TrackedList[Any] | None = None
@@ -163,10 +167,10 @@ class ChoiceState:
 
     def to_dict(self, seq: int) -> dict[str, Any]:
         """The choice in openai's snapshot shape, as of chunk ``seq``."""
-        message: dict[str, Any] = {"role": self.role or "assistant"}
+        message: dict[str, Any] = {"role": self.role.at(seq) or "assistant"}
         message["content"] = self.content.text_at(seq) if self.content is not None else None
         message["refusal"] = self.refusal.text_at(seq) if self.refusal is not None else None
-        message.update(self.message_extra)
+        message.update(self.message_extra_at.at(seq) or {})
         if self.reasoning is not None and seq >= self.reasoning.created:
             message[REASONING_FIELD] = self.reasoning.text_at(seq)
         tool_calls = [call.to_dict(seq) for _, call in sorted(self.tool_calls.items()) if call.created <= seq]
@@ -272,7 +276,7 @@ class CompletionState:
             state = self.choices[index] = ChoiceState(choice, seq)
 
         if delta.role is not None:
-            state.role = delta.role
+            state.role.set(delta.role, seq)
         extra = delta.__pydantic_extra__
         if extra:
             self._handle_extra(state, extra, seq, events)
@@ -303,6 +307,7 @@ class CompletionState:
             self._handle_logprobs(state, choice, seq, events)
         if delta.function_call is not None:
             _merge(state.message_extra, {"function_call": delta.function_call.to_dict()})
+            state.message_extra_at.set(copy.deepcopy(state.message_extra), seq)
 
         finish_reason = choice.finish_reason
         if finish_reason:
@@ -359,6 +364,7 @@ class CompletionState:
                 )
             elif key not in _KNOWN_DELTA_FIELDS:
                 _merge(state.message_extra, {key: value})
+                state.message_extra_at.set(copy.deepcopy(state.message_extra), seq)
 
     def _handle_tool_fragment(
         self, state: ChoiceState, fragment: ChoiceDeltaToolCall, seq: int, events: list[BaseEvent]
@@ -377,11 +383,11 @@ class CompletionState:
                 )
             call = state.tool_calls[index] = ToolCallState(index, state.index, seq)
         if fragment.id is not None:
-            call.id = fragment.id if call.id is None else call.id + fragment.id
+            call.id.set(fragment.id if call.id.current is None else call.id.current + fragment.id, seq)
         if fragment.type is not None:
-            call.type = fragment.type
+            call.type.set(fragment.type, seq)
         if fragment.__pydantic_extra__:
-            call.extra.update(fragment.__pydantic_extra__)
+            call.extra.set({**(call.extra.current or {}), **fragment.__pydantic_extra__}, seq)
         arguments_delta = ""
         if function is not None:
             if function.name is not None:

@@ -184,3 +184,21 @@ class TestExtraFields:
         message = events[-1].completion.choices[0].message
         assert message.model_extra["segments"] == [{"index": 0, "text": "xy"}, {"index": 1, "text": "z"}]
         assert chunks[0].choices[0].delta.model_extra["segments"] == first_annotations
+
+
+class TestRareFieldsAsOf:
+    def test_function_call_and_role_in_a_late_snapshot_show_their_moment(self) -> None:
+        """The legacy function_call and the role in a chunk's snapshot are as of that chunk, read late."""
+        chunks = [
+            chunk(
+                {"delta": {"role": "assistant", "function_call": {"name": "get_weather", "arguments": ""}}}
+            ),
+            chunk({"delta": {"function_call": {"arguments": '{"city":'}}}),
+            chunk({"delta": {"function_call": {"arguments": '"Paris"}'}}}),
+            chunk({"delta": {}, "finish_reason": "function_call"}),
+        ]
+        events, _ = _collect(reactivex.from_iterable(chunks).pipe(ops.accumulate()))
+        first, second = [event for event in events if event.type == "chunk"][:2]
+        assert first.snapshot.choices[0].message.function_call.arguments == ""
+        assert second.snapshot.choices[0].message.function_call.arguments == '{"city":'
+        assert events[-1].completion.choices[0].message.function_call.arguments == '{"city":"Paris"}'

@@ -158,3 +158,10 @@ class TestDisposal:
         from_async_iterable(Source()).subscribe(lambda _: None).dispose()
         await asyncio.wait_for(closed.wait(), 5)
         assert closed.is_set()
+
+
+def test_a_broken_recording_line_names_its_number() -> None:
+    """A JSONL line that is not JSON is a StreamContractError naming the line."""
+    lines = [text_stream("a")[0].to_json(indent=None), "{not json"]
+    with pytest.raises(StreamContractError, match="line 2"):
+        list(chunks_from_jsonl(lines))
