@@ -109,6 +109,16 @@ class BaseEvent(BaseModel):
         own_lazy.update(lazy or {})
         return type(self).lazy(new_fields, own_lazy, origin=self.origin)
 
+    def share_across_threads(self) -> None:
+        """Say that other threads will read this stream's lazy fields (``fan_out``'s queues do).
+
+        The producing accumulator then holds its lock while each later chunk runs through the
+        chain, so those reads see consistent snapshots; without other threads it saves the lock.
+        """
+        origin = self.origin
+        if origin is not None and hasattr(origin, "threaded"):
+            origin.threaded = True
+
     @property
     def origin(self) -> Any:
         """The accumulator state that produced this event (None for events built by users)."""

@@ -191,8 +191,10 @@ class CompletionState:
 
     def __init__(self) -> None:
         self.lock = threading.RLock()
-        """Held while a chunk is accumulated and while a snapshot is read: sinks on other threads
-        (``fan_out``'s queued policies) read lazy fields while the stream thread appends."""
+        """Held while a snapshot is read, and while a chunk is accumulated once ``threaded``: sinks
+        on other threads (``fan_out``'s queued policies) read lazy fields as the stream appends."""
+        self.threaded = False
+        """Set by ``BaseEvent.share_across_threads``: lazy fields are read from other threads."""
         self.seq = 0
         self.base: dict[str, Any] | None = None
         self.choices: dict[int, ChoiceState] = {}

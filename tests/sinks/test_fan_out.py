@@ -282,3 +282,28 @@ class TestAsync:
         assert queued.events == steady.events
         assert queued.ends == steady.ends == ["completed"]
         assert meter.summary.chunks == len(text_stream("a", "b", "c"))
+
+
+class TestThreadedReads:
+    def test_queued_sink_reads_consistent_snapshots(self) -> None:
+        """A sink on fan_out's thread reads each delta's snapshot while the stream goes on: always right."""
+        import sys  # noqa: PLC0415
+
+        parts = [f"w{number} " for number in range(3000)]
+        final = "".join(parts)
+        wrong: list[str] = []
+
+        def check(event) -> None:
+            if event.type == "content.delta" and event.delta:
+                snapshot = event.snapshot
+                if not (final.startswith(snapshot) and snapshot.endswith(event.delta)):
+                    wrong.append(snapshot[-20:])
+
+        previous = sys.getswitchinterval()
+        sys.setswitchinterval(1e-5)
+        try:
+            fan = sinks.fan_out(sinks.callback(check), policy="drop_oldest", maxsize=8)
+            ChatStream(text_stream(*parts)).subscribe(fan).until_done()
+        finally:
+            sys.setswitchinterval(previous)
+        assert wrong == []
