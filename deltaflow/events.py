@@ -75,10 +75,9 @@ class BaseEvent(BaseModel):
 
     # field name -> zero-argument callable producing its value; emptied as fields materialise
     _lazy: dict[str, Thunk] | None = None
-    # the accumulator state that produced the event, for operators further down the chain
+    # the accumulator state that produced the event, for operators further down the chain; its
+    # lock is taken while a lazy field is computed
     _origin: Any = None
-    # its lock, taken while a lazy field is computed
-    _origin_lock: Any = None
 
     @classmethod
     def lazy(cls, fields: dict[str, Any], lazy: dict[str, Thunk], origin: Any = None) -> Self:
@@ -90,11 +89,7 @@ class BaseEvent(BaseModel):
         event = _new(cls)
         _set(event, "__dict__", fields)
         # fields_set and extra are rarely read: __getattr__ fills them in on first use
-        _set(
-            event,
-            "__pydantic_private__",
-            {"_lazy": lazy, "_origin": origin, "_origin_lock": getattr(origin, "lock", None)},
-        )
+        _set(event, "__pydantic_private__", {"_lazy": lazy, "_origin": origin})
         return event
 
     def evolve(self, fields: dict[str, Any] | None = None, lazy: dict[str, Thunk] | None = None) -> Self:
@@ -108,16 +103,6 @@ class BaseEvent(BaseModel):
         new_fields.update(fields or {})
         own_lazy.update(lazy or {})
         return type(self).lazy(new_fields, own_lazy, origin=self.origin)
-
-    def share_across_threads(self) -> None:
-        """Say that other threads will read this stream's lazy fields (``fan_out``'s queues do).
-
-        The producing accumulator then holds its lock while each later chunk runs through the
-        chain, so those reads see consistent snapshots; without other threads it saves the lock.
-        """
-        origin = self.origin
-        if origin is not None and hasattr(origin, "threaded"):
-            origin.threaded = True
 
     @property
     def origin(self) -> Any:
@@ -144,7 +129,7 @@ class BaseEvent(BaseModel):
         if thunk is not None:
             # under the producing state's lock: a sink on another thread may read while the stream
             # thread appends; computed before the thunk is dropped, so a racing reader recomputes
-            with private.get("_origin_lock") or _NO_LOCK:
+            with getattr(private.get("_origin"), "lock", None) or _NO_LOCK:
                 value = self.__dict__[name] = thunk()
             lazy.pop(name, None)  # type: ignore[union-attr]
             return value
@@ -155,7 +140,7 @@ class BaseEvent(BaseModel):
         private = object.__getattribute__(self, "__pydantic_private__")
         lazy = private.get("_lazy") if private else None
         if lazy:
-            with private.get("_origin_lock") or _NO_LOCK:
+            with getattr(private.get("_origin"), "lock", None) or _NO_LOCK:
                 for name, thunk in list(lazy.items()):
                     self.__dict__[name] = thunk()
                     lazy.pop(name, None)

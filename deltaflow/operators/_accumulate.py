@@ -52,25 +52,19 @@ def accumulate() -> Callable[[Observable[ChatCompletionChunk | RejectedChunk]], 
                         )
                     )
                     return
-                if state.threaded:
-                    # held while the chunk's events run downstream too: the operators there feed
-                    # parsers that sinks on other threads read through lazy fields
-                    with state.lock:
-                        run(chunk)
-                else:
-                    run(chunk)
-
-            def run(chunk: ChatCompletionChunk) -> None:
-                try:
-                    events = state.handle_chunk(chunk)
-                except DeltaflowError as exc:
-                    on_error(exc)
-                    return
-                except (AttributeError, TypeError, ValueError, RecursionError) as exc:
-                    on_error(StreamContractError(f"malformed chunk: {exc!r}"))
-                    return
-                for event in events:
-                    observer.on_next(event)
+                # held while the chunk's events run downstream too: the operators there feed parsers
+                # that sinks on other threads read through lazy fields (uncontended unless they do)
+                with state.lock:
+                    try:
+                        events = state.handle_chunk(chunk)
+                    except DeltaflowError as exc:
+                        on_error(exc)
+                        return
+                    except (AttributeError, TypeError, ValueError, RecursionError) as exc:
+                        on_error(StreamContractError(f"malformed chunk: {exc!r}"))
+                        return
+                    for event in events:
+                        observer.on_next(event)
 
             def on_error(error: Exception) -> None:
                 report_and_fail(observer, with_completion(error, state))

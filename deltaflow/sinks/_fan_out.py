@@ -158,10 +158,6 @@ class _QueuedBranch(_Branch):
         # a copy per thread: a lazy field is popped from the event that computes it, and two threads
         # computing the same event's field at once could each see it missing
         copy = event.evolve() if isinstance(event, BaseEvent) else event
-        if isinstance(event, BaseEvent):
-            # another thread will read this stream's lazy fields: from now on the accumulator holds
-            # its lock while a chunk runs through the chain
-            event.share_across_threads()
         with self._ready:
             if not self.alive or self._end is not None:
                 return

@@ -191,10 +191,8 @@ class CompletionState:
 
     def __init__(self) -> None:
         self.lock = threading.RLock()
-        """Held while a snapshot is read, and while a chunk is accumulated once ``threaded``: sinks
-        on other threads (``fan_out``'s queued policies) read lazy fields as the stream appends."""
-        self.threaded = False
-        """Set by ``BaseEvent.share_across_threads``: lazy fields are read from other threads."""
+        """Held while a chunk runs through the chain and while a lazy field is computed: sinks on
+        other threads (``fan_out``'s queued policies) read snapshots as the stream appends."""
         self.seq = 0
         self.base: dict[str, Any] | None = None
         self.choices: dict[int, ChoiceState] = {}
