@@ -37,6 +37,7 @@ from pydantic import (
 from deltaflow._openai_compat import construct
 
 __all__ = [
+    "BaseEvent",
     "ChoiceDone",
     "ChunkReceived",
     "CompletionDone",
