@@ -6,15 +6,14 @@ import inspect
 from collections.abc import Iterable, Mapping
 from typing import Any, cast
 
-from openai.lib._pydantic import to_strict_json_schema
 from openai.lib._tools import PydanticFunctionTool
 from pydantic import BaseModel, TypeAdapter
 
 __all__ = [
     "ToolSpec",
+    "has_json_content",
     "has_parseable_input",
     "is_rich_response_format",
-    "json_schema_of",
     "tool_specs",
     "validate_content",
 ]
@@ -62,14 +61,11 @@ def has_parseable_input(response_format: object, specs: Mapping[str, ToolSpec]) 
     return is_rich_response_format(response_format) or any(spec.parseable for spec in specs.values())
 
 
-def json_schema_of(response_format: object) -> dict[str, Any] | None:
-    """The JSON schema content must follow, for a model type or a ``json_schema`` request dict."""
+def has_json_content(response_format: object) -> bool:
+    """Content is JSON to parse: a model type, or a ``json_schema`` request dict."""
     if is_rich_response_format(response_format):
-        return to_strict_json_schema(TypeAdapter(cast(Any, response_format)))
-    if isinstance(response_format, Mapping) and response_format.get("type") == "json_schema":
-        schema = response_format.get("json_schema", {}).get("schema")
-        return dict(schema) if isinstance(schema, Mapping) else {}
-    return None
+        return True
+    return isinstance(response_format, Mapping) and response_format.get("type") == "json_schema"
 
 
 def validate_content(response_format: object, content: str) -> Any:

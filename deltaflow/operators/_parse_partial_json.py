@@ -16,7 +16,7 @@ from typing import Any, Final
 from pydantic import AliasChoices, AliasPath, BaseModel, TypeAdapter, ValidationError
 from reactivex import Observable, abc
 
-from deltaflow._tools import is_rich_response_format, json_schema_of, validate_content
+from deltaflow._tools import has_json_content, is_rich_response_format, validate_content
 from deltaflow.errors import JsonParseError
 from deltaflow.events import (
     BaseEvent,
@@ -99,7 +99,7 @@ def parse_partial_json(
     if max_size is not None and max_size < 1:
         raise ValueError(f"max_size must be at least 1 or None, not {max_size}")
     rich = is_rich_response_format(response_format)
-    active = rich or json_schema_of(response_format) is not None
+    active = has_json_content(response_format)
     # one map per operator, shared by its subscriptions: it only caches what the types say
     sub_models = _SubModels(response_format) if parsed_done and rich else None
     config = _Config(response_format, rich, parsed_deltas, parsed_done, sub_models, max_depth, max_size)
