@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import Callable
-from typing import Annotated, Any, Literal, Self, TypeAlias
+from typing import Annotated, Any, Literal, Self, TypeAlias, TypeVar
 
 from openai.types.chat import (
     ChatCompletionChunk,
@@ -69,6 +69,23 @@ _NO_LOCK = contextlib.nullcontext()
 PathItem: TypeAlias = str | int
 
 
+# the slots' own setters: the fastest way to fill a model built without validation
+_set_dict = BaseModel.__dict__["__dict__"].__set__
+_set_private = BaseModel.__dict__["__pydantic_private__"].__set__
+EventT = TypeVar("EventT", bound="BaseEvent")
+
+
+def make_event(
+    cls: type[EventT], fields: dict[str, Any], lazy: dict[str, Thunk], origin: Any = None
+) -> EventT:
+    """``BaseEvent.lazy`` as a plain function: what the operators call for every chunk."""
+    event = _new(cls)
+    _set_dict(event, fields)
+    # fields_set and extra are rarely read: __getattr__ fills them in on first use
+    _set_private(event, {"_lazy": lazy, "_origin": origin})
+    return event
+
+
 class BaseEvent(BaseModel):
     """Common base: frozen, with fields that may be computed on first access."""
 
@@ -87,11 +104,7 @@ class BaseEvent(BaseModel):
         This is the pipeline's fast path: ``fields`` must hold every non-lazy field with a value of
         the declared type. Users build events with the ordinary constructor.
         """
-        event = _new(cls)
-        _set(event, "__dict__", fields)
-        # fields_set and extra are rarely read: __getattr__ fills them in on first use
-        _set(event, "__pydantic_private__", {"_lazy": lazy, "_origin": origin})
-        return event
+        return make_event(cls, fields, lazy, origin)
 
     def evolve(self, fields: dict[str, Any] | None = None, lazy: dict[str, Thunk] | None = None) -> Self:
         """A copy with some fields replaced (``fields``) or made lazy (``lazy``); the origin is kept."""

@@ -13,6 +13,7 @@ from reactivex import Observable, abc
 from deltaflow._tools import ToolSpec, tool_specs
 from deltaflow.errors import JsonParseError, ToolArgumentsError
 from deltaflow.events import BaseEvent, ErrorReported, ToolCallDelta, ToolCallDone
+from deltaflow.operators._stage import Fused
 from deltaflow.partial_json import IncrementalJsonParser
 from deltaflow.state import CompletionState, ToolCallState
 
@@ -97,25 +98,36 @@ def assemble_tool_calls(
             # nothing to parse: openai leaves parsed_arguments None, and so do we, at no cost
             return source
 
-        def subscribe(
-            observer: abc.ObserverBase[BaseEvent], scheduler: abc.SchedulerBase | None = None
-        ) -> abc.DisposableBase:
-            calls: dict[tuple[int, int], _CallParse] = {}
-
-            def on_next(event: BaseEvent) -> None:
-                if isinstance(event, ToolCallDelta):
-                    observer.on_next(_on_delta(event, specs.get(event.name), calls))
-                elif isinstance(event, ToolCallDone):
-                    for out in _on_done(event, specs.get(event.name), calls):
-                        observer.on_next(out)
-                else:
-                    observer.on_next(event)
-
-            return source.subscribe(on_next, observer.on_error, observer.on_completed, scheduler=scheduler)
-
-        return Observable(subscribe)
+        return Fused(source, lambda observer: _Assemble(specs, observer))
 
     return _assemble
+
+
+class _Assemble(abc.ObserverBase[BaseEvent]):
+    """One subscription: a parse per tool call."""
+
+    __slots__ = ("calls", "emit", "observer", "specs")
+
+    def __init__(self, specs: dict[str, ToolSpec], observer: abc.ObserverBase[BaseEvent]) -> None:
+        self.specs = specs
+        self.observer = observer
+        self.emit = observer.on_next
+        self.calls: dict[tuple[int, int], _CallParse] = {}
+
+    def on_next(self, event: BaseEvent) -> None:
+        if isinstance(event, ToolCallDelta):
+            self.emit(_on_delta(event, self.specs.get(event.name), self.calls))
+        elif isinstance(event, ToolCallDone):
+            for out in _on_done(event, self.specs.get(event.name), self.calls):
+                self.emit(out)
+        else:
+            self.emit(event)
+
+    def on_error(self, error: Exception) -> None:
+        self.observer.on_error(error)
+
+    def on_completed(self) -> None:
+        self.observer.on_completed()
 
 
 def _call_state(event: ToolCallDelta | ToolCallDone) -> tuple[CompletionState | None, ToolCallState | None]:

@@ -11,6 +11,7 @@ from deltaflow._tools import has_parseable_input, tool_specs
 from deltaflow.errors import ContentFilterFinishReasonError, LengthFinishReasonError
 from deltaflow.events import BaseEvent, ChunkReceived
 from deltaflow.operators._report import report_and_fail
+from deltaflow.operators._stage import Fused
 
 __all__ = ["check_finish_reasons"]
 
@@ -38,24 +39,45 @@ def check_finish_reasons(
         if not active:
             return source
 
-        def subscribe(
-            observer: abc.ObserverBase[BaseEvent], scheduler: abc.SchedulerBase | None = None
-        ) -> abc.DisposableBase:
-            def on_next(event: BaseEvent) -> None:
-                if isinstance(event, ChunkReceived):
-                    for choice in event.chunk.choices:
-                        if choice.finish_reason == "length":
-                            report_and_fail(observer, LengthFinishReasonError(completion=event.snapshot))
-                            return
-                        if choice.finish_reason == "content_filter":
-                            report_and_fail(
-                                observer, ContentFilterFinishReasonError(completion=event.snapshot)
-                            )
-                            return
-                observer.on_next(event)
-
-            return source.subscribe(on_next, observer.on_error, observer.on_completed, scheduler=scheduler)
-
-        return Observable(subscribe)
+        return Fused(source, _Check)
 
     return _check
+
+
+class _Check(abc.ObserverBase[BaseEvent]):
+    """One subscription: looks at each chunk's finish reasons before its events pass."""
+
+    __slots__ = ("emit", "observer", "stopped")
+
+    def __init__(self, observer: abc.ObserverBase[BaseEvent]) -> None:
+        self.observer = observer
+        self.emit = observer.on_next
+        self.stopped = False
+
+    def on_next(self, event: BaseEvent) -> None:
+        if self.stopped:
+            return
+        if type(event) is ChunkReceived:
+            for choice in event.chunk.choices:
+                reason = choice.finish_reason
+                if reason == "length":
+                    self._fail(LengthFinishReasonError(completion=event.snapshot))
+                    return
+                if reason == "content_filter":
+                    self._fail(ContentFilterFinishReasonError(completion=event.snapshot))
+                    return
+        self.emit(event)
+
+    def on_error(self, error: Exception) -> None:
+        if not self.stopped:
+            self.stopped = True
+            self.observer.on_error(error)
+
+    def on_completed(self) -> None:
+        if not self.stopped:
+            self.stopped = True
+            self.observer.on_completed()
+
+    def _fail(self, error: Exception) -> None:
+        self.stopped = True
+        report_and_fail(self.observer, error)

@@ -10,6 +10,7 @@ from reactivex import Observable, abc
 from deltaflow.errors import RefusalError
 from deltaflow.events import BaseEvent, LogprobsRefusalDelta, LogprobsRefusalDone, RefusalDelta, RefusalDone
 from deltaflow.operators._report import report_and_fail
+from deltaflow.operators._stage import Fused
 from deltaflow.state import CompletionState
 
 __all__ = ["RefusalMode", "filter_refusals"]
@@ -40,24 +41,44 @@ def filter_refusals(mode: RefusalMode = "keep") -> Callable[[Observable[BaseEven
         if mode == "keep":
             return source
 
-        def subscribe(
-            observer: abc.ObserverBase[BaseEvent], scheduler: abc.SchedulerBase | None = None
-        ) -> abc.DisposableBase:
-            def on_next(event: BaseEvent) -> None:
-                if mode == "raise" and isinstance(event, RefusalDone):
-                    origin = event.origin
-                    completion = origin.current() if isinstance(origin, CompletionState) else None
-                    report_and_fail(
-                        observer,
-                        RefusalError(event.refusal, choice_index=event.choice_index, completion=completion),
-                    )
-                    return
-                if mode == "drop" and isinstance(event, _REFUSAL_EVENTS):
-                    return
-                observer.on_next(event)
-
-            return source.subscribe(on_next, observer.on_error, observer.on_completed, scheduler=scheduler)
-
-        return Observable(subscribe)
+        return Fused(source, lambda observer: _Filter(mode, observer))
 
     return _filter
+
+
+class _Filter(abc.ObserverBase[BaseEvent]):
+    """One subscription: drops refusal events, or ends the stream at ``refusal.done``."""
+
+    __slots__ = ("emit", "mode", "observer", "stopped")
+
+    def __init__(self, mode: RefusalMode, observer: abc.ObserverBase[BaseEvent]) -> None:
+        self.mode = mode
+        self.observer = observer
+        self.emit = observer.on_next
+        self.stopped = False
+
+    def on_next(self, event: BaseEvent) -> None:
+        if self.stopped:
+            return
+        if self.mode == "raise" and isinstance(event, RefusalDone):
+            origin = event.origin
+            completion = origin.current() if isinstance(origin, CompletionState) else None
+            self.stopped = True
+            report_and_fail(
+                self.observer,
+                RefusalError(event.refusal, choice_index=event.choice_index, completion=completion),
+            )
+            return
+        if self.mode == "drop" and isinstance(event, _REFUSAL_EVENTS):
+            return
+        self.emit(event)
+
+    def on_error(self, error: Exception) -> None:
+        if not self.stopped:
+            self.stopped = True
+            self.observer.on_error(error)
+
+    def on_completed(self) -> None:
+        if not self.stopped:
+            self.stopped = True
+            self.observer.on_completed()

@@ -7,7 +7,8 @@ from collections.abc import Callable
 from openai.types.chat import ChatCompletionChunk
 from reactivex import Observable, abc
 
-from deltaflow.dialects import Dialect, get_dialect
+from deltaflow.dialects import Dialect, StreamNormalizer, get_dialect
+from deltaflow.operators._stage import Fused
 from deltaflow.state import RejectedChunk
 
 __all__ = ["normalize"]
@@ -52,65 +53,68 @@ def normalize(
     chosen = get_dialect("generic" if dialect is None else dialect)
 
     def _normalize(source: Observable[ChatCompletionChunk]) -> Observable[Normalized]:
-        def subscribe(
-            observer: abc.ObserverBase[Normalized],
-            scheduler: abc.SchedulerBase | None = None,
-        ) -> abc.DisposableBase:
-            normalizer = chosen.normalizer()
-            stopped = False
-
-            def on_next(chunk: ChatCompletionChunk) -> None:
-                if stopped:
-                    return
-                try:
-                    outcome = normalizer.feed(chunk)
-                except Exception as exc:  # noqa: BLE001 - a bug of ours ends the stream, reported
-                    fail(exc)
-                    return
-                if not isinstance(outcome, list):
-                    # the fast path: the chunk itself (or the chunk built from a dict)
-                    observer.on_next(outcome)
-                    return
-                for item in outcome:
-                    if isinstance(item, Exception):
-                        fail(item)
-                        return
-                    observer.on_next(item)
-
-            def on_error(error: Exception) -> None:
-                if stopped:
-                    return
-                try:
-                    outcomes = normalizer.fail(error)
-                except Exception:  # noqa: BLE001 - never hide the upstream error behind ours
-                    outcomes = []
-                for item in outcomes:
-                    if not isinstance(item, Exception):
-                        observer.on_next(item)
-                fail(error)
-
-            def on_completed() -> None:
-                if stopped:
-                    return
-                try:
-                    outcomes = normalizer.complete()
-                except Exception as exc:  # noqa: BLE001 - a bug of ours ends the stream, reported
-                    fail(exc)
-                    return
-                for item in outcomes:
-                    if isinstance(item, Exception):
-                        fail(item)
-                        return
-                    observer.on_next(item)
-                observer.on_completed()
-
-            def fail(error: Exception) -> None:
-                nonlocal stopped
-                stopped = True
-                observer.on_error(error)
-
-            return source.subscribe(on_next, on_error, on_completed, scheduler=scheduler)
-
-        return Observable(subscribe)
+        return Fused(source, lambda observer: _Normalize(chosen.normalizer(), observer))
 
     return _normalize
+
+
+class _Normalize(abc.ObserverBase[ChatCompletionChunk]):
+    """One subscription: the dialect's normalizer, with its per-stream state."""
+
+    __slots__ = ("emit", "normalizer", "observer", "stopped")
+
+    def __init__(self, normalizer: StreamNormalizer, observer: abc.ObserverBase[Normalized]) -> None:
+        self.normalizer = normalizer
+        self.observer = observer
+        self.emit = observer.on_next
+        self.stopped = False
+
+    def on_next(self, chunk: ChatCompletionChunk) -> None:
+        if self.stopped:
+            return
+        try:
+            outcome = self.normalizer.feed(chunk)
+        except Exception as exc:  # noqa: BLE001 - a bug of ours ends the stream, reported
+            self._fail(exc)
+            return
+        if not isinstance(outcome, list):
+            # the fast path: the chunk itself (or the chunk built from a dict)
+            self.emit(outcome)
+            return
+        for item in outcome:
+            if isinstance(item, Exception):
+                self._fail(item)
+                return
+            self.emit(item)
+
+    def on_error(self, error: Exception) -> None:
+        if self.stopped:
+            return
+        try:
+            outcomes = self.normalizer.fail(error)
+        except Exception:  # noqa: BLE001 - never hide the upstream error behind ours
+            outcomes = []
+        for item in outcomes:
+            if not isinstance(item, Exception):
+                self.emit(item)
+        self._fail(error)
+
+    def on_completed(self) -> None:
+        if self.stopped:
+            return
+        try:
+            outcomes = self.normalizer.complete()
+        except Exception as exc:  # noqa: BLE001 - a bug of ours ends the stream, reported
+            self._fail(exc)
+            return
+        for item in outcomes:
+            if isinstance(item, Exception):
+                self._fail(item)
+                return
+            self.emit(item)
+        self.stopped = True
+        self.observer.on_completed()
+
+    def _fail(self, error: Exception) -> None:
+        self.stopped = True
+        self.observer.on_error(error)

@@ -26,7 +26,9 @@ from deltaflow.events import (
     ContentParsedDelta,
     ContentParsedDone,
     ErrorReported,
+    make_event,
 )
+from deltaflow.operators._stage import Fused
 from deltaflow.partial_json import IncrementalJsonParser
 from deltaflow.state import ChoiceState, CompletionState
 
@@ -108,15 +110,7 @@ def parse_partial_json(
         if not active:
             return source
 
-        def subscribe(
-            observer: abc.ObserverBase[BaseEvent], scheduler: abc.SchedulerBase | None = None
-        ) -> abc.DisposableBase:
-            run = _Run(config, observer)
-            return source.subscribe(
-                run.on_next, observer.on_error, observer.on_completed, scheduler=scheduler
-            )
-
-        return Observable(subscribe)
+        return Fused(source, lambda observer: _Run(config, observer))
 
     return _parse
 
@@ -227,13 +221,14 @@ class _ContentParse:
         return self.parser.value(self.versions[bisect_right(self.seqs, seq) - 1])
 
 
-class _Run:
+class _Run(abc.ObserverBase[BaseEvent]):
     """One subscription: the parses per choice and the event handling."""
 
-    __slots__ = ("config", "emit", "parsed_done", "parses", "rich")
+    __slots__ = ("config", "emit", "observer", "parsed_done", "parses", "rich")
 
     def __init__(self, config: _Config, observer: abc.ObserverBase[BaseEvent]) -> None:
         self.config = config
+        self.observer = observer
         # read on every delta: kept here rather than one attribute further
         self.rich = config.rich
         self.parsed_done = config.parsed_done
@@ -254,6 +249,12 @@ class _Run:
             self._on_done(event)
         else:
             self.emit(event)
+
+    def on_error(self, error: Exception) -> None:
+        self.observer.on_error(error)
+
+    def on_completed(self) -> None:
+        self.observer.on_completed()
 
     def _parse_for(self, event: ContentDelta | ContentDone) -> _ContentParse:
         index = event.choice_index
@@ -313,21 +314,15 @@ class _Run:
         if ops:
             index = event.choice_index
             origin = parse.state
-            make = ContentParsedDelta.lazy
             for path, op, value in ops:
-                emit(
-                    make(
-                        {
-                            "type": "content.parsed.delta",
-                            "choice_index": index,
-                            "path": path,
-                            "op": op,
-                            "value": value,
-                        },
-                        {},
-                        origin,
-                    )
-                )
+                fields = {
+                    "type": "content.parsed.delta",
+                    "choice_index": index,
+                    "path": path,
+                    "op": op,
+                    "value": value,
+                }
+                emit(make_event(ContentParsedDelta, fields, {}, origin))
         if self.parsed_done:
             self._emit_done(event.choice_index, parse)
 

@@ -128,6 +128,12 @@ class _StreamCore(Generic[ResponseFormatT]):
             raise StreamContractError("no chunk has arrived yet")
         return state.current()
 
+    def _find_final(self, events: list[BaseEvent]) -> None:
+        """Keep the final completion, from the ``completion.done`` among the last events."""
+        for event in events:
+            if type(event) is CompletionDone:
+                self._final = event.completion
+
     def _handlers_for(self, event: BaseEvent) -> list[_Handler] | tuple[()]:
         """Hand ``event`` to the subscribed observers; return its ``.on`` handlers."""
         for observer in self._observers:
@@ -247,14 +253,15 @@ class ChatStream(_StreamCore[ResponseFormatT]):
     def _generate(self) -> Generator[BaseEvent, None, None]:
         driver = self._driver
         self._source = iter(self._chunks)
-        # bound once: this loop runs per chunk
-        pull, push, take = self._source.__next__, driver.push, driver.take
+        # bound once: this loop runs per chunk. The chain appends to `events`, emptied after each chunk
+        pull, push, events = self._source.__next__, driver.push, driver.events
         try:
             while not driver.finished:
                 try:
                     chunk = pull()
                 except StopIteration:
                     driver.complete()
+                    self._find_final(events)
                 except Exception as exc:  # noqa: BLE001 - the source's failure ends the stream
                     if self._closed:
                         # closed from a handler or another thread: the read failed because of it
@@ -263,13 +270,16 @@ class ChatStream(_StreamCore[ResponseFormatT]):
                     driver.fail(exc)
                 else:
                     push(chunk)
-                for event in take():
-                    if type(event) is CompletionDone:
-                        self._final = event.completion
-                    if self._handlers or self._observers:
+                if driver.state is None:
+                    driver.find_state(events)
+                if self._handlers or self._observers:
+                    for event in events:
                         for handler in self._handlers_for(event):
                             handler.callback(*handler.arguments(event))
-                    yield event
+                        yield event
+                else:
+                    yield from events
+                events.clear()
                 if self._closed:
                     self._release_observers()
                     return
@@ -379,9 +389,10 @@ class AsyncChatStream(_StreamCore[ResponseFormatT]):
                     driver.fail(exc)
                 else:
                     driver.push(chunk)
-                for event in driver.take():
-                    if type(event) is CompletionDone:
-                        self._final = event.completion
+                events = driver.take()
+                if driver.completed:
+                    self._find_final(events)
+                for event in events:
                     if self._handlers or self._observers:
                         for handler in self._handlers_for(event):
                             result = handler.callback(*handler.arguments(event))

@@ -16,6 +16,7 @@ from reactivex import Observable, abc
 from reactivex.disposable import Disposable
 
 from deltaflow.events import BaseEvent
+from deltaflow.operators._stage import Fused
 from deltaflow.state import CompletionState
 
 __all__ = ["Chain", "Driver"]
@@ -23,8 +24,8 @@ __all__ = ["Chain", "Driver"]
 Chain = Callable[[Observable[Any]], Observable[BaseEvent]]
 
 
-class Driver:
-    """Pushes chunks through a chain and collects what comes out."""
+class Driver(abc.ObserverBase[BaseEvent]):
+    """Pushes chunks through a chain and collects what comes out (the chain's last observer)."""
 
     def __init__(self, chain: Chain) -> None:
         self._events: list[BaseEvent] = []
@@ -34,6 +35,7 @@ class Driver:
         """The chain completed or failed: nothing more will come out."""
         self.state: CompletionState | None = None
         self._inlet: abc.ObserverBase[Any] | None = None
+        self.on_next = self._events.append  # type: ignore[method-assign,assignment]  # the bound append itself
 
         def subscribe(
             observer: abc.ObserverBase[Any], scheduler: abc.SchedulerBase | None = None
@@ -41,9 +43,18 @@ class Driver:
             self._inlet = observer
             return Disposable()
 
-        self._subscription = chain(Observable(subscribe)).subscribe(
-            self._events.append, self._on_error, self._on_completed
-        )
+        inlet = Observable(subscribe)
+        events = chain(inlet)
+        if isinstance(events, Fused):
+            head, source = events.connect(self)
+            if source is inlet:
+                # deltaflow's own operators all the way: their stages call each other and this
+                # driver directly (each stops itself when it ends the stream)
+                self._inlet = head
+                self._subscription: abc.DisposableBase = Disposable()
+                self.push = head.on_next  # type: ignore[method-assign,assignment]
+                return
+        self._subscription = events.subscribe(self.on_next, self.on_error, self.on_completed)
         if self._inlet is not None:
             # the chain subscribed synchronously: push straight into it (it ignores pushes once stopped)
             self.push = self._inlet.on_next
@@ -67,19 +78,34 @@ class Driver:
         """Unsubscribe the chain."""
         self._subscription.dispose()
 
+    @property
+    def events(self) -> list[BaseEvent]:
+        """The list the chain appends its events to: whoever reads it clears it before the next push."""
+        return self._events
+
     def take(self) -> list[BaseEvent]:
         """The events that came out since the last call, in order."""
         # the chain appends to this very list (its bound append was subscribed): copy, then clear
         events = self._events.copy()
         self._events.clear()
-        if self.state is None:
-            self.state = next((e.origin for e in events if isinstance(e.origin, CompletionState)), None)
+        self.find_state(events)
         return events
 
-    def _on_error(self, error: Exception) -> None:
+    def find_state(self, events: list[BaseEvent]) -> None:
+        """Remember the accumulator state behind ``events``, the first time there is one."""
+        if self.state is None:
+            self.state = next((e.origin for e in events if isinstance(e.origin, CompletionState)), None)
+
+    def on_next(self, event: BaseEvent) -> None:
+        """An event came out of the chain."""
+        self._events.append(event)
+
+    def on_error(self, error: Exception) -> None:
+        """The chain failed."""
         self.error = error
         self.finished = True
 
-    def _on_completed(self) -> None:
+    def on_completed(self) -> None:
+        """The chain completed."""
         self.completed = True
         self.finished = True

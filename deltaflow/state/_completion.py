@@ -39,6 +39,7 @@ from deltaflow.events import (
     ToolCallDelta,
     ToolCallDone,
     UsageReported,
+    make_event,
 )
 from deltaflow.state._buffers import History, TextBuffer, TrackedList
 
@@ -47,6 +48,7 @@ __all__ = ["LATEST", "ChoiceState", "CompletionState", "ToolCallState"]
 # the field OpenAI-compatible reasoning models use; dialects move other spellings here
 REASONING_FIELD = "reasoning_content"
 _KNOWN_DELTA_FIELDS = frozenset({"content", "refusal", "role", "tool_calls"})
+_CONTENT_ONLY = frozenset({"content"})
 
 ParsedAt = Callable[[int], object]
 LATEST = 2**62
@@ -199,6 +201,8 @@ class CompletionState:
         self.usage: History[Any] = History()
         self.system_fingerprint: History[str] = History()
         self.moderation: History[Any] = History()
+        self._fingerprint: str | None = None
+        self._snapshot_at = self.completion_at  # bound once: a chunk event's lazy snapshot calls it
 
     @property
     def started(self) -> bool:
@@ -246,8 +250,11 @@ class CompletionState:
         if self.base is None:
             self.base = _base_fields(chunk)
         events: list[BaseEvent] = [
-            ChunkReceived.lazy(
-                {"type": "chunk", "chunk": chunk}, {"snapshot": partial(self.completion_at, seq)}, self
+            make_event(
+                ChunkReceived,
+                {"type": "chunk", "chunk": chunk},
+                {"snapshot": partial(self._snapshot_at, seq)},
+                self,
             )
         ]
         for choice in choices:
@@ -255,9 +262,10 @@ class CompletionState:
         usage = chunk.usage
         if usage is not None:
             self.usage.set(usage, seq)
-            events.append(UsageReported.lazy({"type": "usage", "usage": usage}, {}, self))
+            events.append(make_event(UsageReported, {"type": "usage", "usage": usage}, {}, self))
         fingerprint = chunk.system_fingerprint
-        if fingerprint is not None and fingerprint != self.system_fingerprint.current:
+        if fingerprint is not None and fingerprint != self._fingerprint:
+            self._fingerprint = fingerprint
             self.system_fingerprint.set(fingerprint, seq)
         moderation = getattr(chunk, "moderation", None)
         if moderation is not None:
@@ -265,6 +273,25 @@ class CompletionState:
         return events
 
     def _handle_choice(self, choice: Choice, seq: int, events: list[BaseEvent]) -> None:
+        delta = choice.delta
+        index = choice.index
+        state = self.choices.get(index) if type(index) is int else None
+        if (
+            state is not None
+            and type(delta) is ChoiceDelta
+            and delta.__pydantic_fields_set__ == _CONTENT_ONLY
+            and not delta.__pydantic_extra__  # a dialect may have moved reasoning here
+            and choice.logprobs is None
+            and choice.finish_reason is None
+            and not state.finish_reason.values
+            and type(delta.content) is str
+        ):
+            # most chunks: more text for a choice already open, nothing else
+            self._append_content(state, delta.content, seq, events)
+            return
+        self._handle_any_choice(choice, seq, events)
+
+    def _handle_any_choice(self, choice: Choice, seq: int, events: list[BaseEvent]) -> None:
         index = choice.index
         if type(index) is not int or index < 0:
             raise StreamContractError(f"choice index must be a non-negative integer, got {index!r}")
@@ -293,7 +320,8 @@ class CompletionState:
                 state.refusal = TextBuffer(seq)
             count = state.refusal.append(refusal, seq)
             events.append(
-                RefusalDelta.lazy(
+                make_event(
+                    RefusalDelta,
                     {"type": "refusal.delta", "choice_index": index, "delta": refusal},
                     {"snapshot": partial(state.refusal.text, count)},
                     self,
@@ -317,31 +345,39 @@ class CompletionState:
         if finish_reason and not state.finished:
             state.finished = True
             events.append(
-                ChoiceDone.lazy(
-                    {"type": "choice.done", "choice_index": index, "finish_reason": finish_reason}, {}, self
+                make_event(
+                    ChoiceDone,
+                    {"type": "choice.done", "choice_index": index, "finish_reason": finish_reason},
+                    {},
+                    self,
                 )
             )
 
     def _handle_content(self, state: ChoiceState, content: str, seq: int, events: list[BaseEvent]) -> None:
-        index = state.index
         if type(content) is not str:
-            raise StreamContractError(f"choice {index}: content must be a string, got {content!r}")
-        if content:
+            raise StreamContractError(f"choice {state.index}: content must be a string, got {content!r}")
+        self._append_content(state, content, seq, events)
+
+    def _append_content(self, state: ChoiceState, content: str, seq: int, events: list[BaseEvent]) -> None:
+        if content and state.reasoning is not None and not state.reasoning_done:
             self._close_reasoning(state, events)
-        if state.content is None:
-            state.content = TextBuffer(seq)
-        count = state.content.append(content, seq)
+        buffer = state.content
+        if buffer is None:
+            buffer = state.content = TextBuffer(seq)
+        buffer.parts.append(content)
+        buffer.marks.append(seq)
+        snapshot = partial(buffer.text, len(buffer.parts))
         delta_parsed_at = state.delta_parsed_at
         fields: dict[str, Any]
         lazy: dict[str, Thunk]
         if delta_parsed_at is None:
-            fields = {"type": "content.delta", "choice_index": index, "delta": content, "parsed": None}
-            lazy = {"snapshot": partial(state.content.text, count)}
+            fields = {"type": "content.delta", "choice_index": state.index, "delta": content, "parsed": None}
+            lazy = {"snapshot": snapshot}
         else:
             # parse_partial_json feeds this delta before anybody downstream of it reads parsed
-            fields = {"type": "content.delta", "choice_index": index, "delta": content}
-            lazy = {"snapshot": partial(state.content.text, count), "parsed": partial(delta_parsed_at, seq)}
-        events.append(ContentDelta.lazy(fields, lazy, self))
+            fields = {"type": "content.delta", "choice_index": state.index, "delta": content}
+            lazy = {"snapshot": snapshot, "parsed": partial(delta_parsed_at, seq)}
+        events.append(make_event(ContentDelta, fields, lazy, self))
 
     def _handle_extra(
         self, state: ChoiceState, extra: dict[str, Any], seq: int, events: list[BaseEvent]
@@ -356,7 +392,8 @@ class CompletionState:
                     state.reasoning = TextBuffer(seq)
                 count = state.reasoning.append(value, seq)
                 events.append(
-                    ReasoningDelta.lazy(
+                    make_event(
+                        ReasoningDelta,
                         {"type": "reasoning.delta", "choice_index": state.index, "delta": value},
                         {"snapshot": partial(state.reasoning.text, count)},
                         self,
@@ -412,7 +449,7 @@ class CompletionState:
         else:
             # assemble_tool_calls feeds this fragment before anybody downstream of it reads the value
             lazy["parsed_arguments"] = partial(call.delta_parsed_at, seq)
-        events.append(ToolCallDelta.lazy(fields, lazy, self))
+        events.append(make_event(ToolCallDelta, fields, lazy, self))
 
     def _handle_logprobs(self, state: ChoiceState, choice: Choice, seq: int, events: list[BaseEvent]) -> None:
         logprobs = choice.logprobs
@@ -438,7 +475,8 @@ class CompletionState:
                 state.logprobs_refusal.extend(refusal, seq)
         if content and state.logprobs_content is not None and state.logprobs_content.items:
             events.append(
-                LogprobsContentDelta.lazy(
+                make_event(
+                    LogprobsContentDelta,
                     {"type": "logprobs.content.delta", "choice_index": state.index, "content": content},
                     {"snapshot": partial(state.logprobs_content.prefix, len(state.logprobs_content.items))},
                     self,
@@ -446,7 +484,8 @@ class CompletionState:
             )
         if refusal and state.logprobs_refusal is not None and state.logprobs_refusal.items:
             events.append(
-                LogprobsRefusalDelta.lazy(
+                make_event(
+                    LogprobsRefusalDelta,
                     {"type": "logprobs.refusal.delta", "choice_index": state.index, "refusal": refusal},
                     {"snapshot": partial(state.logprobs_refusal.prefix, len(state.logprobs_refusal.items))},
                     self,
@@ -473,7 +512,8 @@ class CompletionState:
         if state.content is not None and not state.content_done and state.content.text():
             state.content_done = True
             events.append(
-                ContentDone.lazy(
+                make_event(
+                    ContentDone,
                     {
                         "type": "content.done",
                         "choice_index": index,
@@ -487,14 +527,18 @@ class CompletionState:
         if state.refusal is not None and not state.refusal_done:
             state.refusal_done = True
             events.append(
-                RefusalDone.lazy(
-                    {"type": "refusal.done", "choice_index": index, "refusal": state.refusal.text()}, {}, self
+                make_event(
+                    RefusalDone,
+                    {"type": "refusal.done", "choice_index": index, "refusal": state.refusal.text()},
+                    {},
+                    self,
                 )
             )
         if state.logprobs_content is not None and not state.logprobs_content_done:
             state.logprobs_content_done = True
             events.append(
-                LogprobsContentDone.lazy(
+                make_event(
+                    LogprobsContentDone,
                     {
                         "type": "logprobs.content.done",
                         "choice_index": index,
@@ -507,7 +551,8 @@ class CompletionState:
         if state.logprobs_refusal is not None and not state.logprobs_refusal_done:
             state.logprobs_refusal_done = True
             events.append(
-                LogprobsRefusalDone.lazy(
+                make_event(
+                    LogprobsRefusalDone,
                     {
                         "type": "logprobs.refusal.done",
                         "choice_index": index,
@@ -524,7 +569,8 @@ class CompletionState:
         state.done_tool_calls.add(index)
         call = state.tool_calls[index]
         events.append(
-            ToolCallDone.lazy(
+            make_event(
+                ToolCallDone,
                 {
                     "type": "tool_calls.function.arguments.done",
                     "choice_index": state.index,
@@ -543,7 +589,8 @@ class CompletionState:
         if state.reasoning is not None and not state.reasoning_done:
             state.reasoning_done = True
             events.append(
-                ReasoningDone.lazy(
+                make_event(
+                    ReasoningDone,
                     {
                         "type": "reasoning.done",
                         "choice_index": state.index,
