@@ -61,7 +61,17 @@ __all__ = [
     "UsageReported",
 ]
 
-Thunk: TypeAlias = Callable[[], Any]
+Thunk: TypeAlias = Callable[[], Any] | tuple[Callable[[Any], Any], Any]
+"""How a lazy field is computed: a zero-argument callable, or ``(function, argument)`` (cheaper to
+make than a ``functools.partial``, which matters on every chunk)."""
+
+
+def _compute(thunk: Thunk) -> Any:
+    if type(thunk) is tuple:
+        function, argument = thunk
+        return function(argument)
+    return thunk()  # type: ignore[operator]  # the callable form
+
 
 _new = object.__new__
 _set = object.__setattr__
@@ -91,7 +101,7 @@ class BaseEvent(BaseModel):
 
     model_config = ConfigDict(frozen=True, arbitrary_types_allowed=True)
 
-    # field name -> zero-argument callable producing its value; emptied as fields materialise
+    # field name -> how to compute it (a Thunk); emptied as fields materialise
     _lazy: dict[str, Thunk] | None = None
     # the accumulator state that produced the event, for operators further down the chain; its
     # lock is taken while a lazy field is computed
@@ -144,7 +154,7 @@ class BaseEvent(BaseModel):
             # under the producing state's lock: a sink on another thread may read while the stream
             # thread appends; computed before the thunk is dropped, so a racing reader recomputes
             with getattr(private.get("_origin"), "lock", None) or _NO_LOCK:
-                value = self.__dict__[name] = thunk()
+                value = self.__dict__[name] = _compute(thunk)
             lazy.pop(name, None)  # type: ignore[union-attr]
             return value
         return super().__getattr__(name)  # type: ignore[misc]
@@ -156,7 +166,7 @@ class BaseEvent(BaseModel):
         if lazy:
             with getattr(private.get("_origin"), "lock", None) or _NO_LOCK:
                 for name, thunk in list(lazy.items()):
-                    self.__dict__[name] = thunk()
+                    self.__dict__[name] = _compute(thunk)
                     lazy.pop(name, None)
         return self
 

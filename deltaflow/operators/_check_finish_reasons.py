@@ -60,6 +60,8 @@ class _Check(abc.ObserverBase[BaseEvent]):
         if type(event) is ChunkReceived:
             for choice in event.chunk.choices:
                 reason = choice.finish_reason
+                if reason is None:
+                    continue
                 if reason == "length":
                     self._fail(LengthFinishReasonError(completion=event.snapshot))
                     return

@@ -245,15 +245,14 @@ class CompletionState:
         choices = getattr(chunk, "choices", None)
         if type(choices) is not list:
             raise StreamContractError(f"not a chat completion chunk: {type(chunk).__name__}")
-        self.seq += 1
-        seq = self.seq
+        self.seq = seq = self.seq + 1
         if self.base is None:
             self.base = _base_fields(chunk)
         events: list[BaseEvent] = [
             make_event(
                 ChunkReceived,
                 {"type": "chunk", "chunk": chunk},
-                {"snapshot": partial(self._snapshot_at, seq)},
+                {"snapshot": (self._snapshot_at, seq)},
                 self,
             )
         ]
@@ -283,11 +282,11 @@ class CompletionState:
             and not delta.__pydantic_extra__  # a dialect may have moved reasoning here
             and choice.logprobs is None
             and choice.finish_reason is None
-            and not state.finish_reason.values
-            and type(delta.content) is str
+            and not state.finished
+            and type(content := delta.content) is str
         ):
             # most chunks: more text for a choice already open, nothing else
-            self._append_content(state, delta.content, seq, events)
+            self._append_content(state, content, seq, events)
             return
         self._handle_any_choice(choice, seq, events)
 
@@ -366,7 +365,7 @@ class CompletionState:
             buffer = state.content = TextBuffer(seq)
         buffer.parts.append(content)
         buffer.marks.append(seq)
-        snapshot = partial(buffer.text, len(buffer.parts))
+        snapshot = (buffer.text, len(buffer.parts))
         delta_parsed_at = state.delta_parsed_at
         fields: dict[str, Any]
         lazy: dict[str, Thunk]
@@ -376,7 +375,7 @@ class CompletionState:
         else:
             # parse_partial_json feeds this delta before anybody downstream of it reads parsed
             fields = {"type": "content.delta", "choice_index": state.index, "delta": content}
-            lazy = {"snapshot": snapshot, "parsed": partial(delta_parsed_at, seq)}
+            lazy = {"snapshot": snapshot, "parsed": (delta_parsed_at, seq)}
         events.append(make_event(ContentDelta, fields, lazy, self))
 
     def _handle_extra(
