@@ -82,6 +82,7 @@ PathItem: TypeAlias = str | int
 # the slots' own setters: the fastest way to fill a model built without validation
 _set_dict = BaseModel.__dict__["__dict__"].__set__
 _set_private = BaseModel.__dict__["__pydantic_private__"].__set__
+_get_private = BaseModel.__dict__["__pydantic_private__"].__get__
 EventT = TypeVar("EventT", bound="BaseEvent")
 
 
@@ -93,6 +94,18 @@ def make_event(
     _set_dict(event, fields)
     # fields_set and extra are rarely read: __getattr__ fills them in on first use
     _set_private(event, {"_lazy": lazy, "_origin": origin})
+    return event
+
+
+def make_plain_event(cls: type[EventT], fields: dict[str, Any], private: dict[str, Any]) -> EventT:
+    """An event with no lazy field: ``private`` is ``{"_lazy": None, "_origin": origin}``, shared.
+
+    Nothing writes to an event's private dict when it has no lazy field, so one per stream serves
+    all of them: the cheapest event there is (``content.parsed.delta`` comes by the thousand).
+    """
+    event = _new(cls)
+    _set_dict(event, fields)
+    _set_private(event, private)
     return event
 
 
@@ -139,6 +152,25 @@ class BaseEvent(BaseModel):
         return (private.get("_lazy") if private else None) or {}
 
     def __getattr__(self, name: str) -> Any:
+        # a lazy field first: this runs on every read of one (`parsed` on every delta, say)
+        private = _get_private(self)
+        lazy = private.get("_lazy") if private else None
+        thunk = lazy.get(name) if lazy else None
+        if thunk is not None:
+            # under the producing state's lock: a sink on another thread may read while the stream
+            # thread appends; computed before the thunk is dropped, so a racing reader recomputes
+            lock = getattr(private.get("_origin"), "lock", None)  # type: ignore[union-attr]
+            if lock is None:
+                value = _compute(thunk)
+            else:
+                lock.acquire()
+                try:
+                    value = _compute(thunk)
+                finally:
+                    lock.release()
+            self.__dict__[name] = value
+            lazy.pop(name, None)  # type: ignore[union-attr]
+            return value
         if name == "__pydantic_fields_set__":
             # a set of its own per event: pydantic updates fields_set in model_copy(update=...)
             fields_set = set(type(self).__pydantic_fields__)
@@ -147,16 +179,6 @@ class BaseEvent(BaseModel):
         if name == "__pydantic_extra__":
             _set(self, name, None)
             return None
-        private = object.__getattribute__(self, "__pydantic_private__")
-        lazy = private.get("_lazy") if private else None
-        thunk = lazy.get(name) if lazy else None
-        if thunk is not None:
-            # under the producing state's lock: a sink on another thread may read while the stream
-            # thread appends; computed before the thunk is dropped, so a racing reader recomputes
-            with getattr(private.get("_origin"), "lock", None) or _NO_LOCK:
-                value = self.__dict__[name] = _compute(thunk)
-            lazy.pop(name, None)  # type: ignore[union-attr]
-            return value
         return super().__getattr__(name)  # type: ignore[misc]
 
     def materialize(self) -> Self:

@@ -26,7 +26,7 @@ from deltaflow.events import (
     ContentParsedDelta,
     ContentParsedDone,
     ErrorReported,
-    make_event,
+    make_plain_event,
 )
 from deltaflow.operators._stage import Fused
 from deltaflow.partial_json import IncrementalJsonParser
@@ -157,6 +157,7 @@ class _ContentParse:
         "final",
         "final_seq",
         "parser",
+        "private",
         "refusal_scanned",
         "refusal_seq",
         "seqs",
@@ -170,6 +171,8 @@ class _ContentParse:
         self.parser = parser
         self.state = state
         self.choice = choice
+        self.private: dict[str, Any] = {"_lazy": None, "_origin": state}
+        """The private dict of the choice's events without lazy fields (shared: nobody changes it)."""
         self.error: JsonParseError | None = None
         self.error_seq = 0
         # parser version as of chunk seqs[i] is versions[i]; version 0 is "nothing yet" (None)
@@ -205,10 +208,13 @@ class _ContentParse:
         """``content.delta``'s ``parsed`` as of chunk ``seq``: ``ChoiceState.delta_parsed_at``."""
         if self.error is not None and seq >= self.error_seq:
             return None
-        refused = self.refusal_start()
-        if refused is not None and refused <= seq:
-            return None
-        version = self.versions[bisect_right(self.seqs, seq) - 1]
+        if self.choice is not None and self.choice.refusal is not None:
+            refused = self.refusal_start()
+            if refused is not None and refused <= seq:
+                return None
+        seqs = self.seqs
+        # read as it streams (the usual case): the latest version
+        version = self.versions[-1 if seq >= seqs[-1] else bisect_right(seqs, seq) - 1]
         return self.parser.value(version) if version else None
 
     def at(self, seq: int) -> Any:
@@ -313,7 +319,7 @@ class _Run(abc.ObserverBase[BaseEvent]):
         emit(event)
         if ops:
             index = event.choice_index
-            origin = parse.state
+            private = parse.private
             for path, op, value in ops:
                 fields = {
                     "type": "content.parsed.delta",
@@ -322,7 +328,7 @@ class _Run(abc.ObserverBase[BaseEvent]):
                     "op": op,
                     "value": value,
                 }
-                emit(make_event(ContentParsedDelta, fields, {}, origin))
+                emit(make_plain_event(ContentParsedDelta, fields, private))
         if self.parsed_done:
             self._emit_done(event.choice_index, parse)
 
