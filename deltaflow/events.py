@@ -159,7 +159,7 @@ class BaseEvent(BaseModel):
         if thunk is not None:
             # under the producing state's lock: a sink on another thread may read while the stream
             # thread appends; computed before the thunk is dropped, so a racing reader recomputes
-            lock = getattr(private.get("_origin"), "lock", None)  # type: ignore[union-attr]
+            lock = getattr(private.get("_origin"), "lock", None)
             if lock is None:
                 value = _compute(thunk)
             else:
