@@ -12,7 +12,7 @@ from deltaflow._openai_compat import construct
 from deltaflow.errors import DeltaflowError, ProviderError, StreamContractError
 from deltaflow.events import BaseEvent, CompletionDone, ErrorReported
 from deltaflow.operators._report import report_and_fail
-from deltaflow.operators._stage import Fused
+from deltaflow.operators._stage import Fused, Stage
 from deltaflow.state import CompletionState, RejectedChunk
 
 __all__ = ["accumulate"]
@@ -45,16 +45,14 @@ def accumulate() -> Callable[[Observable[ChatCompletionChunk | RejectedChunk]], 
     return _accumulate
 
 
-class _Accumulate(abc.ObserverBase[ChatCompletionChunk | RejectedChunk]):
+class _Accumulate(Stage):
     """One subscription: its own completion state."""
 
-    __slots__ = ("emit", "observer", "state", "stopped")
+    __slots__ = ("state",)
 
     def __init__(self, observer: abc.ObserverBase[BaseEvent]) -> None:
-        self.observer = observer
-        self.emit = observer.on_next
+        super().__init__(observer)
         self.state = CompletionState()
-        self.stopped = False
 
     def on_next(self, chunk: ChatCompletionChunk | RejectedChunk) -> None:
         if self.stopped:

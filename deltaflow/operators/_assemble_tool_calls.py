@@ -13,7 +13,7 @@ from reactivex import Observable, abc
 from deltaflow._tools import ToolSpec, tool_specs
 from deltaflow.errors import JsonParseError, ToolArgumentsError
 from deltaflow.events import BaseEvent, ErrorReported, ToolCallDelta, ToolCallDone
-from deltaflow.operators._stage import Fused
+from deltaflow.operators._stage import Fused, Stage
 from deltaflow.partial_json import IncrementalJsonParser
 from deltaflow.state import CompletionState, ToolCallState
 
@@ -103,15 +103,14 @@ def assemble_tool_calls(
     return _assemble
 
 
-class _Assemble(abc.ObserverBase[BaseEvent]):
+class _Assemble(Stage):
     """One subscription: a parse per tool call."""
 
-    __slots__ = ("calls", "emit", "observer", "specs")
+    __slots__ = ("calls", "specs")
 
     def __init__(self, specs: dict[str, ToolSpec], observer: abc.ObserverBase[BaseEvent]) -> None:
+        super().__init__(observer)
         self.specs = specs
-        self.observer = observer
-        self.emit = observer.on_next
         self.calls: dict[tuple[int, int], _CallParse] = {}
 
     def on_next(self, event: BaseEvent) -> None:
@@ -122,12 +121,6 @@ class _Assemble(abc.ObserverBase[BaseEvent]):
                 self.emit(out)
         else:
             self.emit(event)
-
-    def on_error(self, error: Exception) -> None:
-        self.observer.on_error(error)
-
-    def on_completed(self) -> None:
-        self.observer.on_completed()
 
 
 def _call_state(event: ToolCallDelta | ToolCallDone) -> tuple[CompletionState | None, ToolCallState | None]:

@@ -5,13 +5,12 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
-from reactivex import Observable, abc
+from reactivex import Observable
 
 from deltaflow._tools import has_parseable_input, tool_specs
 from deltaflow.errors import ContentFilterFinishReasonError, LengthFinishReasonError
 from deltaflow.events import BaseEvent, ChunkReceived
-from deltaflow.operators._report import report_and_fail
-from deltaflow.operators._stage import Fused
+from deltaflow.operators._stage import Fused, Stage
 
 __all__ = ["check_finish_reasons"]
 
@@ -44,15 +43,10 @@ def check_finish_reasons(
     return _check
 
 
-class _Check(abc.ObserverBase[BaseEvent]):
+class _Check(Stage):
     """One subscription: looks at each chunk's finish reasons before its events pass."""
 
-    __slots__ = ("emit", "observer", "stopped")
-
-    def __init__(self, observer: abc.ObserverBase[BaseEvent]) -> None:
-        self.observer = observer
-        self.emit = observer.on_next
-        self.stopped = False
+    __slots__ = ()
 
     def on_next(self, event: BaseEvent) -> None:
         if self.stopped:
@@ -63,23 +57,9 @@ class _Check(abc.ObserverBase[BaseEvent]):
                 if reason is None:
                     continue
                 if reason == "length":
-                    self._fail(LengthFinishReasonError(completion=event.snapshot))
+                    self.fail(LengthFinishReasonError(completion=event.snapshot))
                     return
                 if reason == "content_filter":
-                    self._fail(ContentFilterFinishReasonError(completion=event.snapshot))
+                    self.fail(ContentFilterFinishReasonError(completion=event.snapshot))
                     return
         self.emit(event)
-
-    def on_error(self, error: Exception) -> None:
-        if not self.stopped:
-            self.stopped = True
-            self.observer.on_error(error)
-
-    def on_completed(self) -> None:
-        if not self.stopped:
-            self.stopped = True
-            self.observer.on_completed()
-
-    def _fail(self, error: Exception) -> None:
-        self.stopped = True
-        report_and_fail(self.observer, error)

@@ -9,8 +9,7 @@ from reactivex import Observable, abc
 
 from deltaflow.errors import RefusalError
 from deltaflow.events import BaseEvent, LogprobsRefusalDelta, LogprobsRefusalDone, RefusalDelta, RefusalDone
-from deltaflow.operators._report import report_and_fail
-from deltaflow.operators._stage import Fused
+from deltaflow.operators._stage import Fused, Stage
 from deltaflow.state import CompletionState
 
 __all__ = ["RefusalMode", "filter_refusals"]
@@ -46,16 +45,14 @@ def filter_refusals(mode: RefusalMode = "keep") -> Callable[[Observable[BaseEven
     return _filter
 
 
-class _Filter(abc.ObserverBase[BaseEvent]):
+class _Filter(Stage):
     """One subscription: drops refusal events, or ends the stream at ``refusal.done``."""
 
-    __slots__ = ("emit", "mode", "observer", "stopped")
+    __slots__ = ("mode",)
 
     def __init__(self, mode: RefusalMode, observer: abc.ObserverBase[BaseEvent]) -> None:
+        super().__init__(observer)
         self.mode = mode
-        self.observer = observer
-        self.emit = observer.on_next
-        self.stopped = False
 
     def on_next(self, event: BaseEvent) -> None:
         if self.stopped:
@@ -63,22 +60,8 @@ class _Filter(abc.ObserverBase[BaseEvent]):
         if self.mode == "raise" and isinstance(event, RefusalDone):
             origin = event.origin
             completion = origin.current() if isinstance(origin, CompletionState) else None
-            self.stopped = True
-            report_and_fail(
-                self.observer,
-                RefusalError(event.refusal, choice_index=event.choice_index, completion=completion),
-            )
+            self.fail(RefusalError(event.refusal, choice_index=event.choice_index, completion=completion))
             return
         if self.mode == "drop" and isinstance(event, _REFUSAL_EVENTS):
             return
         self.emit(event)
-
-    def on_error(self, error: Exception) -> None:
-        if not self.stopped:
-            self.stopped = True
-            self.observer.on_error(error)
-
-    def on_completed(self) -> None:
-        if not self.stopped:
-            self.stopped = True
-            self.observer.on_completed()

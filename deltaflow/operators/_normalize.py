@@ -8,7 +8,7 @@ from openai.types.chat import ChatCompletionChunk
 from reactivex import Observable, abc
 
 from deltaflow.dialects import Dialect, StreamNormalizer, get_dialect
-from deltaflow.operators._stage import Fused
+from deltaflow.operators._stage import Fused, Stage
 from deltaflow.state import RejectedChunk
 
 __all__ = ["normalize"]
@@ -58,16 +58,14 @@ def normalize(
     return _normalize
 
 
-class _Normalize(abc.ObserverBase[ChatCompletionChunk]):
+class _Normalize(Stage):
     """One subscription: the dialect's normalizer, with its per-stream state."""
 
-    __slots__ = ("emit", "normalizer", "observer", "stopped")
+    __slots__ = ("normalizer",)
 
     def __init__(self, normalizer: StreamNormalizer, observer: abc.ObserverBase[Normalized]) -> None:
+        super().__init__(observer)
         self.normalizer = normalizer
-        self.observer = observer
-        self.emit = observer.on_next
-        self.stopped = False
 
     def on_next(self, chunk: ChatCompletionChunk) -> None:
         if self.stopped:

@@ -28,7 +28,7 @@ from deltaflow.events import (
     ErrorReported,
     make_plain_event,
 )
-from deltaflow.operators._stage import Fused
+from deltaflow.operators._stage import Fused, Stage
 from deltaflow.partial_json import IncrementalJsonParser
 from deltaflow.state import ChoiceState, CompletionState
 
@@ -227,18 +227,17 @@ class _ContentParse:
         return self.parser.value(self.versions[bisect_right(self.seqs, seq) - 1])
 
 
-class _Run(abc.ObserverBase[BaseEvent]):
+class _Run(Stage):
     """One subscription: the parses per choice and the event handling."""
 
-    __slots__ = ("config", "emit", "observer", "parsed_done", "parses", "rich")
+    __slots__ = ("config", "parsed_done", "parses", "rich")
 
     def __init__(self, config: _Config, observer: abc.ObserverBase[BaseEvent]) -> None:
+        super().__init__(observer)
         self.config = config
-        self.observer = observer
         # read on every delta: kept here rather than one attribute further
         self.rich = config.rich
         self.parsed_done = config.parsed_done
-        self.emit = observer.on_next
         self.parses: dict[int, _ContentParse] = {}
 
     def on_next(self, event: BaseEvent) -> None:
@@ -255,12 +254,6 @@ class _Run(abc.ObserverBase[BaseEvent]):
             self._on_done(event)
         else:
             self.emit(event)
-
-    def on_error(self, error: Exception) -> None:
-        self.observer.on_error(error)
-
-    def on_completed(self) -> None:
-        self.observer.on_completed()
 
     def _parse_for(self, event: ContentDelta | ContentDone) -> _ContentParse:
         index = event.choice_index
