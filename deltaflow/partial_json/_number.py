@@ -24,8 +24,9 @@ NUM_RUN = re.compile(r"[0-9eE+\-.]*")
 _INT_PART = re.compile(r"[0-9]*")
 NUM_FULL = re.compile(r"-?(?:0|[1-9][0-9]*)(\.[0-9]+)?([eE][+-]?[0-9]+)?")
 # Every prefix of a valid number; ``match(tok).end()`` is the offset of the first character that
-# cannot be part of a number (each branch is greedy, so the match is the longest valid prefix).
-NUM_PREFIX = re.compile(r"-?(?:(?:0|[1-9][0-9]*)(?:(?:\.[0-9]+)?[eE][+-]?[0-9]*|\.[0-9]*)?)?")
+# cannot be part of a number (each branch is greedy, so the match is the longest valid prefix; no
+# branch rescans the digits, so a long fraction is read once).
+NUM_PREFIX = re.compile(r"-?(?:(?:0|[1-9][0-9]*)(?:\.(?:[0-9]+(?:[eE][+-]?[0-9]*)?)?|[eE][+-]?[0-9]*)?)?")
 
 # jiter rejects a number whose integer part has more digits than this ("number out of range"); it is
 # also CPython's default int/str conversion bound.

@@ -28,7 +28,6 @@ from deltaflow.errors import JsonLimitError, JsonParseError
 from deltaflow.partial_json._number import (
     COMPACT_ABOVE,
     MAX_INT_DIGITS,
-    NUM_COMPLETE,
     NUM_FULL,
     NUM_PREFIX,
     NUM_RUN,
@@ -42,7 +41,7 @@ __all__ = ["IncrementalJsonParser"]
 
 Path = tuple[str | int, ...]
 
-# Parser states. The structural ones (< _STRING) skip whitespace.
+# Parser states. The structural ones (< _STRING) skip whitespace; _NUMBER and _LITERAL come last.
 _VALUE: Final = 0  # a value must follow (document start, after ':', after ',' in an array)
 _ARR_FIRST: Final = 1  # just after '[': a value or ']'
 _OBJ_FIRST: Final = 2  # just after '{': a key or '}'
@@ -61,7 +60,8 @@ _LITERAL: Final = 13
 _WS: Final = " \t\n\r"
 # A string body run: stops at the closing quote, an escape, or a forbidden control character.
 _STR_RUN: Final = re.compile(r'[^"\\\x00-\x1f]*')
-_SIMPLE_STR: Final = re.compile(r'"([^"\\\x00-\x1f]*)"')
+# The characters that may continue a number token (those of NUM_RUN).
+_NUM_CHARS: Final = "0123456789eE+-."
 _HEX_RUN: Final = re.compile(r"[0-9a-fA-F]*")
 _ESCAPES: Final = MappingProxyType(
     {'"': '"', "\\": "\\", "/": "/", "b": "\b", "f": "\f", "n": "\n", "r": "\r", "t": "\t"}
@@ -171,8 +171,10 @@ class IncrementalJsonParser:
         "_lit_val",
         "_max_depth",
         "_max_size",
+        "_n_path",
         "_num",
         "_num_bias",
+        "_num_fast",
         "_num_limit",
         "_ops",
         "_paths",
@@ -181,6 +183,7 @@ class IncrementalJsonParser:
         "_rec_count",
         "_rec_tail",
         "_rec_top",
+        "_relaid",
         "_root",
         "_s_announced",
         "_s_blocks",
@@ -189,6 +192,7 @@ class IncrementalJsonParser:
         "_s_parts",
         "_s_path",
         "_size",
+        "_size_limit",
         "_state",
         "_tail",
         "_top",
@@ -208,6 +212,7 @@ class IncrementalJsonParser:
     ) -> None:
         self._max_depth = max_depth
         self._max_size = max_size
+        self._size_limit = sys.maxsize if max_size is None else max_size
         self._emit_ops = emit_ops
         self._track_done = track_done
         self._paths = emit_ops or track_done
@@ -218,6 +223,9 @@ class IncrementalJsonParser:
         self._state = _VALUE
         self._key: str = ""
         self._changed = False
+        # The value is the same but its record is out of date (a container closed, a shown number
+        # settled): the last record is rewritten so that later snapshots share more.
+        self._relaid = False
         self._failed: tuple[type[JsonParseError], str, int, str] | None = None
         self._ops: list[JsonOp] | None = None
         self._done: list[tuple[Path, Any]] = []
@@ -237,6 +245,9 @@ class IncrementalJsonParser:
         self._num = ""
         self._num_bias = 0
         self._num_limit = COMPACT_ABOVE
+        # The open number's length up to which digits take the fast path (see _number_digits).
+        self._num_fast = _SHORT_NUMBER
+        self._n_path: Path = ()  # the open number's path (when paths are kept)
         self._tail: Any = _ABSENT
         self._lit = ""
         self._lit_n = 0
@@ -291,21 +302,30 @@ class IncrementalJsonParser:
         """
         if self._failed is not None:
             raise self._again()
-        if self._track_done:
+        if self._done:
             self._done = []
-        size = len(text)
-        if not size:
+        if not text:
             return []
         base = self._size
-        self._size = base + size
+        self._size = end = base + len(text)
         raw = self._raw_parts
         raw.append(text)
         if len(raw) >= _RAW_PARTS_PER_BLOCK:
             self._raw_blocks.append("".join(raw))
             raw.clear()
-        max_size = self._max_size
-        if max_size is not None and base + size > max_size:
-            raise self._fail(JsonLimitError, f"document longer than max_size={max_size}", max_size)
+        if end > self._size_limit:
+            raise self._fail(
+                JsonLimitError, f"document longer than max_size={self._max_size}", self._size_limit
+            )
+        state = self._state
+        # Fast paths for the two commonest deltas: more text of an open string, more digits of a number.
+        if state == _STRING and '"' not in text and "\\" not in text and text.isprintable():
+            # No quote, escape or control character (isprintable() is False for all of \x00-\x1f).
+            return self._string_text(text)
+        if state == _NUMBER and text.isdigit() and text.isascii():
+            digit_ops = self._number_digits(text)
+            if digit_ops is not None:
+                return digit_ops
         ops: list[JsonOp] | None = [] if self._emit_ops else None
         self._ops = ops
         try:
@@ -319,18 +339,58 @@ class IncrementalJsonParser:
         except (ValueError, IndexError, KeyError, TypeError, OverflowError, RecursionError) as exc:
             # A bug of ours must still surface as the documented error type.
             raise self._fail(JsonParseError, f"internal parser error ({exc!r})", base) from exc
-        top = self._top
         if self._changed:
-            self._changed = False
+            self._changed = self._relaid = False
+            top = self._top
             self._rec_top.append(top)
             self._rec_count.append(len(top.vals))
             self._rec_tail.append(self._tail)
-        else:
-            # Same value, newer layout (e.g. a container closed): later snapshots share more.
+        elif self._relaid:
+            self._relaid = False
+            top = self._top
             self._rec_top[-1] = top
             self._rec_count[-1] = len(top.vals)
             self._rec_tail[-1] = self._tail
         return ops if ops is not None else []
+
+    def _string_text(self, text: str) -> list[JsonOp]:
+        """Fast path: ``text`` is plain string content (no quote, backslash or control character).
+
+        The value and its layout are unchanged (an open string is not in ``value()``), so the
+        version record stays as it is.
+        """
+        parts = self._s_parts
+        parts.append(text)
+        if self._s_key:
+            return []
+        # A value string open at the start of a delta was announced at the end of the previous one.
+        ops = [_new_op(JsonOp, (self._s_path, "append", text))] if self._emit_ops else []
+        if len(parts) >= _PARTS_PER_BLOCK:
+            self._s_blocks.append("".join(parts))
+            parts.clear()
+        self._s_emitted = len(parts)
+        return ops
+
+    def _number_digits(self, text: str) -> list[JsonOp] | None:
+        """Fast path: ASCII digits after a digit of a short number; None to take the general path."""
+        old = self._num
+        tok = old + text
+        # Digits after a digit keep the token a valid prefix, except after a leading zero.
+        if not ("0" <= old[-1] <= "9" and len(tok) <= self._num_fast and old not in {"0", "-0"}):
+            return None
+        self._num = tok
+        cur = float(tok) if "." in tok or "e" in tok or "E" in tok else int(tok)
+        shown = self._tail
+        if type(cur) is type(shown) and cur == shown:
+            return []
+        self._tail = cur
+        top = self._top
+        self._rec_top.append(top)
+        self._rec_count.append(len(top.vals))
+        self._rec_tail.append(cur)
+        if not self._emit_ops:
+            return []
+        return [_new_op(JsonOp, (self._n_path, "add" if shown is _ABSENT else "replace", cur))]
 
     def finish(self) -> Any:
         """Declare the end of input and return the complete value.
@@ -353,11 +413,12 @@ class IncrementalJsonParser:
             self._state = self._settle_number(val)
             top = self._top
             if self._changed:
-                self._changed = False
+                self._changed = self._relaid = False
                 self._rec_top.append(top)
                 self._rec_count.append(len(top.vals))
                 self._rec_tail.append(_ABSENT)
             else:
+                self._relaid = False
                 self._rec_top[-1] = top
                 self._rec_count[-1] = len(top.vals)
                 self._rec_tail[-1] = _ABSENT
@@ -437,7 +498,7 @@ class IncrementalJsonParser:
         """
         state = self._state
         if _STRING <= state <= _SURR_U and not self._s_key:
-            text = "".join(self._s_blocks) + "".join(self._s_parts)
+            text = "".join(self._s_blocks + self._s_parts)
             top = self._top
             if top is self._root:
                 return text
@@ -448,7 +509,7 @@ class IncrementalJsonParser:
     # ------------------------------------------------------------------ errors
 
     def _raw_text(self) -> str:
-        return "".join(self._raw_blocks) + "".join(self._raw_parts)
+        return "".join(self._raw_blocks + self._raw_parts)
 
     def _fail(self, cls: type[JsonParseError], message: str, position: int) -> JsonParseError:
         text = self._raw_text()
@@ -468,6 +529,10 @@ class IncrementalJsonParser:
         n = len(text)
         i = 0
         state = self._state
+        # A number or literal token runs to the end of the delta unless it completes, so only a
+        # delta can start inside one: handled here, ahead of the per-character dispatch.
+        if state >= _NUMBER:
+            i, state = self._number(text, 0, base) if state == _NUMBER else self._literal(text, 0, base)
         while i < n:
             if state == _STRING:
                 j = _STR_RUN.match(text, i).end()  # type: ignore[union-attr]  # '*' always matches
@@ -478,14 +543,19 @@ class IncrementalJsonParser:
                 c = text[j]
                 i = j + 1
                 if c == '"':
-                    state = self._end_string()
+                    if self._s_key:
+                        # Keys are not shown while open, so their parts are never folded into blocks.
+                        self._key = "".join(self._s_parts)
+                        state = _COLON
+                    else:
+                        state = self._end_string()
                 elif c == "\\":
                     state = _ESCAPE
                 else:
                     raise self._fail(JsonParseError, "control character in string", base + j)
                 continue
             c = text[i]
-            if state < _STRING and c in _WS:
+            if c in _WS and state < _STRING:
                 # Runs are short (a space after ',' and ':', indentation): a loop beats a regex call.
                 i += 1
                 while i < n and text[i] in _WS:
@@ -503,31 +573,37 @@ class IncrementalJsonParser:
                 i += 1
             elif state <= _ARR_FIRST:
                 if c == '"':
-                    match = _SIMPLE_STR.match(text, i)
-                    if match is not None:
-                        i = match.end()
-                        state = self._put(match.group(1), "add")
+                    # One scan: the whole string, or its first part up to the end or an escape.
+                    j = _STR_RUN.match(text, i + 1).end()  # type: ignore[union-attr]  # '*' always matches
+                    if j < n and text[j] == '"':
+                        state = self._put(text[i + 1 : j], "add")
+                        i = j + 1
                     else:
-                        self._start_string(key=False)
-                        i += 1
+                        self._start_string(text[i + 1 : j])
+                        i = j
                         state = _STRING
                 elif c == "[" or c == "{":  # noqa: PLR1714  # faster than a set lookup on this path
                     state = self._open(c == "{", base + i)
                     i += 1
                 elif c in "-0123456789":
-                    match = NUM_COMPLETE.match(text, i)
-                    if match is not None:
-                        j = match.end()
-                        if j - i <= _SHORT_NUMBER:
-                            num = float(text[i:j]) if match.lastindex else int(text[i:j])
-                        else:
-                            num = self._to_number(text[i:j], match.lastindex is not None, base + i, 0)
-                        i, state = j, self._settle_number(num)
-                    else:
-                        self._num = ""
-                        self._num_bias = 0
-                        self._num_limit = COMPACT_ABOVE
-                        self._tail = _ABSENT
+                    # The longest valid number prefix: the common cases in one match.
+                    j = NUM_PREFIX.match(text, i).end()  # type: ignore[union-attr]  # all parts optional
+                    if j - i > _SHORT_NUMBER:
+                        self._start_number("")
+                        i, state = self._number(text, i, base)
+                    elif j == n:
+                        # Open at the end of the delta (shown then, by _show_number).
+                        self._start_number(text[i:])
+                        i = j
+                        state = _NUMBER
+                    elif "0" <= text[j - 1] <= "9" and text[j] not in _NUM_CHARS:
+                        # Complete: nothing of it was shown (the tail is _ABSENT outside _NUMBER).
+                        tok = text[i:j]
+                        num = float(tok) if "." in tok or "e" in tok or "E" in tok else int(tok)
+                        state = self._put(num, "add")
+                        i = j
+                    else:  # an error, or "-Infinity"
+                        self._start_number("")
                         i, state = self._number(text, i, base)
                 elif c in _LITERALS:
                     word, self._lit_val = _LITERALS[c]
@@ -549,14 +625,16 @@ class IncrementalJsonParser:
                 i += 1
             elif state <= _OBJ_KEY:
                 if c == '"':
-                    match = _SIMPLE_STR.match(text, i)
-                    if match is not None:
-                        self._key = match.group(1)
-                        i = match.end()
+                    j = _STR_RUN.match(text, i + 1).end()  # type: ignore[union-attr]  # '*' always matches
+                    if j < n and text[j] == '"':
+                        self._key = text[i + 1 : j]
+                        i = j + 1
                         state = _COLON
                     else:
-                        self._start_string(key=True)
-                        i += 1
+                        # A key is not shown while open: no blocks, no ops to track.
+                        self._s_parts = [text[i + 1 : j]] if j > i + 1 else []
+                        self._s_key = True
+                        i = j
                         state = _STRING
                 elif c == "}" and state == _OBJ_FIRST:
                     state = self._close()
@@ -564,10 +642,6 @@ class IncrementalJsonParser:
                 else:
                     what = "trailing comma" if c == "}" else "object key must be a string"
                     raise self._fail(JsonParseError, what, base + i)
-            elif state == _NUMBER:
-                i, state = self._number(text, i, base)
-            elif state == _LITERAL:
-                i, state = self._literal(text, i, base)
             elif state == _ESCAPE:
                 esc = _ESCAPES.get(c)
                 if esc is not None:
@@ -619,7 +693,7 @@ class IncrementalJsonParser:
             self._changed = True
             ops = self._ops
             if ops is not None:
-                path = self._child_path(top)
+                path = self._n_path
                 if cur is not _ABSENT:
                     ops.append(_new_op(JsonOp, (path, "add" if shown is _ABSENT else "replace", cur)))
                 elif top.is_obj and self._key in top.obj:
@@ -654,20 +728,24 @@ class IncrementalJsonParser:
             return ()
         return (*top.path, self._key if top.is_obj else len(top.vals))
 
-    def _put(self, val: Any, kind: OpKind | None, payload: Any = _ABSENT) -> int:
-        """Append a closed scalar to the deepest open container; emit op ``kind`` unless None."""
+    def _put(self, val: Any, kind: OpKind | None, payload: Any = _ABSENT, path: Path | None = None) -> int:
+        """Append a closed scalar to the deepest open container; emit op ``kind`` unless None.
+
+        ``path``: the value's path, when already known (a string or number shown while open).
+        """
         top = self._top
+        key: str | int
         if top.is_obj:
-            key: str | int = self._key
-            top.obj[key] = val
-            top.keys.append(self._key)
-            top.vals.append(val)
+            key = name = self._key
+            top.obj[name] = val
+            top.keys.append(name)
         else:
             key = len(top.vals)
-            top.vals.append(val)
+        top.vals.append(val)
         self._changed = True
         if self._paths:
-            path: Path = () if top is self._root else (*top.path, key)
+            if path is None:
+                path = () if top is self._root else (*top.path, key)
             ops = self._ops
             if kind is not None and ops is not None:
                 ops.append(_new_op(JsonOp, (path, kind, val if payload is _ABSENT else payload)))
@@ -707,36 +785,34 @@ class IncrementalJsonParser:
         assert parent is not None  # noqa: S101  # the virtual root is never closed; narrows for mypy
         self._top = parent
         self._depth -= 1
+        self._relaid = True
         if self._track_done:
             self._done.append((top.path, top.obj))
         return _END if parent is self._root else _AFTER
 
-    def _start_string(self, *, key: bool) -> None:
-        self._s_parts = []
+    def _start_string(self, first: str) -> None:
+        """Open a value string whose text starts with ``first`` (keys need only ``_s_parts``)."""
+        self._s_parts = [first] if first else []
         self._s_blocks = []
         self._s_emitted = 0
-        self._s_key = key
+        self._s_key = False
         self._s_announced = False
-        self._high = 0
 
     def _end_string(self) -> int:
         parts = self._s_parts
         blocks = self._s_blocks
         if blocks:
-            text = "".join(blocks) + "".join(parts)
+            text = "".join(blocks + parts)  # one join: no intermediate copy of a long string
         elif len(parts) == 1:
             text = parts[0]
         else:
             text = "".join(parts)
-        if self._s_key:
-            self._key = text
-            return _COLON
         if not self._s_announced:
             return self._put(text, "add")
         emitted = self._s_emitted
         if emitted < len(parts):
-            return self._put(text, "append", "".join(parts[emitted:]))
-        return self._put(text, None)
+            return self._put(text, "append", "".join(parts[emitted:]), self._s_path)
+        return self._put(text, None, _ABSENT, self._s_path)
 
     def _hex_digits(self, text: str, i: int, base: int) -> tuple[int, int]:
         r"""Consume digits of a ``\uXXXX`` escape; decode it once all four are in."""
@@ -785,6 +861,15 @@ class IncrementalJsonParser:
 
     # ------------------------------------------------------------------ numbers
 
+    def _start_number(self, tok: str) -> None:
+        """Open a number token starting with ``tok`` (a valid prefix, or empty for _number to fill)."""
+        self._num = tok
+        self._num_bias = 0
+        self._num_limit = COMPACT_ABOVE
+        self._num_fast = _SHORT_NUMBER
+        self._n_path = self._child_path(self._top) if self._paths else ()
+        self._tail = _ABSENT
+
     def _to_number(self, tok: str, is_float: bool, position: int, bias: int) -> int | float:
         excess = int_digits_excess(tok)
         if excess >= 0:
@@ -803,10 +888,11 @@ class IncrementalJsonParser:
         old = self._num
         new = text[i:j]
         tok = old + new
+        # Digits after a digit keep a valid prefix valid, except after a leading zero ("0", "-0").
+        # NUM_RUN only takes ASCII, so isdigit() means [0-9] here.
+        still_valid = not new or (new.isdigit() and "0" <= old[-1:] <= "9" and old not in {"0", "-0"})
         if j == len(text):
-            # Digits after a digit keep a valid prefix valid, except after a leading zero ("0", "-0").
-            # NUM_RUN only takes ASCII, so isdigit() means [0-9] here.
-            if not (new.isdigit() and "0" <= old[-1:] <= "9" and old not in {"0", "-0"}):
+            if not still_valid:
                 valid = NUM_PREFIX.match(tok).end()  # type: ignore[union-attr]  # all parts optional
                 if valid < len(tok):
                     raise self._fail(JsonParseError, "invalid number", base + i + valid - len(old))
@@ -820,6 +906,7 @@ class IncrementalJsonParser:
                 tok, self._num_bias = compact(tok, self._num_bias)
                 # Compact again after a few hundred more characters: amortised O(1) per character.
                 self._num_limit = len(tok) + COMPACT_ABOVE // 2
+                self._num_fast = 0  # rare: the general path handles compacted tokens
             self._num = tok
             return j, _NUMBER
         if tok == "-" and text[j] == "I":
@@ -827,12 +914,17 @@ class IncrementalJsonParser:
             self._lit_n = 1
             self._lit_val = -math.inf
             return self._literal(text, j, base)
+        bias = self._num_bias
+        if still_valid and "0" <= tok[-1] <= "9" and len(tok) <= _SHORT_NUMBER and not bias:
+            # A valid prefix ending in a digit is a complete number.
+            val: int | float = float(tok) if "." in tok or "e" in tok or "E" in tok else int(tok)
+            return j, self._settle_number(val)
         match = NUM_FULL.fullmatch(tok)
         if match is None:
             valid = NUM_PREFIX.match(tok).end()  # type: ignore[union-attr]  # all parts optional
             position = base + i + valid - len(old) if valid < len(tok) else base + j
             raise self._fail(JsonParseError, "invalid number", position)
-        val = self._to_number(tok, match.lastindex is not None, base + i - len(old), self._num_bias)
+        val = self._to_number(tok, match.lastindex is not None, base + i - len(old), bias)
         return j, self._settle_number(val)
 
     def _settle_number(self, val: int | float) -> int:
@@ -844,10 +936,11 @@ class IncrementalJsonParser:
         if type(val) is type(shown) and val == shown:
             # Already visible with this value: this alone does not change the snapshot.
             changed = self._changed
-            state = self._put(val, None)
+            state = self._put(val, None, _ABSENT, self._n_path)
             self._changed = changed
+            self._relaid = True
             return state
-        return self._put(val, "replace")
+        return self._put(val, "replace", _ABSENT, self._n_path)
 
     # ------------------------------------------------------------------ snapshots
 

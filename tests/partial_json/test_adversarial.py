@@ -157,7 +157,7 @@ def test_fifty_megabyte_string_streams_in_bounded_memory() -> None:
         tracemalloc.stop()
     assert len(value["s"]) == size == appended
     assert value["s"][-3:] == chunk[-3:]
-    assert peak < 4.5 * size
+    assert peak < 3.2 * size  # the raw text, the parts, the string: nothing more
 
 
 def test_max_size_exceeded_raises_a_limit_error() -> None:
