@@ -15,6 +15,7 @@ as read-only.
 from __future__ import annotations
 
 import contextlib
+import copy
 from collections.abc import Callable
 from typing import Annotated, Any, Literal, Self, TypeAlias, TypeVar
 
@@ -76,6 +77,7 @@ def _compute(thunk: Thunk) -> Any:
 _new = object.__new__
 _set = object.__setattr__
 _NO_LOCK = contextlib.nullcontext()
+_PRIVATE_NAMES = frozenset({"_lazy", "_origin"})
 PathItem: TypeAlias = str | int
 
 
@@ -139,7 +141,7 @@ class BaseEvent(BaseModel):
             new_fields.pop(name, None)
         new_fields.update(fields or {})
         own_lazy.update(lazy or {})
-        return type(self).lazy(new_fields, own_lazy, origin=self.origin)
+        return make_event(type(self), new_fields, own_lazy, self.origin)
 
     @property
     def origin(self) -> Any:
@@ -206,6 +208,26 @@ class BaseEvent(BaseModel):
 
     def __repr_args__(self) -> Any:
         return super(BaseEvent, self.materialize()).__repr_args__()
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        if name in _PRIVATE_NAMES:
+            # events are read-only; their private dict may be shared (see make_plain_event)
+            raise AttributeError(f"{type(self).__name__}.{name} is read-only")
+        super().__setattr__(name, value)
+
+    def __delattr__(self, name: str) -> None:
+        if name in _PRIVATE_NAMES:
+            raise AttributeError(f"{type(self).__name__}.{name} is read-only")
+        super().__delattr__(name)
+
+    def __copy__(self) -> Self:
+        # lazy fields are computed first: a copy and its original must not share the thunks
+        return super(BaseEvent, self.materialize()).__copy__()
+
+    def __deepcopy__(self, memo: dict[int, Any] | None = None) -> Self:
+        # the fields are copied; the origin, the state that produced the event, is not data
+        fields = copy.deepcopy(self.materialize().__dict__, memo)
+        return make_event(type(self), fields, {}, self.origin)
 
 
 def _lenient_completion(value: Any) -> ParsedChatCompletion[object]:

@@ -10,8 +10,7 @@ from reactivex import Observable, abc
 
 from deltaflow._openai_compat import construct
 from deltaflow.errors import DeltaflowError, ProviderError, StreamContractError
-from deltaflow.events import BaseEvent, CompletionDone, ErrorReported
-from deltaflow.operators._report import report_and_fail
+from deltaflow.events import BaseEvent, CompletionDone, ErrorReported, make_event
 from deltaflow.operators._stage import Fused, Stage
 from deltaflow.state import CompletionState, RejectedChunk
 
@@ -55,7 +54,8 @@ class _Accumulate(Stage):
         self.state = CompletionState()
 
     def on_next(self, chunk: ChatCompletionChunk | RejectedChunk) -> None:
-        if self.stopped:
+        chain = self.chain
+        if chain.ended:
             return
         if type(chunk) is not ChatCompletionChunk and isinstance(chunk, RejectedChunk):
             self.emit(
@@ -81,6 +81,8 @@ class _Accumulate(Stage):
                 return
             emit = self.emit
             for event in events:
+                if chain.ended:
+                    break  # a stage below ended the stream on an earlier event of this chunk
                 emit(event)
         finally:
             lock.release()
@@ -88,8 +90,7 @@ class _Accumulate(Stage):
     def on_error(self, error: Exception) -> None:
         if self.stopped:
             return
-        self.stopped = True
-        report_and_fail(self.observer, with_completion(error, self.state))
+        self.fail(with_completion(error, self.state))
 
     def on_completed(self) -> None:
         if self.stopped:
@@ -98,9 +99,10 @@ class _Accumulate(Stage):
         if not state.started:
             self.on_error(StreamContractError("the stream ended before any chunk arrived"))
             return
-        self.stopped = True
-        self.emit(CompletionDone.lazy({"type": "completion.done"}, {"completion": state.current}, state))
-        self.observer.on_completed()
+        self.emit(
+            make_event(CompletionDone, {"type": "completion.done"}, {"completion": state.current}, state)
+        )
+        super().on_completed()
 
 
 def with_completion(error: Exception, state: CompletionState) -> Exception:

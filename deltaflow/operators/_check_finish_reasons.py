@@ -49,9 +49,9 @@ class _Check(Stage):
     __slots__ = ()
 
     def on_next(self, event: BaseEvent) -> None:
-        if self.stopped:
+        if self.chain.ended:
             return
-        if type(event) is ChunkReceived:
+        if isinstance(event, ChunkReceived):
             for choice in event.chunk.choices:
                 reason = choice.finish_reason
                 if reason is None:

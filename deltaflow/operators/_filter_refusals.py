@@ -55,7 +55,7 @@ class _Filter(Stage):
         self.mode = mode
 
     def on_next(self, event: BaseEvent) -> None:
-        if self.stopped:
+        if self.chain.ended:
             return
         if self.mode == "raise" and isinstance(event, RefusalDone):
             origin = event.origin

@@ -68,12 +68,12 @@ class _Normalize(Stage):
         self.normalizer = normalizer
 
     def on_next(self, chunk: ChatCompletionChunk) -> None:
-        if self.stopped:
+        if self.chain.ended:
             return
         try:
             outcome = self.normalizer.feed(chunk)
         except Exception as exc:  # noqa: BLE001 - a bug of ours ends the stream, reported
-            self._fail(exc)
+            self._end(exc)
             return
         if not isinstance(outcome, list):
             # the fast path: the chunk itself (or the chunk built from a dict)
@@ -81,7 +81,7 @@ class _Normalize(Stage):
             return
         for item in outcome:
             if isinstance(item, Exception):
-                self._fail(item)
+                self._end(item)
                 return
             self.emit(item)
 
@@ -95,7 +95,7 @@ class _Normalize(Stage):
         for item in outcomes:
             if not isinstance(item, Exception):
                 self.emit(item)
-        self._fail(error)
+        self._end(error)
 
     def on_completed(self) -> None:
         if self.stopped:
@@ -103,16 +103,18 @@ class _Normalize(Stage):
         try:
             outcomes = self.normalizer.complete()
         except Exception as exc:  # noqa: BLE001 - a bug of ours ends the stream, reported
-            self._fail(exc)
+            self._end(exc)
             return
         for item in outcomes:
             if isinstance(item, Exception):
-                self._fail(item)
+                self._end(item)
                 return
             self.emit(item)
         self.stopped = True
         self.observer.on_completed()
 
-    def _fail(self, error: Exception) -> None:
+    def _end(self, error: Exception) -> None:
+        # no error event here: accumulate, below, reports the error with the completion so far
         self.stopped = True
         self.observer.on_error(error)
+        self.chain.ended = True

@@ -208,23 +208,32 @@ class _ContentParse:
         """``content.delta``'s ``parsed`` as of chunk ``seq``: ``ChoiceState.delta_parsed_at``."""
         if self.error is not None and seq >= self.error_seq:
             return None
-        if self.choice is not None and self.choice.refusal is not None:
-            refused = self.refusal_start()
-            if refused is not None and refused <= seq:
-                return None
-        seqs = self.seqs
-        # read as it streams (the usual case): the latest version
-        version = self.versions[-1 if seq >= seqs[-1] else bisect_right(seqs, seq) - 1]
+        if self._refused_by(seq):
+            return None
+        version = self._version_at(seq)
         return self.parser.value(version) if version else None
 
     def at(self, seq: int) -> Any:
         """``message.parsed`` as of chunk ``seq``: ``ChoiceState.parsed_at`` for snapshots."""
         if self.final is not _UNSET and seq >= self.final_seq:
             return self.final
-        refused = self.refusal_start()
-        if refused is not None and refused <= seq:
+        if self._refused_by(seq):
             return None
-        return self.parser.value(self.versions[bisect_right(self.seqs, seq) - 1])
+        return self.parser.value(self._version_at(seq))
+
+    def _refused_by(self, seq: int) -> bool:
+        """Whether the choice had refused by chunk ``seq`` (no refusal at all: no scan)."""
+        if self.choice is None or self.choice.refusal is None:
+            return False
+        refused = self.refusal_start()
+        return refused is not None and refused <= seq
+
+    def _version_at(self, seq: int) -> int:
+        """The parser's version as of chunk ``seq``."""
+        seqs = self.seqs
+        if seq >= seqs[-1]:
+            return self.versions[-1]  # read as it streams, the usual case: no bisection
+        return self.versions[bisect_right(seqs, seq) - 1]
 
 
 class _Run(Stage):
@@ -327,7 +336,6 @@ class _Run(Stage):
 
     def _emit_done(self, index: int, parse: _ContentParse) -> None:
         sub_models = self.config.sub_models
-        origin = parse.state
         for path, closed in parse.parser.pop_done():
             steps = tuple(path)
             # only objects can be models: scalars and arrays skip the lookup
@@ -336,13 +344,8 @@ class _Run(Stage):
                 if sub_models is not None and type(closed) is dict
                 else closed
             )
-            self.emit(
-                ContentParsedDone.lazy(
-                    {"type": "content.parsed.done", "choice_index": index, "path": steps, "value": value},
-                    {},
-                    origin,
-                )
-            )
+            fields = {"type": "content.parsed.done", "choice_index": index, "path": steps, "value": value}
+            self.emit(make_plain_event(ContentParsedDone, fields, parse.private))
 
     def _on_done(self, event: ContentDone) -> None:
         parse = self._parse_for(event)

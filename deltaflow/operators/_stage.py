@@ -6,8 +6,10 @@ Chained below another ``Fused`` observable, the stages connect straight to each 
 chain is subscribed, so an event costs one method call per operator instead of three (reactivex
 wraps every subscriber in an ``AutoDetachObserver``; RxJava calls this operator fusion).
 
-A stage that ends the stream itself (``on_error`` from ``on_next``) stops taking events: nothing
-upstream checks for it any more.
+The stages of one fused chain share a ``ChainState``: a stage that ends the stream from ``on_next``
+(``fail``) marks it ended once the end has gone down, and the stages above it, which no reactivex
+wrapper stops any more, take nothing after that (``accumulate`` stops handing out the rest of the
+chunk's events at once).
 """
 
 from __future__ import annotations
@@ -19,24 +21,36 @@ from reactivex import Observable, abc
 
 from deltaflow.operators._report import report_and_fail
 
-__all__ = ["Fused", "Stage"]
+__all__ = ["ChainState", "Fused", "Stage"]
 
 _T = TypeVar("_T")
+
+
+class ChainState:
+    """What the stages of one fused chain share: whether the stream has ended."""
+
+    __slots__ = ("ended",)
+
+    def __init__(self) -> None:
+        self.ended = False
 
 
 class Stage(abc.ObserverBase[Any]):
     """An operator's per-subscription observer: handles upstream's notifications, calls the next.
 
-    Subclasses implement ``on_next``; the end of the stream is passed on once. ``fail`` ends the
-    stream from ``on_next`` (an ``error`` event, then ``on_error``) and takes nothing after it.
+    Subclasses implement ``on_next`` and take nothing once ``self.chain.ended``; the end of the
+    stream is passed on once. ``fail`` ends the stream from ``on_next``: an ``error`` event, then
+    ``on_error``, then the chain is marked ended.
     """
 
-    __slots__ = ("emit", "observer", "stopped")
+    __slots__ = ("chain", "emit", "observer", "stopped")
 
     def __init__(self, observer: abc.ObserverBase[Any]) -> None:
         self.observer = observer
         self.emit = observer.on_next
         self.stopped = False
+        # stages are built from the last one up: each shares the state of the one below it
+        self.chain: ChainState = observer.chain if isinstance(observer, Stage) else ChainState()
 
     def on_error(self, error: Exception) -> None:
         if not self.stopped:
@@ -52,6 +66,8 @@ class Stage(abc.ObserverBase[Any]):
         """End the stream with ``error``, reported as an ``error`` event first."""
         self.stopped = True
         report_and_fail(self.observer, error)
+        # only now: the stages below report and pass on the end, those above stop at once
+        self.chain.ended = True
 
 
 class Fused(Observable[_T]):
@@ -63,6 +79,13 @@ class Fused(Observable[_T]):
         super().__init__()
         self.source = source
         self.make_stage = make_stage
+
+    def root(self) -> Observable[Any]:
+        """The first observable above this one that is not fused: what ``connect``'s head subscribes to."""
+        source = self.source
+        while isinstance(source, Fused):
+            source = source.source
+        return source
 
     def connect(self, observer: abc.ObserverBase[_T]) -> tuple[abc.ObserverBase[Any], Observable[Any]]:
         """Build the stages of this operator and of the fused ones above it, ending in ``observer``.

@@ -319,8 +319,14 @@ class IncrementalJsonParser:
             )
         state = self._state
         # Fast paths for the two commonest deltas: more text of an open string, more digits of a number.
-        if state == _STRING and '"' not in text and "\\" not in text and text.isprintable():
-            # No quote, escape or control character (isprintable() is False for all of \x00-\x1f).
+        if (
+            state == _STRING
+            and '"' not in text
+            and "\\" not in text
+            and (text.isprintable() or _STR_RUN.fullmatch(text) is not None)
+        ):
+            # No quote, escape or control character. isprintable() is the quick test; it is also
+            # False for characters JSON strings allow (U+00A0, U+200D in emoji), which the regex takes.
             return self._string_text(text)
         if state == _NUMBER and text.isdigit() and text.isascii():
             digit_ops = self._number_digits(text)

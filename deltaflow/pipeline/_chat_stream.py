@@ -128,11 +128,10 @@ class _StreamCore(Generic[ResponseFormatT]):
             raise StreamContractError("no chunk has arrived yet")
         return state.current()
 
-    def _find_final(self, events: list[BaseEvent]) -> None:
-        """Keep the final completion, from the ``completion.done`` among the last events."""
-        for event in events:
-            if type(event) is CompletionDone:
-                self._final = event.completion
+    def _keep_final(self, event: BaseEvent) -> None:
+        """Keep the final completion when ``event`` is ``completion.done``."""
+        if type(event) is CompletionDone:
+            self._final = event.completion
 
     def _handlers_for(self, event: BaseEvent) -> list[_Handler] | tuple[()]:
         """Hand ``event`` to the subscribed observers; return its ``.on`` handlers."""
@@ -261,7 +260,6 @@ class ChatStream(_StreamCore[ResponseFormatT]):
                     chunk = pull()
                 except StopIteration:
                     driver.complete()
-                    self._find_final(events)
                 except Exception as exc:  # noqa: BLE001 - the source's failure ends the stream
                     if self._closed:
                         # closed from a handler or another thread: the read failed because of it
@@ -272,13 +270,15 @@ class ChatStream(_StreamCore[ResponseFormatT]):
                     push(chunk)
                 if driver.state is None:
                     driver.find_state(events)
-                if self._handlers or self._observers:
-                    for event in events:
+                last = driver.completed  # the final events, completion.done among them
+                for event in events:
+                    if last:
+                        self._keep_final(event)
+                    # looked up per event: a handler may subscribe another one mid-chunk
+                    if self._handlers or self._observers:
                         for handler in self._handlers_for(event):
                             handler.callback(*handler.arguments(event))
-                        yield event
-                else:
-                    yield from events
+                    yield event
                 events.clear()
                 if self._closed:
                     self._release_observers()
@@ -389,10 +389,10 @@ class AsyncChatStream(_StreamCore[ResponseFormatT]):
                     driver.fail(exc)
                 else:
                     driver.push(chunk)
-                events = driver.take()
-                if driver.completed:
-                    self._find_final(events)
-                for event in events:
+                last = driver.completed
+                for event in driver.take():
+                    if last:
+                        self._keep_final(event)
                     if self._handlers or self._observers:
                         for handler in self._handlers_for(event):
                             result = handler.callback(*handler.arguments(event))

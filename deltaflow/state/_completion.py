@@ -359,13 +359,12 @@ class CompletionState:
 
     def _append_content(self, state: ChoiceState, content: str, seq: int, events: list[BaseEvent]) -> None:
         if content and state.reasoning is not None and not state.reasoning_done:
+            # _close_reasoning checks this too: tested here, it costs no call on most chunks
             self._close_reasoning(state, events)
         buffer = state.content
         if buffer is None:
             buffer = state.content = TextBuffer(seq)
-        buffer.parts.append(content)
-        buffer.marks.append(seq)
-        snapshot = (buffer.text, len(buffer.parts))
+        snapshot = (buffer.text, buffer.append(content, seq))
         delta_parsed_at = state.delta_parsed_at
         fields: dict[str, Any]
         lazy: dict[str, Thunk]

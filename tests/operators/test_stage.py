@@ -13,6 +13,7 @@ from reactivex import Observable
 from reactivex import operators as rx_ops
 
 from deltaflow import ChatStream
+from deltaflow.errors import RefusalError
 from deltaflow.events import BaseEvent
 from deltaflow.operators import (
     accumulate,
@@ -180,3 +181,25 @@ def test_driver_runs_a_chain_that_is_not_fused_all_the_way() -> None:
 
     assert outputs[0] == outputs[1]
     assert outputs[0][-1].type == "completion.done"
+
+
+def test_after_a_stage_ends_the_stream_mid_chunk_the_stages_above_take_nothing_more() -> None:
+    # choice 0 refuses and finishes while choice 1 gets the rest of its JSON in the same chunk:
+    # filter_refusals("raise") ends the stream at refusal.done, and parse_partial_json, above it,
+    # must not go on to parse choice 1's delta
+    chunks = [
+        chunk(
+            {"index": 0, "delta": {"role": "assistant", "refusal": "no"}},
+            {"index": 1, "delta": {"role": "assistant", "content": '{"x": 1'}},
+        ),
+        chunk({"index": 0, "delta": {}, "finish_reason": "stop"}, {"index": 1, "delta": {"content": "2}"}}),
+        chunk({"index": 1, "delta": {}, "finish_reason": "stop"}),
+    ]
+    stream = ChatStream(chunks, response_format=Point, refusals="raise")
+
+    with pytest.raises(RefusalError):
+        stream.until_done()
+
+    snapshot = stream.current_completion_snapshot
+    assert snapshot.choices[1].message.content == '{"x": 12}'  # accumulated: the chunk was handled
+    assert snapshot.choices[1].message.parsed == {"x": 1}  # but not parsed after the end

@@ -136,8 +136,8 @@ def test_fifty_megabyte_string_streams_in_bounded_memory() -> None:
     """A 50 MB string fed in 64 KiB deltas completes with every character, ops included.
 
     Memory stays a small multiple of the text: the raw text (kept for error reports), the string's parts
-    and, at the close, the string itself; never a copy per delta. Each delta's own work is one
-    regex scan and one append, so time is linear (benchmarks/RESULTS.md has the figure).
+    and, at the close, the string itself; never a copy per delta. Each delta's own work is a few
+    scans of that delta and one append, so time is linear (benchmarks/RESULTS.md has the figure).
     """
     chunk = ("0123456789abcdef" * 4096)[: 64 * 1024]
     count = 50 * 16  # 50 MiB

@@ -94,8 +94,37 @@ class TestChatStream:
         with pytest.raises(ValueError, match="known dialects"):
             ChatStream(iter([]), dialect="nope")
 
+    def test_a_handler_added_mid_chunk_gets_the_rest_of_that_chunk(self) -> None:
+        """Handlers are looked up per event: one added at a chunk event sees that chunk's delta."""
+        seen: list[str] = []
+        stream = ChatStream(text_stream("hello", " world"))
+        for event in stream:
+            if (
+                event.type == "chunk"
+                and event.chunk.choices
+                and event.chunk.choices[0].delta.content == "hello"
+            ):
+                stream.on("content.delta", lambda delta: seen.append(delta.delta))
+        assert seen == ["hello", " world"]
+
 
 class TestAsyncChatStream:
+    async def test_a_handler_added_mid_chunk_gets_the_rest_of_that_chunk(self) -> None:
+        async def generate():
+            for chunk in text_stream("hello", " world"):
+                yield chunk
+
+        seen: list[str] = []
+        stream = AsyncChatStream(generate())
+        async for event in stream:
+            if (
+                event.type == "chunk"
+                and event.chunk.choices
+                and event.chunk.choices[0].delta.content == "hello"
+            ):
+                stream.on("content.delta", lambda delta: seen.append(delta.delta))
+        assert seen == ["hello", " world"]
+
     async def test_async_iteration_and_async_handlers(self) -> None:
         """Async iteration yields the same events; coroutine handlers are awaited."""
 
