@@ -95,6 +95,10 @@ class _StreamCore(Generic[ResponseFormatT]):
         self._observers: list[abc.ObserverBase[BaseEvent]] = []
         self._final: ParsedChatCompletion[object] | None = None
         self._closed = False
+        # the sync facade's batch being handed out with no handler to call, and what a handler
+        # added meanwhile took of it (see _listen)
+        self._batch: Iterator[BaseEvent] | None = None
+        self._rest: list[BaseEvent] = []
 
     def subscribe(self, observer: abc.ObserverBase[BaseEvent]) -> Self:
         """Hand every event to ``observer`` (a sink) as the stream is consumed, then its end.
@@ -103,6 +107,7 @@ class _StreamCore(Generic[ResponseFormatT]):
         several sinks in ``sinks.fan_out(...)`` so that one failing sink cannot stop the others.
         """
         self._observers.append(observer)
+        self._listen()
         return self
 
     def on(self, event_type: str, callback: Callable[..., Any]) -> Self:
@@ -118,6 +123,7 @@ class _StreamCore(Generic[ResponseFormatT]):
         if name not in known:
             raise ValueError(f"unknown event type {event_type!r}; known: {', '.join(known)}")
         self._handlers.setdefault(name, []).append(_Handler(callback))
+        self._listen()
         return self
 
     @property
@@ -127,6 +133,15 @@ class _StreamCore(Generic[ResponseFormatT]):
         if state is None:
             raise StreamContractError("no chunk has arrived yet")
         return state.current()
+
+    def _listen(self) -> None:
+        """A handler or observer was added: events of the chunk being handed out go through it.
+
+        When a chunk's events are being handed out with nothing to call, the ones not handed out
+        yet are taken here, and the facade's loop hands them out with the handlers.
+        """
+        if self._batch is not None:
+            self._rest.extend(self._batch)  # exhausts the iterator: the fast hand-out stops there
 
     def _keep_final(self, event: BaseEvent) -> None:
         """Keep the final completion when ``event`` is ``completion.done``."""
@@ -271,14 +286,22 @@ class ChatStream(_StreamCore[ResponseFormatT]):
                 if driver.state is None:
                     driver.find_state(events)
                 last = driver.completed  # the final events, completion.done among them
-                for event in events:
+                remaining = events
+                if not (self._handlers or self._observers or last):
+                    # nothing to call: the list's own iterator hands the events out. A handler or
+                    # observer added meanwhile takes what it has not handed out yet (see _listen)
+                    self._batch = batch = iter(events)
+                    yield from batch
+                    remaining = self._rest
+                for event in remaining:
                     if last:
                         self._keep_final(event)
-                    # looked up per event: a handler may subscribe another one mid-chunk
+                    # looked up per event: a handler may add another one mid-chunk
                     if self._handlers or self._observers:
                         for handler in self._handlers_for(event):
                             handler.callback(*handler.arguments(event))
                     yield event
+                remaining.clear()
                 events.clear()
                 if self._closed:
                     self._release_observers()
