@@ -202,7 +202,6 @@ class CompletionState:
         self.system_fingerprint: History[str] = History()
         self.moderation: History[Any] = History()
         self._fingerprint: str | None = None
-        self._snapshot_at = self.completion_at  # bound once: a chunk event's lazy snapshot calls it
 
     @property
     def started(self) -> bool:
@@ -252,7 +251,7 @@ class CompletionState:
             make_event(
                 ChunkReceived,
                 {"type": "chunk", "chunk": chunk},
-                {"snapshot": (self._snapshot_at, seq)},
+                {"snapshot": (self.completion_at, seq)},
                 self,
             )
         ]
