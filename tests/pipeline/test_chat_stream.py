@@ -2,13 +2,24 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import openai
 import pytest
 from reactivex import Observer
 
 from deltaflow import AsyncChatStream, ChatStream
 from deltaflow.errors import StreamContractError
+from deltaflow.events import BaseEvent
 from tests.chunks import text_stream
+
+
+def listen_from_hello(
+    stream: ChatStream[Any] | AsyncChatStream[Any], event: BaseEvent, seen: list[str]
+) -> None:
+    """At the chunk event of the "hello" chunk, before its content.delta, start collecting deltas."""
+    if event.type == "chunk" and event.chunk.choices and event.chunk.choices[0].delta.content == "hello":
+        stream.on("content.delta", lambda delta: seen.append(delta.delta))
 
 
 class TestChatStream:
@@ -99,12 +110,7 @@ class TestChatStream:
         seen: list[str] = []
         stream = ChatStream(text_stream("hello", " world"))
         for event in stream:
-            if (
-                event.type == "chunk"
-                and event.chunk.choices
-                and event.chunk.choices[0].delta.content == "hello"
-            ):
-                stream.on("content.delta", lambda delta: seen.append(delta.delta))
+            listen_from_hello(stream, event, seen)
         assert seen == ["hello", " world"]
 
 
@@ -117,12 +123,7 @@ class TestAsyncChatStream:
         seen: list[str] = []
         stream = AsyncChatStream(generate())
         async for event in stream:
-            if (
-                event.type == "chunk"
-                and event.chunk.choices
-                and event.chunk.choices[0].delta.content == "hello"
-            ):
-                stream.on("content.delta", lambda delta: seen.append(delta.delta))
+            listen_from_hello(stream, event, seen)
         assert seen == ["hello", " world"]
 
     async def test_async_iteration_and_async_handlers(self) -> None:
