@@ -31,6 +31,16 @@ PUBLIC = {
         "DIALECTS", "Dialect", "Outcome", "Step", "StreamNormalizer", "detect_dialect", "get_dialect",
         "known_dialects",
     ],
+    "deltaflow.recipes": [
+        "PartialResult", "ReasoningResult", "RelayEndpoint", "RelayError", "StreamFactory", "ToolEntry",
+        "ToolLoopLimitError", "ToolLoopResult", "aprint_stream", "areasoning", "arelay_events", "ashow_reasoning",
+        "astructured_output", "atool_loop", "partial_model", "print_stream", "reasoning", "relay_endpoint",
+        "relay_events", "show_reasoning", "structured_output", "tool_loop",
+    ],
+    "deltaflow.sinks": [
+        "CallbackSink", "ConsoleSink", "FanOut", "JsonlSink", "LogSink", "MetricsSink", "Policy", "Sink", "Stall",
+        "StreamMetrics", "callback", "console", "fan_out", "jsonl", "log", "metrics", "redact", "redact_processor",
+    ],
 }  # fmt: skip
 
 
