@@ -291,13 +291,14 @@ def breakdown(items: int, repeat: int) -> list[tuple[str, float]]:
         parse_partial_json(response_format=Document),
         repeat=repeat,
     )
+    plain_feed = feed(False)
     return [
         ("accumulate: chunk and content.delta events", accumulated),
         ("+ check_finish_reasons", checked - accumulated),
         ("+ parse_partial_json without path events", parsed - checked),
-        ("   of which the parser's feed alone, no ops (outside the chain)", feed(False)),
+        ("   of which the parser's feed alone, no ops (outside the chain)", plain_feed),
         ("+ content.parsed.delta events", full - parsed),
-        ("   of which the parser building ops (outside the chain)", feed(True) - feed(False)),
+        ("   of which the parser building ops (outside the chain)", feed(True) - plain_feed),
         ("= the chain (the facade adds its iteration and the final validated model)", full),
     ]
 

@@ -14,7 +14,6 @@ as read-only.
 
 from __future__ import annotations
 
-import contextlib
 import copy
 from collections.abc import Callable
 from typing import Annotated, Any, Literal, Self, TypeAlias, TypeVar
@@ -76,7 +75,6 @@ def _compute(thunk: Thunk) -> Any:
 
 _new = object.__new__
 _set = object.__setattr__
-_NO_LOCK = contextlib.nullcontext()
 _PRIVATE_NAMES = frozenset({"_lazy", "_origin"})
 PathItem: TypeAlias = str | int
 
@@ -185,13 +183,8 @@ class BaseEvent(BaseModel):
 
     def materialize(self) -> Self:
         """Compute every lazy field now; returns the event itself."""
-        private = object.__getattribute__(self, "__pydantic_private__")
-        lazy = private.get("_lazy") if private else None
-        if lazy:
-            with getattr(private.get("_origin"), "lock", None) or _NO_LOCK:
-                for name, thunk in list(lazy.items()):
-                    self.__dict__[name] = _compute(thunk)
-                    lazy.pop(name, None)
+        for name in self._pending().copy():
+            getattr(self, name)  # __getattr__ computes it, under the origin's lock
         return self
 
     @model_serializer(mode="wrap")

@@ -110,11 +110,9 @@ class _Normalize(Stage):
                 self._end(item)
                 return
             self.emit(item)
-        self.stopped = True
-        self.observer.on_completed()
+        super().on_completed()
 
     def _end(self, error: Exception) -> None:
         # no error event here: accumulate, below, reports the error with the completion so far
-        self.stopped = True
-        self.observer.on_error(error)
+        super().on_error(error)
         self.chain.ended = True
