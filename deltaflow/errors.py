@@ -4,21 +4,30 @@ Hierarchy::
 
     DeltaflowError
     ├── StreamContractError      a chunk breaks the chat-completion stream contract
-    ├── JsonParseError           invalid JSON in content or tool arguments (position + raw text kept)
-    │   └── JsonLimitError       a depth or size bound was exceeded
-    ├── ToolArgumentsError       tool arguments that are not valid JSON or fail the tool's model
+    ├── StreamClosedError        the stream was closed (``close()``, the ``with`` block left) and is used
+    ├── ParseError (ValueError)  a value the stream should yield could not be produced
+    │   ├── JsonParseError       invalid JSON in content (position + raw text kept)
+    │   │   └── JsonLimitError   a depth or size bound was exceeded
+    │   ├── ContentInvalidError  valid JSON content that fails the ``response_format``
+    │   └── ToolArgumentsError   tool arguments that are not valid JSON or fail the tool's model
     ├── RefusalError             raised by ``filter_refusals(mode="raise")``
     ├── ProviderError            a provider reported an error in the middle of a stream
+    │   └── RelayError           a relayed stream failed upstream, or the relay answered an HTTP error
     ├── StreamInterrupted        the connection broke in the middle of a stream
-    └── StreamTimeout            no chunk arrived within the idle timeout
+    ├── StreamTimeout            no chunk arrived within the idle timeout
+    └── ToolLoopLimitError       ``recipes.tool_loop`` reached ``max_steps``
 
+``ParseError`` is a ``ValueError``, as what openai's helper raises in the same places (pydantic's
+``ValidationError``, ``json.JSONDecodeError``): an ``except ValueError`` written for it still works.
 Where openai-python raises ``LengthFinishReasonError`` / ``ContentFilterFinishReasonError``, deltaflow
-raises those same classes, so existing ``except`` clauses keep working.
+raises those same classes. Errors from the source (openai's ``APIError``, ``APIConnectionError``, a
+failing iterable's own exception) keep their class and get ``.completion`` set as they pass the
+accumulator.
 """
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from openai import ContentFilterFinishReasonError, LengthFinishReasonError
 
@@ -27,16 +36,21 @@ if TYPE_CHECKING:
 
 __all__ = [
     "ContentFilterFinishReasonError",
+    "ContentInvalidError",
     "DeltaflowError",
     "JsonLimitError",
     "JsonParseError",
     "LengthFinishReasonError",
+    "ParseError",
     "ProviderError",
     "RefusalError",
+    "RelayError",
+    "StreamClosedError",
     "StreamContractError",
     "StreamInterrupted",
     "StreamTimeout",
     "ToolArgumentsError",
+    "ToolLoopLimitError",
 ]
 
 
@@ -60,12 +74,25 @@ class StreamContractError(DeltaflowError):
     """A chunk broke the stream contract: a malformed chunk, a delta for an unknown choice, bad types."""
 
 
-class JsonParseError(DeltaflowError):
+class StreamClosedError(DeltaflowError):
+    """The stream was closed (``close()``, or its ``with`` block left) and then used."""
+
+
+class ParseError(DeltaflowError, ValueError):
+    """Content or tool arguments the stream should have parsed could not be.
+
+    ``ChatStream`` raises it at the end of the stream (after every event, the ``error`` event
+    included) unless made with ``parse_errors="keep"``; the operators report it as an ``error`` event.
+    """
+
+
+class JsonParseError(ParseError):
     """Invalid JSON.
 
     Attributes:
         position: the character offset in ``text`` where parsing failed.
         text: the raw text received so far; nothing is lost.
+        choice_index: the choice whose content it is, when known.
     """
 
     def __init__(
@@ -74,18 +101,44 @@ class JsonParseError(DeltaflowError):
         *,
         position: int,
         text: str,
+        choice_index: int | None = None,
         completion: ParsedChatCompletion[object] | None = None,
     ) -> None:
         super().__init__(f"{message} at position {position}", completion=completion)
         self.position = position
         self.text = text
+        self.choice_index = choice_index
 
 
 class JsonLimitError(JsonParseError):
     """The JSON exceeded a configured depth or size bound."""
 
 
-class ToolArgumentsError(DeltaflowError):
+class ContentInvalidError(ParseError):
+    """Content that is valid JSON but fails the ``response_format``.
+
+    Attributes:
+        text: the content, kept whole.
+        errors: pydantic's validation errors (the ``ValidationError`` is the ``__cause__``).
+        choice_index: the choice whose content it is.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        text: str,
+        errors: list[Any],
+        choice_index: int,
+        completion: ParsedChatCompletion[object] | None = None,
+    ) -> None:
+        super().__init__(message, completion=completion)
+        self.text = text
+        self.errors = errors
+        self.choice_index = choice_index
+
+
+class ToolArgumentsError(ParseError):
     """A finished tool call whose arguments are not valid JSON or fail validation.
 
     Attributes:
@@ -171,3 +224,49 @@ class StreamInterrupted(DeltaflowError):  # noqa: N818 - reads as what happened,
 
     The transport's exception is the ``__cause__``.
     """
+
+
+class RelayError(ProviderError):
+    """The relayed stream failed upstream, or the relay answered with an HTTP error.
+
+    Attributes:
+        error: what the relay said: ``{"type", "code", "message"}`` for an upstream failure, or
+            ``{"status", "body"}`` for an HTTP error.
+        status_code: the relay's HTTP status for an HTTP error, else None.
+        completion: the upstream's partial completion when the relay sent one.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        error: object,
+        status_code: int | None = None,
+        completion: ParsedChatCompletion[object] | None = None,
+    ) -> None:
+        super().__init__(message, error=error, completion=completion)
+        self.status_code = status_code
+
+
+class ToolLoopLimitError(DeltaflowError):
+    """The model still asked for tools after ``max_steps`` requests.
+
+    The tools of the last step have run and their results are in ``messages``, so the
+    conversation can go on: ``tool_loop(client, error.messages, tools, model=...)``.
+
+    Attributes:
+        max_steps: the limit that was reached.
+        messages: the conversation so far, tool results of the last step included.
+        completion: the last step's completion (its message asks for tools).
+    """
+
+    def __init__(
+        self,
+        max_steps: int,
+        *,
+        messages: list[dict[str, Any]],
+        completion: ParsedChatCompletion[object] | None = None,
+    ) -> None:
+        super().__init__(f"the model still asked for tools after {max_steps} steps", completion=completion)
+        self.max_steps = max_steps
+        self.messages = messages

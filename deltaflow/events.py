@@ -14,9 +14,7 @@ as read-only.
 
 from __future__ import annotations
 
-import copy
-from collections.abc import Callable
-from typing import Annotated, Any, Literal, Self, TypeAlias, TypeVar
+from typing import Annotated, Any, Literal, TypeAlias
 
 from openai.types.chat import (
     ChatCompletionChunk,
@@ -25,15 +23,9 @@ from openai.types.chat import (
     ParsedFunctionToolCall,
 )
 from openai.types.completion_usage import CompletionUsage
-from pydantic import (
-    BaseModel,
-    BeforeValidator,
-    ConfigDict,
-    Field,
-    SerializerFunctionWrapHandler,
-    model_serializer,
-)
+from pydantic import BeforeValidator, ConfigDict, Field
 
+from deltaflow._lazy import LazyModel
 from deltaflow._openai_compat import construct
 
 __all__ = [
@@ -61,166 +53,19 @@ __all__ = [
     "UsageReported",
 ]
 
-Thunk: TypeAlias = Callable[[], Any] | tuple[Callable[[Any], Any], Any]
-"""How a lazy field is computed: a zero-argument callable, or ``(function, argument)`` (cheaper to
-make than a ``functools.partial``, which matters on every chunk)."""
-
-
-def _compute(thunk: Thunk) -> Any:
-    if type(thunk) is tuple:
-        function, argument = thunk
-        return function(argument)
-    return thunk()  # type: ignore[operator]  # the callable form
-
-
-_new = object.__new__
-_set = object.__setattr__
-_PRIVATE_NAMES = frozenset({"_lazy", "_origin"})
 PathItem: TypeAlias = str | int
 
 
-# the slots' own setters: the fastest way to fill a model built without validation
-_set_dict = BaseModel.__dict__["__dict__"].__set__
-_set_private = BaseModel.__dict__["__pydantic_private__"].__set__
-_get_private = BaseModel.__dict__["__pydantic_private__"].__get__
-EventT = TypeVar("EventT", bound="BaseEvent")
+class BaseEvent(LazyModel):
+    """Common base: frozen, with fields that may be computed on first read (``deltaflow._lazy``).
 
-
-def make_event(
-    cls: type[EventT], fields: dict[str, Any], lazy: dict[str, Thunk], origin: Any = None
-) -> EventT:
-    """``BaseEvent.lazy`` as a plain function: what the operators call for every chunk."""
-    event = _new(cls)
-    _set_dict(event, fields)
-    # fields_set and extra are rarely read: __getattr__ fills them in on first use
-    _set_private(event, {"_lazy": lazy, "_origin": origin})
-    return event
-
-
-def make_plain_event(cls: type[EventT], fields: dict[str, Any], private: dict[str, Any]) -> EventT:
-    """An event with no lazy field: ``private`` is ``{"_lazy": None, "_origin": origin}``, shared.
-
-    Nothing writes to an event's private dict when it has no lazy field, so one per stream serves
-    all of them: the cheapest event there is (``content.parsed.delta`` comes by the thousand).
+    Build events with the ordinary constructor; derive one from another with ``evolve``.
     """
-    event = _new(cls)
-    _set_dict(event, fields)
-    _set_private(event, private)
-    return event
-
-
-class BaseEvent(BaseModel):
-    """Common base: frozen, with fields that may be computed on first access."""
 
     model_config = ConfigDict(frozen=True, arbitrary_types_allowed=True)
 
-    # field name -> how to compute it (a Thunk); emptied as fields materialise
-    _lazy: dict[str, Thunk] | None = None
-    # the accumulator state that produced the event, for operators further down the chain; its
-    # lock is taken while a lazy field is computed
-    _origin: Any = None
-
-    @classmethod
-    def lazy(cls, fields: dict[str, Any], lazy: dict[str, Thunk], origin: Any = None) -> Self:
-        """Build an event without validation, some fields computed on first access.
-
-        This is the pipeline's fast path: ``fields`` must hold every non-lazy field with a value of
-        the declared type. Users build events with the ordinary constructor.
-        """
-        return make_event(cls, fields, lazy, origin)
-
-    def evolve(self, fields: dict[str, Any] | None = None, lazy: dict[str, Thunk] | None = None) -> Self:
-        """A copy with some fields replaced (``fields``) or made lazy (``lazy``); the origin is kept."""
-        own_lazy = dict(self._pending())
-        new_fields = dict(self.__dict__)
-        for name in fields or ():
-            own_lazy.pop(name, None)
-        for name in lazy or ():
-            new_fields.pop(name, None)
-        new_fields.update(fields or {})
-        own_lazy.update(lazy or {})
-        return make_event(type(self), new_fields, own_lazy, self.origin)
-
-    @property
-    def origin(self) -> Any:
-        """The accumulator state that produced this event (None for events built by users)."""
-        private = object.__getattribute__(self, "__pydantic_private__")
-        return private.get("_origin") if private else None
-
-    def _pending(self) -> dict[str, Thunk]:
-        private = object.__getattribute__(self, "__pydantic_private__")
-        return (private.get("_lazy") if private else None) or {}
-
-    def __getattr__(self, name: str) -> Any:
-        # a lazy field first: this runs on every read of one (`parsed` on every delta, say)
-        private = _get_private(self)
-        lazy = private.get("_lazy") if private else None
-        thunk = lazy.get(name) if lazy else None
-        if thunk is not None:
-            # under the producing state's lock: a sink on another thread may read while the stream
-            # thread appends; computed before the thunk is dropped, so a racing reader recomputes
-            lock = getattr(private.get("_origin"), "lock", None)
-            if lock is None:
-                value = _compute(thunk)
-            else:
-                lock.acquire()
-                try:
-                    value = _compute(thunk)
-                finally:
-                    lock.release()
-            self.__dict__[name] = value
-            lazy.pop(name, None)  # type: ignore[union-attr]
-            return value
-        if name == "__pydantic_fields_set__":
-            # a set of its own per event: pydantic updates fields_set in model_copy(update=...)
-            fields_set = set(type(self).__pydantic_fields__)
-            _set(self, name, fields_set)
-            return fields_set
-        if name == "__pydantic_extra__":
-            _set(self, name, None)
-            return None
-        return super().__getattr__(name)  # type: ignore[misc]
-
-    def materialize(self) -> Self:
-        """Compute every lazy field now; returns the event itself."""
-        for name in self._pending().copy():
-            getattr(self, name)  # __getattr__ computes it, under the origin's lock
-        return self
-
-    @model_serializer(mode="wrap")
-    def _serialize(self, handler: SerializerFunctionWrapHandler) -> Any:
-        return handler(self.materialize())
-
-    def __eq__(self, other: object) -> bool:
-        # events are equal by type and fields; where they came from (the origin) does not count
-        if not isinstance(other, BaseEvent):
-            return NotImplemented
-        return type(self) is type(other) and self.materialize().__dict__ == other.materialize().__dict__
-
-    __hash__ = None  # type: ignore[assignment]
-
-    def __repr_args__(self) -> Any:
-        return super(BaseEvent, self.materialize()).__repr_args__()
-
-    def __setattr__(self, name: str, value: Any) -> None:
-        if name in _PRIVATE_NAMES:
-            # events are read-only; their private dict may be shared (see make_plain_event)
-            raise AttributeError(f"{type(self).__name__}.{name} is read-only")
-        super().__setattr__(name, value)
-
-    def __delattr__(self, name: str) -> None:
-        if name in _PRIVATE_NAMES:
-            raise AttributeError(f"{type(self).__name__}.{name} is read-only")
-        super().__delattr__(name)
-
-    def __copy__(self) -> Self:
-        # lazy fields are computed first: a copy and its original must not share the thunks
-        return super(BaseEvent, self.materialize()).__copy__()
-
-    def __deepcopy__(self, memo: dict[int, Any] | None = None) -> Self:
-        # the fields are copied; the origin, the state that produced the event, is not data
-        fields = copy.deepcopy(self.materialize().__dict__, memo)
-        return make_event(type(self), fields, {}, self.origin)
+    type: str
+    """What happened: each event class narrows it to its own literal, the union's discriminator."""
 
 
 def _lenient_completion(value: Any) -> ParsedChatCompletion[object]:

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import copy
+import pickle
 
 import pytest
 
 from deltaflow import ChatStream
-from deltaflow.events import BaseEvent, ContentDelta, ContentParsedDelta
+from deltaflow.events import BaseEvent, ContentDelta
 from tests.chunks import text_stream
 
 
@@ -22,29 +23,37 @@ def test_lazy_fields_take_a_callable_or_a_function_argument_pair() -> None:
         calls.append(count)
         return "ab"[:count]
 
-    event = ContentDelta.lazy(
-        {"type": "content.delta", "choice_index": 0, "delta": "b"},
-        {"snapshot": (snapshot_of, 2), "parsed": lambda: {"k": 1}},
-    )
+    plain = ContentDelta(choice_index=0, delta="b", snapshot="", parsed=None)
+    event = plain.evolve(lazy={"snapshot": (snapshot_of, 2), "parsed": lambda: {"k": 1}})
+    assert event.pending_fields() == {"snapshot", "parsed"}
     assert calls == []
     assert (event.snapshot, event.parsed) == ("ab", {"k": 1})
     assert event.snapshot == "ab"
     assert calls == [2]  # computed once
 
 
-def test_private_attributes_are_read_only() -> None:
-    """Events without lazy fields share one private dict per stream: nobody may change it."""
+def test_the_lazy_mechanism_slots_are_read_only() -> None:
+    """The pending thunks and the lock are set once, when the event is made."""
     events = list(
         ChatStream(text_stream('{"a": 1}'), response_format={"type": "json_schema", "json_schema": {}})
     )
-    ops = [event for event in events if isinstance(event, ContentParsedDelta)]
-    assert len(ops) >= 2
-    with pytest.raises(AttributeError, match="read-only"):
-        ops[0]._origin = None
-    with pytest.raises(AttributeError, match="read-only"):
-        del ops[0]._lazy
-    assert ops[-1].origin is not None
-    assert ops[-1].origin is ops[0].origin
+    delta = [event for event in events if isinstance(event, ContentDelta)][-1]
+    for name in ("_pending", "_lock"):
+        with pytest.raises(AttributeError, match="read-only"):
+            setattr(delta, name, None)
+        with pytest.raises(AttributeError, match="read-only"):
+            delattr(delta, name)
+    assert delta.snapshot == '{"a": 1}'
+
+
+def test_events_hold_no_pydantic_private_state() -> None:
+    """Nothing is kept in pydantic's private attributes: a pickled or dumped event is just its fields."""
+    events = list(ChatStream(text_stream('{"a": 1}')))
+    for event in events:
+        assert event.__pydantic_private__ is None
+        assert type(event).__private_attributes__ == {}
+    delta = next(event for event in events if isinstance(event, ContentDelta))
+    assert pickle.loads(pickle.dumps(delta)) == delta
 
 
 def test_a_copy_keeps_the_lazy_fields_of_its_moment_and_the_original_still_reads_them() -> None:
@@ -59,6 +68,5 @@ def test_a_copy_keeps_the_lazy_fields_of_its_moment_and_the_original_still_reads
     assert chunk_event.snapshot.choices[0].message.content == "a"
     assert deep.snapshot == delta_event.snapshot == "a"
     assert deep == delta_event
-    assert deep.origin is delta_event.origin
     # a deep copy owns its data
     assert deep.__dict__ is not delta_event.__dict__

@@ -8,9 +8,10 @@ from openai.types.chat import ChatCompletionChunk
 from openai.types.completion_usage import CompletionUsage
 from reactivex import Observable, abc
 
+from deltaflow._lazy import build
 from deltaflow._openai_compat import construct
 from deltaflow.errors import DeltaflowError, ProviderError, StreamContractError
-from deltaflow.events import BaseEvent, CompletionDone, ErrorReported, make_event
+from deltaflow.events import BaseEvent, CompletionDone, ErrorReported
 from deltaflow.operators._stage import Fused, Stage
 from deltaflow.state import CompletionState, RejectedChunk
 
@@ -100,22 +101,30 @@ class _Accumulate(Stage):
             self.on_error(StreamContractError("the stream ended before any chunk arrived"))
             return
         self.emit(
-            make_event(CompletionDone, {"type": "completion.done"}, {"completion": state.current}, state)
+            build(CompletionDone, {"type": "completion.done"}, {"completion": state.current}, state.lock)
         )
         super().on_completed()
 
 
 def with_completion(error: Exception, state: CompletionState) -> Exception:
-    """Attach the partial completion to a deltaflow error that has none yet.
+    """Attach the partial completion to an error that has none yet.
 
-    A provider error that carries usage (OpenRouter sends it with the error) sets the completion's
-    usage when none arrived before, so the tokens spent are not lost.
+    Every error that ends a stream carries ``.completion``: deltaflow's own errors declare it;
+    errors from the source (openai's ``APIError`` / ``APIConnectionError``, a JSON error, a failing
+    iterable's own exception) keep their class, so existing ``except`` clauses still catch them,
+    and get the attribute set. A provider error that carries usage (OpenRouter sends it with the
+    error) sets the completion's usage when none arrived before, so the tokens spent are not lost.
     """
     if isinstance(error, ProviderError) and state.started and state.usage.current is None:
         payload = error.error
         usage = payload.get("usage") if isinstance(payload, dict) else None
         if isinstance(usage, dict):
             state.usage.set(construct(CompletionUsage, usage), state.seq)
-    if isinstance(error, DeltaflowError) and error.completion is None and state.started:
-        error.completion = state.current()
+    if getattr(error, "completion", None) is None:
+        completion = state.current() if state.started else None
+        if isinstance(error, DeltaflowError):
+            error.completion = completion
+        else:
+            # a foreign class: the attribute deltaflow's errors declare, set on the instance
+            setattr(error, "completion", completion)  # noqa: B010
     return error

@@ -7,15 +7,23 @@ from bisect import bisect_right
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
+from openai.types.chat import ParsedChatCompletion
 from pydantic import ValidationError
 from reactivex import Observable, abc
 
 from deltaflow._tools import ToolSpec, tool_specs
 from deltaflow.errors import JsonParseError, ToolArgumentsError
-from deltaflow.events import BaseEvent, ErrorReported, ToolCallDelta, ToolCallDone
+from deltaflow.events import (
+    BaseEvent,
+    ChunkReceived,
+    CompletionDone,
+    ErrorReported,
+    ToolCallDelta,
+    ToolCallDone,
+)
+from deltaflow.operators._snapshot_copies import with_parsed_arguments
 from deltaflow.operators._stage import Fused, Stage
 from deltaflow.partial_json import IncrementalJsonParser
-from deltaflow.state import CompletionState, ToolCallState
 
 __all__ = ["assemble_tool_calls"]
 
@@ -23,18 +31,21 @@ _UNSET: Any = object()
 
 
 class _CallParse:
-    """The partial parse of one tool call's arguments, remembered per chunk for snapshots."""
+    """The partial parse of one tool call's arguments, remembered per chunk for snapshots.
 
-    __slots__ = ("final", "final_seq", "parser", "seqs", "versions")
+    Chunks are numbered by the operator, counting the ``chunk`` events that pass it.
+    """
+
+    __slots__ = ("chunks", "final", "final_chunk", "parser", "versions")
 
     def __init__(self) -> None:
         self.parser: IncrementalJsonParser | None = IncrementalJsonParser(emit_ops=False)
-        self.seqs: list[int] = []
+        self.chunks: list[int] = []
         self.versions: list[int] = []
         self.final: Any = _UNSET
-        self.final_seq = 0
+        self.final_chunk = 0
 
-    def feed(self, text: str, seq: int) -> None:
+    def feed(self, text: str, chunk: int) -> None:
         if self.parser is None or not text:
             return
         try:
@@ -44,27 +55,18 @@ class _CallParse:
             self.parser = None
             return
         if self.parser.has_value and (not self.versions or self.versions[-1] != self.parser.version):
-            self.seqs.append(seq)
+            self.chunks.append(chunk)
             self.versions.append(self.parser.version)
 
-    def value(self, version: int | None) -> Any:
-        if self.parser is None or version is None:
-            return None
-        return self.parser.value(version)
+    def value(self, version: int) -> Any:
+        return self.parser.value(version) if self.parser is not None else None
 
-    def current_version(self) -> int | None:
-        return self.versions[-1] if self.versions else None
-
-    def delta_at(self, seq: int) -> Any:
-        """The partial arguments as of chunk ``seq``: ``ToolCallDelta.parsed_arguments``."""
-        position = bisect_right(self.seqs, seq)
-        return self.value(self.versions[position - 1]) if position else None
-
-    def at(self, seq: int) -> Any:
-        """The arguments in a snapshot as of chunk ``seq``: partial, then final once done."""
-        if self.final is not _UNSET and seq >= self.final_seq:
+    def at(self, chunk: int) -> Any:
+        """The arguments in a snapshot as of ``chunk``: partial, then final once done."""
+        if self.final is not _UNSET and chunk >= self.final_chunk:
             return self.final
-        return self.delta_at(seq)
+        position = bisect_right(self.chunks, chunk)
+        return self.value(self.versions[position - 1]) if position else None
 
 
 def assemble_tool_calls(
@@ -81,9 +83,9 @@ def assemble_tool_calls(
     (``code="tool_arguments_invalid"``, a ``ToolArgumentsError`` with the raw text and JSON
     position); the stream goes on.
 
-    The operator hands its values to the accumulator of the stream it follows (snapshots and the
-    final completion show them): put ``share()`` after it, not between ``accumulate`` and it, when
-    several subscribers need different configurations.
+    Snapshots (``chunk`` events, ``completion.done``) it passes on are copies that show the parsed
+    arguments; the events it was given are not changed, so other subscribers of the same upstream
+    see only what their own operators add.
 
     ::
 
@@ -104,91 +106,100 @@ def assemble_tool_calls(
 
 
 class _Assemble(Stage):
-    """One subscription: a parse per tool call."""
+    """One subscription: a parse per tool call, and the snapshots of the events it passes on."""
 
-    __slots__ = ("calls", "specs")
+    __slots__ = ("calls", "chunks", "latest_chunk", "specs")
 
     def __init__(self, specs: dict[str, ToolSpec], observer: abc.ObserverBase[BaseEvent]) -> None:
         super().__init__(observer)
         self.specs = specs
         self.calls: dict[tuple[int, int], _CallParse] = {}
+        self.chunks = 0
+        """How many ``chunk`` events passed: the number of the chunk being handled."""
+        self.latest_chunk: ChunkReceived | None = None
 
     def on_next(self, event: BaseEvent) -> None:
         if isinstance(event, ToolCallDelta):
-            self.emit(_on_delta(event, self.specs.get(event.name), self.calls))
+            self.emit(self._on_delta(event))
+        elif isinstance(event, ChunkReceived):
+            self.chunks = chunk = self.chunks + 1
+            event = event.evolve(lazy={"snapshot": (self._snapshot_with_parsed, (event, chunk))})
+            self.latest_chunk = event
+            self.emit(event)
         elif isinstance(event, ToolCallDone):
-            for out in _on_done(event, self.specs.get(event.name), self.calls):
+            for out in self._on_done(event):
                 self.emit(out)
+        elif isinstance(event, CompletionDone):
+            self.emit(event.evolve(lazy={"completion": (self._completion_with_parsed, event)}))
         else:
             self.emit(event)
 
+    def on_error(self, error: Exception) -> None:
+        if not self.stopped and self.calls:
+            completion = getattr(error, "completion", None)
+            if isinstance(completion, ParsedChatCompletion):
+                error.completion = self._with_parsed(completion, self.chunks)  # type: ignore[attr-defined]
+        super().on_error(error)
 
-def _call_state(event: ToolCallDelta | ToolCallDone) -> tuple[CompletionState | None, ToolCallState | None]:
-    origin = event.origin
-    if not isinstance(origin, CompletionState):
-        return None, None
-    choice = origin.choices.get(event.choice_index)
-    return origin, choice.tool_calls.get(event.index) if choice else None
+    def _snapshot_with_parsed(self, of: tuple[ChunkReceived, int]) -> ParsedChatCompletion[object]:
+        upstream, chunk = of
+        return self._with_parsed(upstream.snapshot, chunk)
 
+    def _completion_with_parsed(self, upstream: CompletionDone) -> ParsedChatCompletion[object]:
+        return self._with_parsed(upstream.completion, self.chunks)
 
-def _on_delta(
-    event: ToolCallDelta, spec: ToolSpec | None, calls: dict[tuple[int, int], _CallParse]
-) -> BaseEvent:
-    if spec is None or not spec.parseable:
-        return event
-    key = (event.choice_index, event.index)
-    parse = calls.get(key)
-    origin, call_state = _call_state(event)
-    if parse is None:
-        parse = calls[key] = _CallParse()
-        if call_state is not None:
-            call_state.parsed_at = parse.at
-            # from the next fragment on, accumulate gives the delta a lazy parsed_arguments itself
-            call_state.delta_parsed_at = parse.delta_at
-    parse.feed(event.arguments_delta, origin.seq if origin is not None else len(parse.seqs) + 1)
-    version = parse.current_version()
-    if version is None or "parsed_arguments" not in event.__dict__:
-        # no value yet, or the hook already made parsed_arguments lazy
-        return event
-    parser = parse.parser
-    return event.evolve(lazy={"parsed_arguments": lambda: parser.value(version) if parser else None})
+    def _with_parsed(
+        self, completion: ParsedChatCompletion[object], chunk: int
+    ) -> ParsedChatCompletion[object]:
+        if not self.calls:
+            return completion
+        return with_parsed_arguments(completion, {key: parse.at(chunk) for key, parse in self.calls.items()})
 
+    def _on_delta(self, event: ToolCallDelta) -> BaseEvent:
+        spec = self.specs.get(event.name)
+        if spec is None or not spec.parseable:
+            return event
+        key = (event.choice_index, event.index)
+        parse = self.calls.get(key)
+        if parse is None:
+            parse = self.calls[key] = _CallParse()
+        parse.feed(event.arguments_delta, self.chunks)
+        if not parse.versions:
+            return event  # no value yet
+        return event.evolve(lazy={"parsed_arguments": (parse.value, parse.versions[-1])})
 
-def _on_done(
-    event: ToolCallDone, spec: ToolSpec | None, calls: dict[tuple[int, int], _CallParse]
-) -> list[BaseEvent]:
-    if spec is None or not spec.parseable:
-        return [event]
-    origin, call_state = _call_state(event)
-    parse = calls.get((event.choice_index, event.index))
-    if parse is None:
-        parse = calls[(event.choice_index, event.index)] = _CallParse()
-        if call_state is not None:
-            call_state.parsed_at = parse.at
-    parsed, error = _parse_arguments(spec, event)
-    parse.final = parsed
-    parse.final_seq = origin.seq if origin is not None else 0
-    tool_call = event.tool_call.model_copy(
-        update={"function": event.tool_call.function.model_copy(update={"parsed_arguments": parsed})}
-    )
-    done = event.evolve(fields={"parsed_arguments": parsed, "tool_call": tool_call})
-    if error is None:
-        return [done]
-    if origin is not None:
-        error.completion = origin.current()
-    report = ErrorReported(
-        code="tool_arguments_invalid",
-        message=str(error),
-        choice_index=event.choice_index,
-        detail={
-            "name": event.name,
-            "index": event.index,
-            "arguments": event.arguments,
-            "position": error.position,
-        },
-        exception=error,
-    )
-    return [done, report]
+    def _on_done(self, event: ToolCallDone) -> list[BaseEvent]:
+        spec = self.specs.get(event.name)
+        if spec is None or not spec.parseable:
+            return [event]
+        key = (event.choice_index, event.index)
+        parse = self.calls.get(key)
+        if parse is None:
+            parse = self.calls[key] = _CallParse()
+        parsed, error = _parse_arguments(spec, event)
+        parse.final = parsed
+        parse.final_chunk = self.chunks
+        tool_call = event.tool_call.model_copy(
+            update={"function": event.tool_call.function.model_copy(update={"parsed_arguments": parsed})}
+        )
+        done = event.evolve(fields={"parsed_arguments": parsed, "tool_call": tool_call})
+        if error is None:
+            return [done]
+        if self.latest_chunk is not None:
+            error.completion = self.latest_chunk.snapshot
+        report = ErrorReported(
+            code="tool_arguments_invalid",
+            message=str(error),
+            choice_index=event.choice_index,
+            detail={
+                "name": event.name,
+                "index": event.index,
+                "arguments": event.arguments,
+                "position": error.position,
+            },
+            exception=error,
+        )
+        return [done, report]
 
 
 def _parse_arguments(spec: ToolSpec, event: ToolCallDone) -> tuple[Any, ToolArgumentsError | None]:

@@ -9,7 +9,7 @@ from reactivex import Observable
 
 from deltaflow._tools import has_parseable_input, tool_specs
 from deltaflow.errors import ContentFilterFinishReasonError, LengthFinishReasonError
-from deltaflow.events import BaseEvent
+from deltaflow.events import BaseEvent, ChunkReceived
 from deltaflow.operators._stage import Fused, Stage
 
 __all__ = ["check_finish_reasons"]
@@ -51,7 +51,7 @@ class _Check(Stage):
     def on_next(self, event: BaseEvent) -> None:
         if self.chain.ended:
             return
-        if event.type == "chunk":  # a ChunkReceived (or a subclass): cheaper than isinstance
+        if type(event) is ChunkReceived or isinstance(event, ChunkReceived):  # the exact type: no ABC check
             for choice in event.chunk.choices:
                 reason = choice.finish_reason
                 if reason is None:

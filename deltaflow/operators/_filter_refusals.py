@@ -8,9 +8,15 @@ from typing import Literal
 from reactivex import Observable, abc
 
 from deltaflow.errors import RefusalError
-from deltaflow.events import BaseEvent, LogprobsRefusalDelta, LogprobsRefusalDone, RefusalDelta, RefusalDone
+from deltaflow.events import (
+    BaseEvent,
+    ChunkReceived,
+    LogprobsRefusalDelta,
+    LogprobsRefusalDone,
+    RefusalDelta,
+    RefusalDone,
+)
 from deltaflow.operators._stage import Fused, Stage
-from deltaflow.state import CompletionState
 
 __all__ = ["RefusalMode", "filter_refusals"]
 
@@ -48,18 +54,21 @@ def filter_refusals(mode: RefusalMode = "keep") -> Callable[[Observable[BaseEven
 class _Filter(Stage):
     """One subscription: drops refusal events, or ends the stream at ``refusal.done``."""
 
-    __slots__ = ("mode",)
+    __slots__ = ("latest_chunk", "mode")
 
     def __init__(self, mode: RefusalMode, observer: abc.ObserverBase[BaseEvent]) -> None:
         super().__init__(observer)
         self.mode = mode
+        self.latest_chunk: ChunkReceived | None = None
+        """The last ``chunk`` event seen: its snapshot is the completion a ``RefusalError`` carries."""
 
     def on_next(self, event: BaseEvent) -> None:
         if self.chain.ended:
             return
+        if isinstance(event, ChunkReceived):
+            self.latest_chunk = event
         if self.mode == "raise" and isinstance(event, RefusalDone):
-            origin = event.origin
-            completion = origin.current() if isinstance(origin, CompletionState) else None
+            completion = self.latest_chunk.snapshot if self.latest_chunk is not None else None
             self.fail(RefusalError(event.refusal, choice_index=event.choice_index, completion=completion))
             return
         if self.mode == "drop" and isinstance(event, _REFUSAL_EVENTS):

@@ -10,27 +10,29 @@ import types
 import typing
 from bisect import bisect_right
 from collections.abc import Callable, Sequence
-from functools import partial
 from typing import Any, Final
 
+from openai.types.chat import ParsedChatCompletion
 from pydantic import AliasChoices, AliasPath, BaseModel, TypeAdapter, ValidationError
 from reactivex import Observable, abc
 
+from deltaflow._lazy import build
 from deltaflow._tools import has_json_content, is_rich_response_format, validate_content
-from deltaflow.errors import JsonParseError
+from deltaflow.errors import ContentInvalidError, JsonParseError
 from deltaflow.events import (
     BaseEvent,
     ChunkReceived,
+    CompletionDone,
     ContentDelta,
     ContentDone,
     ContentParsedDelta,
     ContentParsedDone,
     ErrorReported,
-    make_plain_event,
+    RefusalDelta,
 )
+from deltaflow.operators._snapshot_copies import with_parsed_content
 from deltaflow.operators._stage import Fused, Stage
 from deltaflow.partial_json import IncrementalJsonParser
-from deltaflow.state import ChoiceState, CompletionState
 
 __all__ = ["parse_partial_json"]
 
@@ -86,9 +88,9 @@ def parse_partial_json(
         max_depth: deepest nesting of arrays and objects accepted.
         max_size: most characters of content parsed per choice, None for no bound.
 
-    The operator hands its values to the accumulator of the stream it follows (snapshots and the
-    final completion show them): put ``share()`` after it, not between ``accumulate`` and it, when
-    several subscribers need different configurations.
+    Snapshots (``chunk`` events, ``completion.done``) it passes on are copies that show ``parsed``;
+    the events it was given are not changed, so other subscribers of the same upstream see only
+    what their own operators add.
 
     ::
 
@@ -148,98 +150,39 @@ class _Config:
 
 
 class _ContentParse:
-    """One choice's parse: the parser, its version after each chunk, the final validated value."""
+    """One choice's parse: the parser, its version after each chunk, the final validated value.
 
-    __slots__ = (
-        "choice",
-        "error",
-        "error_seq",
-        "final",
-        "final_seq",
-        "parser",
-        "private",
-        "refusal_scanned",
-        "refusal_seq",
-        "seqs",
-        "state",
-        "versions",
-    )
+    Chunks are numbered by the operator itself, counting the ``chunk`` events that pass it: a
+    value read late is looked up as of the chunk of its event.
+    """
 
-    def __init__(
-        self, parser: IncrementalJsonParser, state: CompletionState | None, choice: ChoiceState | None
-    ) -> None:
+    __slots__ = ("chunks", "error", "error_chunk", "final", "final_chunk", "parser", "versions")
+
+    def __init__(self, parser: IncrementalJsonParser) -> None:
         self.parser = parser
-        self.state = state
-        self.choice = choice
-        self.private: dict[str, Any] = {"_lazy": None, "_origin": state}
-        """The private dict of the choice's events without lazy fields (shared: nobody changes it)."""
         self.error: JsonParseError | None = None
-        self.error_seq = 0
-        # parser version as of chunk seqs[i] is versions[i]; version 0 is "nothing yet" (None)
-        self.seqs: list[int] = [0]
+        self.error_chunk = 0
+        # the parser's version as of chunk chunks[i] is versions[i]; version 0 is "nothing yet" (None)
+        self.chunks: list[int] = [0]
         self.versions: list[int] = [0]
         self.final: Any = _UNSET
-        self.final_seq = 0
-        self.refusal_seq: int | None = None
-        self.refusal_scanned = 0
+        self.final_chunk = 0
 
-    def seq(self) -> int:
-        """The number of the chunk being handled (the last version's without a CompletionState)."""
-        state = self.state
-        return state.seq if state is not None else len(self.versions)
-
-    def refusal_start(self) -> int | None:
-        """The chunk that made the refusal non-empty (openai stops parsing from there), or None."""
-        if self.refusal_seq is None:
-            refusal = self.choice.refusal if self.choice is not None else None
-            if refusal is None:
-                return None
-            parts = refusal.parts
-            # parts are only appended: resume the scan where the last one stopped
-            for position in range(self.refusal_scanned, len(parts)):
-                if parts[position]:
-                    self.refusal_seq = refusal.marks[position]
-                    break
-            else:
-                self.refusal_scanned = len(parts)
-        return self.refusal_seq
-
-    def delta_at(self, seq: int) -> Any:
-        """``content.delta``'s ``parsed`` as of chunk ``seq``: ``ChoiceState.delta_parsed_at``."""
-        if self.error is not None and seq >= self.error_seq:
-            return None
-        if self._refused_by(seq):
-            return None
-        version = self._version_at(seq)
-        return self.parser.value(version) if version else None
-
-    def at(self, seq: int) -> Any:
-        """``message.parsed`` as of chunk ``seq``: ``ChoiceState.parsed_at`` for snapshots."""
-        if self.final is not _UNSET and seq >= self.final_seq:
+    def at(self, chunk: int, refused: int | None) -> Any:
+        """``message.parsed`` as of ``chunk``, the choice having refused at chunk ``refused``."""
+        if self.final is not _UNSET and chunk >= self.final_chunk:
             return self.final
-        if self._refused_by(seq):
+        if refused is not None and refused <= chunk:
             return None
-        return self.parser.value(self._version_at(seq))
-
-    def _refused_by(self, seq: int) -> bool:
-        """Whether the choice had refused by chunk ``seq`` (no refusal at all: no scan)."""
-        if self.choice is None or self.choice.refusal is None:
-            return False
-        refused = self.refusal_start()
-        return refused is not None and refused <= seq
-
-    def _version_at(self, seq: int) -> int:
-        """The parser's version as of chunk ``seq``."""
-        seqs = self.seqs
-        if seq >= seqs[-1]:
-            return self.versions[-1]  # read as it streams, the usual case: no bisection
-        return self.versions[bisect_right(seqs, seq) - 1]
+        if chunk >= self.chunks[-1]:
+            return self.parser.value(self.versions[-1])  # read as it streams, the usual case
+        return self.parser.value(self.versions[bisect_right(self.chunks, chunk) - 1])
 
 
 class _Run(Stage):
-    """One subscription: the parses per choice and the event handling."""
+    """One subscription: the parses per choice, and the snapshots of the events it passes on."""
 
-    __slots__ = ("config", "parsed_done", "parses", "rich")
+    __slots__ = ("chunks", "config", "latest_chunk", "parsed_done", "parses", "refused", "rich")
 
     def __init__(self, config: _Config, observer: abc.ObserverBase[BaseEvent]) -> None:
         super().__init__(observer)
@@ -248,6 +191,11 @@ class _Run(Stage):
         self.rich = config.rich
         self.parsed_done = config.parsed_done
         self.parses: dict[int, _ContentParse] = {}
+        self.chunks = 0
+        """How many ``chunk`` events passed: the number of the chunk being handled."""
+        self.refused: dict[int, int] = {}
+        """Choice index -> the chunk whose refusal delta was the first not empty (openai stops parsing)."""
+        self.latest_chunk: ChunkReceived | None = None
 
     def on_next(self, event: BaseEvent) -> None:
         """Handle one event of the upstream."""
@@ -255,17 +203,50 @@ class _Run(Stage):
         kind = type(event)
         if kind is ContentDelta:
             self._on_delta(event)  # type: ignore[arg-type]  # checked just above
-        elif kind is ChunkReceived:
-            self.emit(event)
+        elif kind is ChunkReceived or isinstance(event, ChunkReceived):
+            self._on_chunk(event)  # type: ignore[arg-type]  # checked just above
         elif isinstance(event, ContentDelta):
             self._on_delta(event)
         elif isinstance(event, ContentDone):
             self._on_done(event)
+        elif isinstance(event, RefusalDelta):
+            if event.delta and event.choice_index not in self.refused:
+                self.refused[event.choice_index] = self.chunks
+            self.emit(event)
+        elif isinstance(event, CompletionDone) and self.rich:
+            self.emit(event.evolve(lazy={"completion": (self._completion_with_parsed, event)}))
         else:
             self.emit(event)
 
-    def _parse_for(self, event: ContentDelta | ContentDone) -> _ContentParse:
-        index = event.choice_index
+    def on_error(self, error: Exception) -> None:
+        if not self.stopped and self.rich and self.parses:
+            completion = getattr(error, "completion", None)
+            if isinstance(completion, ParsedChatCompletion):
+                error.completion = self._with_parsed(completion, self.chunks)  # type: ignore[attr-defined]
+        super().on_error(error)
+
+    def _on_chunk(self, event: ChunkReceived) -> None:
+        self.chunks = chunk = self.chunks + 1
+        if self.rich:
+            event = event.evolve(lazy={"snapshot": (self._snapshot_with_parsed, (event, chunk))})
+            self.latest_chunk = event
+        self.emit(event)
+
+    def _snapshot_with_parsed(self, of: tuple[ChunkReceived, int]) -> ParsedChatCompletion[object]:
+        upstream, chunk = of
+        return self._with_parsed(upstream.snapshot, chunk)
+
+    def _completion_with_parsed(self, upstream: CompletionDone) -> ParsedChatCompletion[object]:
+        return self._with_parsed(upstream.completion, self.chunks)
+
+    def _with_parsed(
+        self, completion: ParsedChatCompletion[object], chunk: int
+    ) -> ParsedChatCompletion[object]:
+        refused = self.refused
+        values = {index: parse.at(chunk, refused.get(index)) for index, parse in self.parses.items()}
+        return with_parsed_content(completion, values)
+
+    def _parse_for(self, index: int) -> _ContentParse:
         parse = self.parses.get(index)
         if parse is None:
             config = self.config
@@ -275,20 +256,14 @@ class _Run(Stage):
                 emit_ops=config.parsed_deltas,
                 track_done=config.parsed_done,
             )
-            origin = event.origin
-            state = origin if isinstance(origin, CompletionState) else None
-            choice = state.choices.get(index) if state is not None else None
-            parse = self.parses[index] = _ContentParse(parser, state, choice)
-            if choice is not None and config.rich:
-                choice.parsed_at = parse.at
-                # from the next delta on, accumulate gives content.delta a lazy parsed of its own
-                choice.delta_parsed_at = parse.delta_at
+            parse = self.parses[index] = _ContentParse(parser)
         return parse
 
     def _on_delta(self, event: ContentDelta) -> None:
-        parse = self.parses.get(event.choice_index)
+        index = event.choice_index
+        parse = self.parses.get(index)
         if parse is None:
-            parse = self._parse_for(event)
+            parse = self._parse_for(index)
         emit = self.emit
         if parse.error is not None:
             emit(event)
@@ -306,22 +281,13 @@ class _Run(Stage):
                 return
             version = parser.version
             if version != versions[-1]:
-                state = parse.state
-                # without a CompletionState nobody asks for snapshots: any increasing number will do
-                parse.seqs.append(state.seq if state is not None else len(versions))
+                parse.chunks.append(self.chunks)
                 versions.append(version)
-        if self.rich and "parsed" in event.__dict__:
-            # a delta from before the hook was set (the first), or from another upstream
-            version = versions[-1]
-            choice = parse.choice
-            # openai's conditions: a type response_format, content not blank (some value parsed),
-            # no refusal
-            if version and (choice is None or choice.refusal is None or parse.refusal_start() is None):
-                event = event.evolve(lazy={"parsed": partial(parse.parser.value, version)})
+        # openai's conditions: a type response_format, content not blank (some value parsed), no refusal
+        if self.rich and versions[-1] and index not in self.refused:
+            event = event.evolve(lazy={"parsed": (parse.parser.value, versions[-1])})
         emit(event)
         if ops:
-            index = event.choice_index
-            private = parse.private
             for path, op, value in ops:
                 fields = {
                     "type": "content.parsed.delta",
@@ -330,9 +296,9 @@ class _Run(Stage):
                     "op": op,
                     "value": value,
                 }
-                emit(make_plain_event(ContentParsedDelta, fields, private))
+                emit(build(ContentParsedDelta, fields))
         if self.parsed_done:
-            self._emit_done(event.choice_index, parse)
+            self._emit_done(index, parse)
 
     def _emit_done(self, index: int, parse: _ContentParse) -> None:
         sub_models = self.config.sub_models
@@ -345,15 +311,15 @@ class _Run(Stage):
                 else closed
             )
             fields = {"type": "content.parsed.done", "choice_index": index, "path": steps, "value": value}
-            self.emit(make_plain_event(ContentParsedDone, fields, parse.private))
+            self.emit(build(ContentParsedDone, fields))
 
     def _on_done(self, event: ContentDone) -> None:
-        parse = self._parse_for(event)
-        parse.final_seq = parse.seq()
+        parse = self._parse_for(event.choice_index)
+        parse.final_chunk = self.chunks
         parse.final = None
         emit = self.emit
         config = self.config
-        if parse.error is not None or parse.refusal_start() is not None:
+        if parse.error is not None or event.choice_index in self.refused:
             # reported already / openai does not parse a refused choice
             emit(event)
             return
@@ -373,15 +339,7 @@ class _Run(Stage):
             parsed = validate_content(config.response_format, event.content)
         except ValidationError as exc:
             emit(event)
-            emit(
-                ErrorReported(
-                    code="content_invalid",
-                    message=f"choice {event.choice_index}: content does not match the response format: {exc}",
-                    choice_index=event.choice_index,
-                    detail={"errors": exc.errors(include_url=False)},
-                    exception=exc,
-                )
-            )
+            emit(self._invalid_content_error(event, exc))
             return
         parse.final = parsed
         if config.parsed_done:
@@ -389,15 +347,34 @@ class _Run(Stage):
             self._emit_done(event.choice_index, parse)
         emit(event.evolve(fields={"parsed": parsed}))
 
-    @staticmethod
+    def _latest_completion(self) -> ParsedChatCompletion[object] | None:
+        return self.latest_chunk.snapshot if self.latest_chunk is not None else None
+
+    def _invalid_content_error(self, event: ContentDone, exc: ValidationError) -> ErrorReported:
+        error = ContentInvalidError(
+            f"choice {event.choice_index}: content does not match the response format: {exc}",
+            choice_index=event.choice_index,
+            text=event.content,
+            errors=exc.errors(include_url=False),
+            completion=self._latest_completion(),
+        )
+        error.__cause__ = exc
+        return ErrorReported(
+            code="content_invalid",
+            message=str(error),
+            choice_index=event.choice_index,
+            detail={"errors": error.errors},
+            exception=error,
+        )
+
     def _json_error(
-        event: ContentDelta | ContentDone, parse: _ContentParse, exc: JsonParseError
+        self, event: ContentDelta | ContentDone, parse: _ContentParse, exc: JsonParseError
     ) -> ErrorReported:
         parse.error = exc
-        parse.error_seq = parse.seq()
+        parse.error_chunk = self.chunks
         parse.final = None
-        if parse.state is not None:
-            exc.completion = parse.state.current()
+        exc.completion = self._latest_completion()
+        exc.choice_index = event.choice_index
         # surrogatepass: content decoded from JSON escapes may hold lone surrogates
         byte_position = len(exc.text[: exc.position].encode("utf-8", "surrogatepass"))
         return ErrorReported(

@@ -14,21 +14,55 @@ from collections.abc import (
     Mapping,
 )
 from types import TracebackType
-from typing import Any, Generic, Self, TypeVar, cast, get_args
+from typing import Any, Generic, Literal, Self, TypeAlias, TypeVar, cast, get_args, overload
 
 from openai.types.chat import ParsedChatCompletion
 from reactivex import abc
 from reactivex import compose as rx_compose
 
+from deltaflow._tools import is_rich_response_format
 from deltaflow.dialects import Dialect, get_dialect
-from deltaflow.errors import ContentFilterFinishReasonError, LengthFinishReasonError, StreamContractError
-from deltaflow.events import BaseEvent, CompletionDone, EventType
+from deltaflow.errors import (
+    ContentFilterFinishReasonError,
+    LengthFinishReasonError,
+    ParseError,
+    StreamClosedError,
+    StreamContractError,
+    ToolArgumentsError,
+)
+from deltaflow.events import (
+    BaseEvent,
+    ChoiceDone,
+    ChunkReceived,
+    CompletionDone,
+    ContentDelta,
+    ContentDone,
+    ContentParsedDelta,
+    ContentParsedDone,
+    ErrorReported,
+    Event,
+    EventType,
+    LogprobsContentDelta,
+    LogprobsContentDone,
+    LogprobsRefusalDelta,
+    LogprobsRefusalDone,
+    ReasoningDelta,
+    ReasoningDone,
+    RefusalDelta,
+    RefusalDone,
+    ToolCallDelta,
+    ToolCallDone,
+    UsageReported,
+)
 from deltaflow.operators import RefusalMode, normalize, to_events
 from deltaflow.pipeline._driver import Chain, Driver
 
-__all__ = ["EVENT_ALIASES", "AsyncChatStream", "ChatStream"]
+__all__ = ["EVENT_ALIASES", "AsyncChatStream", "ChatStream", "ParseErrors"]
 
 ResponseFormatT = TypeVar("ResponseFormatT")
+ParseErrors: TypeAlias = Literal["raise", "keep"]
+"""What the facade does when content or tool arguments fail to parse: ``raise`` a ``ParseError`` at the
+end of the stream (openai's helper raises too), or ``keep`` going with ``parsed`` None."""
 
 EVENT_ALIASES = {
     "tool_calls.delta": "tool_calls.function.arguments.delta",
@@ -66,39 +100,67 @@ class _Handler:
 
     def __init__(self, callback: Callable[..., Any]) -> None:
         self.callback = callback
-        self.positional = _positional_count(callback)
+        self.positional = _required_positional_count(callback)
 
-    def arguments(self, event: BaseEvent) -> tuple[Any, ...]:
+    def __call__(self, event: BaseEvent) -> Any:
         if self.positional <= 1:
-            return (event,)
+            return self.callback(event)
         names = [name for name in type(event).model_fields if name not in _NOT_POSITIONAL]
-        return tuple(getattr(event, name) for name in names[: self.positional])
+        return self.callback(*(getattr(event, name) for name in names[: self.positional]))
 
 
-def _positional_count(callback: Callable[..., Any]) -> int:
+def _required_positional_count(callback: Callable[..., Any]) -> int:
+    """How many positional parameters ``callback`` requires (those with a default are optional)."""
     try:
         parameters = inspect.signature(callback).parameters.values()
     except (TypeError, ValueError):
         return 1
     kinds = (inspect.Parameter.POSITIONAL_ONLY, inspect.Parameter.POSITIONAL_OR_KEYWORD)
-    if any(parameter.kind is inspect.Parameter.VAR_POSITIONAL for parameter in parameters):
-        return 1
-    return sum(1 for parameter in parameters if parameter.kind in kinds)
+    return sum(
+        1
+        for parameter in parameters
+        if parameter.kind in kinds and parameter.default is inspect.Parameter.empty
+    )
+
+
+def _is_async_callable(callback: Callable[..., Any]) -> bool:
+    if inspect.iscoroutinefunction(callback):
+        return True
+    call = getattr(callback, "__call__", None)  # noqa: B004 - an object with an async __call__
+    return call is not None and inspect.iscoroutinefunction(call)
 
 
 class _StreamCore(Generic[ResponseFormatT]):
-    """What the sync and async facades share: handlers, the final completion, the snapshot."""
+    """The one core of the sync and async facades: it runs the chain and hands out each chunk's events.
 
-    def __init__(self, chain: Chain) -> None:
+    The twins differ only in how they pull a chunk (``next`` or ``await anext``) and in awaiting
+    async handlers: ``_hand_out`` is the one place a chunk's events are handed to observers,
+    handlers and the caller, and ``_finish`` the one place the stream ends.
+    """
+
+    def __init__(
+        self, chain: Chain, parse_errors: ParseErrors, response_format: object, *, handlers_may_be_async: bool
+    ) -> None:
+        if parse_errors not in ("raise", "keep"):
+            raise ValueError(f"parse_errors must be 'raise' or 'keep', not {parse_errors!r}")
         self._driver = Driver(chain)
+        self._parse_errors = parse_errors
+        # as openai: content is parsed (and its failure raised) only into a type, not for a request dict
+        self._content_is_parsed = is_rich_response_format(response_format)
+        self._handlers_may_be_async = handlers_may_be_async
         self._handlers: dict[str, list[_Handler]] = {}
         self._observers: list[abc.ObserverBase[BaseEvent]] = []
+        self._listening = False
+        """Some handler or observer wants each event: checked per event, so one added mid-chunk
+        sees the rest of that chunk."""
+        self._awaiting: list[Any] = []
+        """What async handlers returned for the event being handed out, for the async twin to await."""
         self._final: ParsedChatCompletion[object] | None = None
+        self._latest_chunk: ChunkReceived | None = None
+        self._failed_parse: ParseError | None = None
+        self._error: BaseException | None = None
+        self._finished = False
         self._closed = False
-        # the sync facade's batch being handed out with no handler to call, and what a handler
-        # added meanwhile took of it (see _listen)
-        self._batch: Iterator[BaseEvent] | None = None
-        self._rest: list[BaseEvent] = []
 
     def subscribe(self, observer: abc.ObserverBase[BaseEvent]) -> Self:
         """Hand every event to ``observer`` (a sink) as the stream is consumed, then its end.
@@ -106,76 +168,209 @@ class _StreamCore(Generic[ResponseFormatT]):
         The observer gets ``on_next`` for each event, then ``on_completed`` or ``on_error``. Wrap
         several sinks in ``sinks.fan_out(...)`` so that one failing sink cannot stop the others.
         """
+        self._check_open()
         self._observers.append(observer)
-        self._listen()
+        self._listening = True
         return self
 
-    def on(self, event_type: str, callback: Callable[..., Any]) -> Self:
+    # one overload per event type: the callback's event is typed (``event.delat`` is an error)
+    @overload
+    def on(self, event_type: Literal["chunk"], callback: Callable[[ChunkReceived], object]) -> Self: ...
+    @overload
+    def on(
+        self, event_type: Literal["content.delta"], callback: Callable[[ContentDelta], object]
+    ) -> Self: ...
+    @overload
+    def on(self, event_type: Literal["content.done"], callback: Callable[[ContentDone], object]) -> Self: ...
+    @overload
+    def on(
+        self, event_type: Literal["content.parsed.delta"], callback: Callable[[ContentParsedDelta], object]
+    ) -> Self: ...
+    @overload
+    def on(
+        self, event_type: Literal["content.parsed.done"], callback: Callable[[ContentParsedDone], object]
+    ) -> Self: ...
+    @overload
+    def on(
+        self, event_type: Literal["refusal.delta"], callback: Callable[[RefusalDelta], object]
+    ) -> Self: ...
+    @overload
+    def on(self, event_type: Literal["refusal.done"], callback: Callable[[RefusalDone], object]) -> Self: ...
+    @overload
+    def on(
+        self, event_type: Literal["reasoning.delta"], callback: Callable[[ReasoningDelta], object]
+    ) -> Self: ...
+    @overload
+    def on(
+        self, event_type: Literal["reasoning.done"], callback: Callable[[ReasoningDone], object]
+    ) -> Self: ...
+    @overload
+    def on(
+        self,
+        event_type: Literal["tool_calls.function.arguments.delta", "tool_calls.delta"],
+        callback: Callable[[ToolCallDelta], object],
+    ) -> Self: ...
+    @overload
+    def on(
+        self,
+        event_type: Literal["tool_calls.function.arguments.done", "tool_calls.done"],
+        callback: Callable[[ToolCallDone], object],
+    ) -> Self: ...
+    @overload
+    def on(
+        self,
+        event_type: Literal["logprobs.content.delta"],
+        callback: Callable[[LogprobsContentDelta], object],
+    ) -> Self: ...
+    @overload
+    def on(
+        self, event_type: Literal["logprobs.content.done"], callback: Callable[[LogprobsContentDone], object]
+    ) -> Self: ...
+    @overload
+    def on(
+        self,
+        event_type: Literal["logprobs.refusal.delta"],
+        callback: Callable[[LogprobsRefusalDelta], object],
+    ) -> Self: ...
+    @overload
+    def on(
+        self, event_type: Literal["logprobs.refusal.done"], callback: Callable[[LogprobsRefusalDone], object]
+    ) -> Self: ...
+    @overload
+    def on(self, event_type: Literal["choice.done"], callback: Callable[[ChoiceDone], object]) -> Self: ...
+    @overload
+    def on(self, event_type: Literal["usage"], callback: Callable[[UsageReported], object]) -> Self: ...
+    @overload
+    def on(
+        self, event_type: Literal["completion.done"], callback: Callable[[CompletionDone], object]
+    ) -> Self: ...
+    @overload
+    def on(self, event_type: Literal["error"], callback: Callable[[ErrorReported], object]) -> Self: ...
+    @overload
+    def on(self, event_type: str, callback: Callable[..., object]) -> Self: ...
+
+    def on(self, event_type: str, callback: Callable[..., object]) -> Self:
         """Call ``callback`` for each event of ``event_type`` as the stream is consumed.
 
-        The callback gets the event; a callback with more positional parameters gets the event's
-        fields in order instead (``content.delta`` → ``delta, snapshot``). ``tool_calls.delta`` and
-        ``tool_calls.done`` are short for the ``tool_calls.function.arguments.*`` events. Returns the
-        stream, so calls chain.
+        The callback gets the event; a callback with more required positional parameters gets the
+        event's fields in order instead (``content.delta`` → ``delta, snapshot``).
+        ``tool_calls.delta`` and ``tool_calls.done`` are short for the
+        ``tool_calls.function.arguments.*`` events. Returns the stream, so calls chain.
+
+        Raises:
+            ValueError: an unknown event type.
+            TypeError: an async callback on a sync ``ChatStream`` (it would never be awaited).
+            StreamClosedError: the stream was closed.
         """
+        self._check_open()
         name = EVENT_ALIASES.get(event_type, event_type)
         known = get_args(EventType)
         if name not in known:
             raise ValueError(f"unknown event type {event_type!r}; known: {', '.join(known)}")
+        if not self._handlers_may_be_async and _is_async_callable(callback):
+            raise TypeError(
+                f"an async callback for {event_type!r} on a sync ChatStream would never be awaited: "
+                "use a plain function, or deltaflow.astream / AsyncChatStream"
+            )
         self._handlers.setdefault(name, []).append(_Handler(callback))
-        self._listen()
+        self._listening = True
         return self
 
     @property
     def current_completion_snapshot(self) -> ParsedChatCompletion[object]:
-        """The completion accumulated so far."""
-        state = self._driver.state
-        if state is None:
+        """The completion accumulated so far (as of the last chunk handed out)."""
+        if self._final is not None:
+            return self._final
+        if self._latest_chunk is None:
+            completion = getattr(self._error, "completion", None)
+            if completion is not None:
+                return completion  # type: ignore[no-any-return]
             raise StreamContractError("no chunk has arrived yet")
-        return state.current()
+        return self._latest_chunk.snapshot
 
-    def _listen(self) -> None:
-        """A handler or observer was added: events of the chunk being handed out go through it.
+    def _check_open(self) -> None:
+        if self._closed and not self._finished:
+            raise StreamClosedError("the stream was closed before its end")
 
-        When a chunk's events are being handed out with nothing to call, the ones not handed out
-        yet are taken here, and the facade's loop hands them out with the handlers.
-        """
-        if self._batch is not None:
-            self._rest.extend(self._batch)  # exhausts the iterator: the fast hand-out stops there
+    def _hand_out(self) -> Iterator[BaseEvent]:
+        """The events the last chunk produced, to observers and handlers, then to the caller."""
+        driver = self._driver
+        events = driver.events
+        if events:
+            self._watch(events, last=driver.finished)
+        for event in events:
+            if self._listening:
+                self._notify(event)
+            yield event
+        events.clear()
 
-    def _keep_final(self, event: BaseEvent) -> None:
-        """Keep the final completion when ``event`` is ``completion.done``."""
-        if type(event) is CompletionDone:
-            self._final = event.completion
+    def _watch(self, events: list[BaseEvent], *, last: bool) -> None:
+        """What the facade keeps of a chunk's events: the latest chunk, a failed parse, the final one."""
+        first = events[0]
+        if type(first) is ChunkReceived:
+            self._latest_chunk = first  # the chain's chunk event leads the chunk's events
+        if ErrorReported in map(type, events):  # rare: scanned in C, then looked at
+            for event in events:
+                if type(event) is ErrorReported and self._raises(event.exception):
+                    self._failed_parse = self._failed_parse or event.exception  # type: ignore[assignment]
+        if last:
+            for event in events:
+                if type(event) is CompletionDone:
+                    self._final = event.completion
 
-    def _handlers_for(self, event: BaseEvent) -> list[_Handler] | tuple[()]:
-        """Hand ``event`` to the subscribed observers; return its ``.on`` handlers."""
+    def _raises(self, error: BaseException | None) -> bool:
+        """Whether ``error``, reported by an ``error`` event, fails the stream at its end."""
+        if isinstance(error, ToolArgumentsError):
+            return True
+        return isinstance(error, ParseError) and self._content_is_parsed
+
+    def _notify(self, event: BaseEvent) -> None:
         for observer in self._observers:
             observer.on_next(event)
-        if not self._handlers:
-            return ()
-        return self._handlers.get(getattr(event, "type", ""), ())
+        for handler in self._handlers.get(event.type, ()):
+            result = handler(event)
+            if inspect.isawaitable(result):
+                if not self._handlers_may_be_async:
+                    close = getattr(result, "close", None)
+                    if callable(close):
+                        close()  # not awaited: closed, so Python does not warn about it
+                    raise TypeError(
+                        f"a handler for {event.type!r} returned an awaitable on a sync ChatStream"
+                    )
+                self._awaiting.append(result)
 
-    def _release_observers(self) -> None:
-        """A stream closed before its end: observers that hold resources (files) get ``close()``."""
+    def _finish(self) -> None:
+        """The chain ended and every event was handed out: tell the observers, raise a failure."""
+        self._finished = True
+        error = self._driver.error
+        if error is None and self._failed_parse is not None and self._parse_errors == "raise":
+            error = self._failed_parse
+            if self._final is not None:
+                error.completion = self._final
+        self._error = error
+        observers, self._observers = self._observers, []
+        for observer in observers:
+            if error is not None:
+                observer.on_error(error)  # type: ignore[arg-type]
+            else:
+                observer.on_completed()
+        if error is not None:
+            raise error
+
+    def _stopped_early(self) -> None:
+        """The stream was closed before its end: observers that hold resources (files) get ``close()``."""
         observers, self._observers = self._observers, []
         for observer in observers:
             close = getattr(observer, "close", None)
             if callable(close):
                 close()
 
-    def _end_observers(self) -> None:
-        observers, self._observers = self._observers, []
-        for observer in observers:
-            if self._driver.error is not None:
-                observer.on_error(self._driver.error)  # type: ignore[arg-type]
-            else:
-                observer.on_completed()
-
     def _final_completion(self) -> ParsedChatCompletion[ResponseFormatT]:
-        if self._driver.error is not None:
-            raise self._driver.error
+        if self._error is not None:
+            raise self._error
         if self._final is None:
+            if self._closed:
+                raise StreamClosedError("the stream was closed before its end: there is no final completion")
             raise StreamContractError("the stream has not finished")
         # as openai's parse_chat_completion: a cut or filtered choice is an error at the end
         for choice in self._final.choices:
@@ -212,16 +407,20 @@ class ChatStream(_StreamCore[ResponseFormatT]):
         refusals: RefusalMode = "keep",
         parsed_deltas: bool = True,
         parsed_done: bool = False,
+        parse_errors: ParseErrors = "raise",
     ) -> None:
-        super().__init__(_build_chain(tools, response_format, dialect, refusals, parsed_deltas, parsed_done))
+        chain = _build_chain(tools, response_format, dialect, refusals, parsed_deltas, parsed_done)
+        super().__init__(chain, parse_errors, response_format, handlers_may_be_async=False)
         self._chunks = chunks
         self._source: Iterator[Any] | None = None
-        self._events: Generator[BaseEvent, None, None] = self._generate()
+        self._events: Generator[Event, None, None] = self._generate()
 
-    def __iter__(self) -> Iterator[BaseEvent]:
+    def __iter__(self) -> Iterator[Event]:
+        self._check_open()
         return self._events
 
-    def __next__(self) -> BaseEvent:
+    def __next__(self) -> Event:
+        self._check_open()
         return next(self._events)
 
     def __enter__(self) -> Self:
@@ -236,7 +435,8 @@ class ChatStream(_StreamCore[ResponseFormatT]):
         """Stop: close the source (an HTTP response, a generator) and the operator chain.
 
         Safe from an ``.on`` handler or another thread while the stream is being iterated: the
-        response is closed at once and the iteration ends quietly at its next step.
+        response is closed at once and the iteration ends quietly at its next step. Afterwards, a
+        stream closed before its end raises ``StreamClosedError`` when used.
         """
         self._closed = True
         if getattr(self._events, "gi_running", False):
@@ -245,11 +445,11 @@ class ChatStream(_StreamCore[ResponseFormatT]):
         self._events.close()
         self._close_source()
         self._driver.dispose()
-        self._release_observers()
+        self._stopped_early()
 
     def until_done(self) -> Self:
         """Consume the whole stream (calling ``.on`` handlers on the way)."""
-        for _ in self._events:
+        for _ in self:
             pass
         return self
 
@@ -259,16 +459,18 @@ class ChatStream(_StreamCore[ResponseFormatT]):
         Raises:
             LengthFinishReasonError: a choice finished because of the token limit.
             ContentFilterFinishReasonError: a choice was stopped by the content filter.
+            ParseError: content or tool arguments could not be parsed (unless ``parse_errors="keep"``).
+            StreamClosedError: the stream was closed before its end.
             DeltaflowError: the stream failed; ``.completion`` holds what arrived.
         """
-        self.until_done()
+        if not self._finished:
+            self.until_done()
         return self._final_completion()
 
-    def _generate(self) -> Generator[BaseEvent, None, None]:
+    def _generate(self) -> Generator[Event, None, None]:
         driver = self._driver
         self._source = iter(self._chunks)
-        # bound once: this loop runs per chunk. The chain appends to `events`, emptied after each chunk
-        pull, push, events = self._source.__next__, driver.push, driver.events
+        pull, push = self._source.__next__, driver.push  # bound once: this loop runs per chunk
         try:
             while not driver.finished:
                 try:
@@ -278,37 +480,16 @@ class ChatStream(_StreamCore[ResponseFormatT]):
                 except Exception as exc:  # noqa: BLE001 - the source's failure ends the stream
                     if self._closed:
                         # closed from a handler or another thread: the read failed because of it
-                        self._release_observers()
+                        self._stopped_early()
                         return
                     driver.fail(exc)
                 else:
                     push(chunk)
-                if driver.state is None:
-                    driver.find_state(events)
-                last = driver.completed  # the final events, completion.done among them
-                remaining = events
-                if not (self._handlers or self._observers or last):
-                    # nothing to call: the list's own iterator hands the events out. A handler or
-                    # observer added meanwhile takes what it has not handed out yet (see _listen)
-                    self._batch = batch = iter(events)
-                    yield from batch
-                    remaining = self._rest
-                for event in remaining:
-                    if last:
-                        self._keep_final(event)
-                    # looked up per event: a handler may add another one mid-chunk
-                    if self._handlers or self._observers:
-                        for handler in self._handlers_for(event):
-                            handler.callback(*handler.arguments(event))
-                    yield event
-                remaining.clear()
-                events.clear()
+                yield from self._hand_out()  # type: ignore[misc]  # the chain's events are Events
                 if self._closed:
-                    self._release_observers()
+                    self._stopped_early()
                     return
-            self._end_observers()
-            if driver.error is not None:
-                raise driver.error
+            self._finish()
         finally:
             self._close_source()
 
@@ -323,6 +504,8 @@ class ChatStream(_StreamCore[ResponseFormatT]):
 
 class AsyncChatStream(_StreamCore[ResponseFormatT]):
     """The async twin of ``ChatStream``, over an async iterable of chunks.
+
+    ``.on`` handlers may be async: each is awaited before the event is handed out.
 
     Example::
 
@@ -342,16 +525,20 @@ class AsyncChatStream(_StreamCore[ResponseFormatT]):
         refusals: RefusalMode = "keep",
         parsed_deltas: bool = True,
         parsed_done: bool = False,
+        parse_errors: ParseErrors = "raise",
     ) -> None:
-        super().__init__(_build_chain(tools, response_format, dialect, refusals, parsed_deltas, parsed_done))
+        chain = _build_chain(tools, response_format, dialect, refusals, parsed_deltas, parsed_done)
+        super().__init__(chain, parse_errors, response_format, handlers_may_be_async=True)
         self._chunks = chunks
         self._source: AsyncIterator[Any] | None = None
-        self._events: AsyncGenerator[BaseEvent, None] = self._generate()
+        self._events: AsyncGenerator[Event, None] = self._generate()
 
-    def __aiter__(self) -> AsyncIterator[BaseEvent]:
+    def __aiter__(self) -> AsyncIterator[Event]:
+        self._check_open()
         return self._events
 
-    async def __anext__(self) -> BaseEvent:
+    async def __anext__(self) -> Event:
+        self._check_open()
         return await anext(self._events)
 
     async def __aenter__(self) -> Self:
@@ -373,7 +560,8 @@ class AsyncChatStream(_StreamCore[ResponseFormatT]):
         """Stop: close the source (an HTTP response, a generator) and the operator chain.
 
         Safe from a handler or another task while the stream is being iterated: the response is
-        closed at once and the iteration ends quietly at its next step.
+        closed at once and the iteration ends quietly at its next step. Afterwards, a stream
+        closed before its end raises ``StreamClosedError`` when used.
         """
         self._closed = True
         if getattr(self._events, "ag_running", False):
@@ -382,52 +570,47 @@ class AsyncChatStream(_StreamCore[ResponseFormatT]):
         await self._events.aclose()
         await self._close_source()
         self._driver.dispose()
-        self._release_observers()
+        self._stopped_early()
 
     async def until_done(self) -> Self:
         """Consume the whole stream (calling ``.on`` handlers, awaiting async ones)."""
-        async for _ in self._events:
+        async for _ in self:
             pass
         return self
 
     async def get_final_completion(self) -> ParsedChatCompletion[ResponseFormatT]:
         """Wait for the end and return the final completion (see ``ChatStream.get_final_completion``)."""
-        await self.until_done()
+        if not self._finished:
+            await self.until_done()
         return self._final_completion()
 
-    async def _generate(self) -> AsyncGenerator[BaseEvent, None]:
+    async def _generate(self) -> AsyncGenerator[Event, None]:
         driver = self._driver
         self._source = aiter(self._chunks)
+        pull, push = self._source.__anext__, driver.push
         try:
             while not driver.finished:
                 try:
-                    chunk = await anext(self._source)
+                    chunk = await pull()
                 except StopAsyncIteration:
                     driver.complete()
                 except Exception as exc:  # noqa: BLE001 - the source's failure ends the stream
                     if self._closed:
                         # closed from a handler or another task: the read failed because of it
-                        self._release_observers()
+                        self._stopped_early()
                         return
                     driver.fail(exc)
                 else:
-                    driver.push(chunk)
-                last = driver.completed
-                for event in driver.take():
-                    if last:
-                        self._keep_final(event)
-                    if self._handlers or self._observers:
-                        for handler in self._handlers_for(event):
-                            result = handler.callback(*handler.arguments(event))
-                            if inspect.isawaitable(result):
-                                await result
-                    yield event
+                    push(chunk)
+                for event in self._hand_out():
+                    awaiting = self._awaiting
+                    while awaiting:
+                        await awaiting.pop(0)
+                    yield event  # type: ignore[misc]  # the chain's events are Events
                 if self._closed:
-                    self._release_observers()
+                    self._stopped_early()
                     return
-            self._end_observers()
-            if driver.error is not None:
-                raise driver.error
+            self._finish()
         finally:
             await self._close_source()
 

@@ -17,7 +17,6 @@ from reactivex.disposable import Disposable
 
 from deltaflow.events import BaseEvent
 from deltaflow.operators._stage import Fused
-from deltaflow.state import CompletionState
 
 __all__ = ["Chain", "Driver"]
 
@@ -33,7 +32,6 @@ class Driver(abc.ObserverBase[BaseEvent]):
         self.completed = False
         self.finished = False
         """The chain completed or failed: nothing more will come out."""
-        self.state: CompletionState | None = None
         self._inlet: abc.ObserverBase[Any] | None = None
         # the method below, bound straight to the list's own append: one call less per event
         self.on_next = self._events.append  # type: ignore[method-assign,assignment]
@@ -81,19 +79,6 @@ class Driver(abc.ObserverBase[BaseEvent]):
     def events(self) -> list[BaseEvent]:
         """The list the chain appends its events to: whoever reads it clears it before the next push."""
         return self._events
-
-    def take(self) -> list[BaseEvent]:
-        """The events that came out since the last call, in order."""
-        # the chain appends to this very list (its bound append was subscribed): copy, then clear
-        events = self._events.copy()
-        self._events.clear()
-        self.find_state(events)
-        return events
-
-    def find_state(self, events: list[BaseEvent]) -> None:
-        """Remember the accumulator state behind ``events``, the first time there is one."""
-        if self.state is None:
-            self.state = next((e.origin for e in events if isinstance(e.origin, CompletionState)), None)
 
     def on_next(self, event: BaseEvent) -> None:
         """An event came out of the chain."""

@@ -11,7 +11,7 @@ from deltaflow._openai_compat import response_format_param
 from deltaflow._tools import is_rich_response_format
 from deltaflow.dialects import Dialect, detect_dialect, get_dialect
 from deltaflow.operators import RefusalMode
-from deltaflow.pipeline._chat_stream import AsyncChatStream, ChatStream
+from deltaflow.pipeline._chat_stream import AsyncChatStream, ChatStream, ParseErrors
 from deltaflow.pipeline._http import AsyncChunkRequest, ChunkRequest, Transport
 
 __all__ = ["astream", "request_params", "stream"]
@@ -69,6 +69,7 @@ def _facade_options(  # noqa: PLR0917 - the facades' own keyword parameters, pas
     refusals: RefusalMode,
     parsed_deltas: bool,
     parsed_done: bool,
+    parse_errors: ParseErrors,
 ) -> dict[str, Any]:
     return {
         "tools": params.get("tools"),
@@ -77,6 +78,7 @@ def _facade_options(  # noqa: PLR0917 - the facades' own keyword parameters, pas
         "refusals": refusals,
         "parsed_deltas": parsed_deltas,
         "parsed_done": parsed_done,
+        "parse_errors": parse_errors,
     }
 
 
@@ -91,6 +93,7 @@ def stream(
     refusals: RefusalMode = "keep",
     parsed_deltas: bool = True,
     parsed_done: bool = False,
+    parse_errors: ParseErrors = "raise",
     **create_params: Any,
 ) -> ChatStream[ResponseFormatT]:
     """Stream a chat completion through ``client``: the drop-in for ``client.chat.completions.stream``.
@@ -112,6 +115,9 @@ def stream(
         refusals: ``operators.filter_refusals`` mode.
         parsed_deltas: emit ``content.parsed.delta`` events when content is parsed.
         parsed_done: emit ``content.parsed.done`` for each sub-value when it closes.
+        parse_errors: ``"raise"`` (default, as openai's helper) a ``ParseError`` at the end of the
+            stream when content or tool arguments failed to parse, after every event; ``"keep"``
+            going, ``parsed`` None and the ``error`` event telling.
         **create_params: everything else ``chat.completions.create`` takes (model, messages, ...).
 
     Example::
@@ -124,7 +130,10 @@ def stream(
     chosen, params = _prepare(str(client.base_url), dialect, create_params, tools, response_format)
     chunks = ChunkRequest(client, params, transport=transport, idle_timeout=idle_timeout)
     return ChatStream(
-        chunks, **_facade_options(chosen, params, response_format, refusals, parsed_deltas, parsed_done)
+        chunks,
+        **_facade_options(
+            chosen, params, response_format, refusals, parsed_deltas, parsed_done, parse_errors
+        ),
     )
 
 
@@ -139,6 +148,7 @@ def astream(
     refusals: RefusalMode = "keep",
     parsed_deltas: bool = True,
     parsed_done: bool = False,
+    parse_errors: ParseErrors = "raise",
     **create_params: Any,
 ) -> AsyncChatStream[ResponseFormatT]:
     """The async twin of ``stream``, for ``openai.AsyncOpenAI``.
@@ -149,5 +159,8 @@ def astream(
     chosen, params = _prepare(str(client.base_url), dialect, create_params, tools, response_format)
     chunks = AsyncChunkRequest(client, params, transport=transport, idle_timeout=idle_timeout)
     return AsyncChatStream(
-        chunks, **_facade_options(chosen, params, response_format, refusals, parsed_deltas, parsed_done)
+        chunks,
+        **_facade_options(
+            chosen, params, response_format, refusals, parsed_deltas, parsed_done, parse_errors
+        ),
     )

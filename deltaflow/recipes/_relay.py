@@ -26,7 +26,7 @@ from openai.types.chat import ParsedChatCompletion
 from pydantic import TypeAdapter, ValidationError
 
 from deltaflow._openai_compat import construct
-from deltaflow.errors import ProviderError, StreamContractError, StreamInterrupted
+from deltaflow.errors import RelayError, StreamContractError, StreamInterrupted
 from deltaflow.events import BaseEvent, ErrorReported, Event
 from deltaflow.pipeline import AsyncChatStream, ChatStream, ServerSentEvent, aiter_sse, iter_sse
 
@@ -58,28 +58,6 @@ _SSE_HEADERS = [
     # nginx buffers responses unless told otherwise, which would hold events back
     (b"x-accel-buffering", b"no"),
 ]
-
-
-class RelayError(ProviderError):
-    """The relayed stream failed upstream, or the relay answered with an HTTP error.
-
-    Attributes:
-        error: what the relay said: ``{"type", "code", "message"}`` for an upstream failure, or
-            ``{"status", "body"}`` for an HTTP error.
-        status_code: the relay's HTTP status for an HTTP error, else None.
-        completion: the upstream's partial completion when the relay sent one.
-    """
-
-    def __init__(
-        self,
-        message: str,
-        *,
-        error: object,
-        status_code: int | None = None,
-        completion: ParsedChatCompletion[object] | None = None,
-    ) -> None:
-        super().__init__(message, error=error, completion=completion)
-        self.status_code = status_code
 
 
 def relay_endpoint(make_stream: StreamFactory, *, exclude: Collection[str] = ("chunk",)) -> RelayEndpoint:
@@ -401,9 +379,9 @@ class _ThreadEvents:
     def __init__(self, stream: ChatStream[Any]) -> None:
         self._stream = stream
         self._events = iter(stream)
-        self._pending: asyncio.Future[BaseEvent | None] | None = None
+        self._pending: asyncio.Future[Event | None] | None = None
 
-    async def next(self) -> BaseEvent | None:
+    async def next(self) -> Event | None:
         self._pending = asyncio.ensure_future(asyncio.to_thread(next, self._events, None))
         # shielded: a cancelled relay must not abandon a read the thread is still doing
         return await asyncio.shield(self._pending)

@@ -21,7 +21,7 @@ from pydantic import BaseModel, ValidationError, create_model
 from reactivex import abc
 
 from deltaflow import pipeline
-from deltaflow.errors import DeltaflowError
+from deltaflow.errors import ToolLoopLimitError
 from deltaflow.events import BaseEvent, ToolCallDone
 from deltaflow.pipeline import AsyncChatStream, ChatStream
 
@@ -51,30 +51,6 @@ class ToolLoopResult:
     def content(self) -> str | None:
         """The answer's text (choice 0)."""
         return self.completion.choices[0].message.content
-
-
-class ToolLoopLimitError(DeltaflowError):
-    """The model still asked for tools after ``max_steps`` requests.
-
-    The tools of the last step have run and their results are in ``messages``, so the
-    conversation can go on: ``tool_loop(client, error.messages, tools, model=...)``.
-
-    Attributes:
-        max_steps: the limit that was reached.
-        messages: the conversation so far, tool results of the last step included.
-        completion: the last step's completion (its message asks for tools).
-    """
-
-    def __init__(
-        self,
-        max_steps: int,
-        *,
-        messages: list[dict[str, Any]],
-        completion: ParsedChatCompletion[object] | None = None,
-    ) -> None:
-        super().__init__(f"the model still asked for tools after {max_steps} steps", completion=completion)
-        self.max_steps = max_steps
-        self.messages = messages
 
 
 def tool_loop(
@@ -439,7 +415,14 @@ class _Conversation:
 
     def request(self, model: str, create_params: Mapping[str, Any]) -> dict[str, Any]:
         """The next step's parameters; the messages copied, as later steps append to them."""
-        return {**create_params, "model": model, "messages": list(self.history), "tools": self.toolbox.params}
+        # invalid arguments are answered to the model as an error, not raised: keep going
+        return {
+            **create_params,
+            "model": model,
+            "messages": list(self.history),
+            "tools": self.toolbox.params,
+            "parse_errors": "keep",
+        }
 
     def subscribe(self, stream: StreamT) -> StreamT:
         for relay in self._relays:

@@ -12,13 +12,13 @@ from __future__ import annotations
 
 import copy
 import threading
-from collections.abc import Callable
 from functools import partial
 from typing import Any
 
 from openai.types.chat import ChatCompletionChunk, ParsedChatCompletion, ParsedFunctionToolCall
 from openai.types.chat.chat_completion_chunk import Choice, ChoiceDelta, ChoiceDeltaToolCall
 
+from deltaflow._lazy import Thunk, build
 from deltaflow._openai_compat import construct
 from deltaflow.errors import StreamContractError
 from deltaflow.events import (
@@ -35,11 +35,9 @@ from deltaflow.events import (
     ReasoningDone,
     RefusalDelta,
     RefusalDone,
-    Thunk,
     ToolCallDelta,
     ToolCallDone,
     UsageReported,
-    make_event,
 )
 from deltaflow.state._buffers import History, TextBuffer, TrackedList
 
@@ -50,7 +48,6 @@ REASONING_FIELD = "reasoning_content"
 _KNOWN_DELTA_FIELDS = frozenset({"content", "refusal", "role", "tool_calls"})
 _CONTENT_ONLY = frozenset({"content"})
 
-ParsedAt = Callable[[int], object]
 LATEST = 2**62
 """A chunk number later than any real one: "as it stands now"."""
 
@@ -62,12 +59,10 @@ class ToolCallState:
         "arguments",
         "choice_index",
         "created",
-        "delta_parsed_at",
         "extra",
         "id",
         "index",
         "name",
-        "parsed_at",
         "type",
     )
 
@@ -81,10 +76,6 @@ class ToolCallState:
         self.name = TextBuffer(created)
         self.arguments = TextBuffer(created)
         self.extra: History[dict[str, Any]] = History()
-        self.parsed_at: ParsedAt | None = None
-        """Set by ``assemble_tool_calls``: the parsed arguments as of a chunk number."""
-        self.delta_parsed_at: ParsedAt | None = None
-        """Set by ``assemble_tool_calls``: a delta's ``parsed_arguments`` as of a chunk number."""
 
     def to_dict(self, seq: int) -> dict[str, Any]:
         """The tool call in openai's snapshot shape, as of chunk ``seq``."""
@@ -96,7 +87,8 @@ class ToolCallState:
             "function": {
                 "name": self.name.text_at(seq) or "",
                 "arguments": self.arguments.text_at(seq) or "",
-                "parsed_arguments": self.parsed_at(seq) if self.parsed_at is not None else None,
+                # assemble_tool_calls fills it in its own copies of the snapshot
+                "parsed_arguments": None,
             },
         }
 
@@ -113,7 +105,6 @@ class ChoiceState:
         "content_done",
         "created",
         "current_tool_call",
-        "delta_parsed_at",
         "done_tool_calls",
         "extra",
         "finish_reason",
@@ -127,7 +118,6 @@ class ChoiceState:
         "logprobs_refusal_done",
         "message_extra",
         "message_extra_at",
-        "parsed_at",
         "reasoning",
         "reasoning_done",
         "refusal",
@@ -154,10 +144,6 @@ class ChoiceState:
         self.logprobs_content: TrackedList[Any] | None = None
         self.logprobs_refusal: TrackedList[Any] | None = None
         self.finish_reason: History[str] = History()
-        self.parsed_at: ParsedAt | None = None
-        """Set by ``parse_partial_json``: the parsed content as of a chunk number."""
-        self.delta_parsed_at: ParsedAt | None = None
-        """Set by ``parse_partial_json``: ``content.delta``'s ``parsed`` as of a chunk number."""
         self.finished = False
         self.content_done = False
         self.refusal_done = False
@@ -178,7 +164,8 @@ class ChoiceState:
         tool_calls = [call.to_dict(seq) for _, call in sorted(self.tool_calls.items()) if call.created <= seq]
         if tool_calls:
             message["tool_calls"] = tool_calls
-        message["parsed"] = self.parsed_at(seq) if self.parsed_at is not None else None
+        # parse_partial_json fills it in its own copies of the snapshot
+        message["parsed"] = None
         choice = {**self.initial, "finish_reason": self.finish_reason.at(seq), "message": message}
         if self.logprobs_created is not None and self.logprobs_created <= seq:
             choice["logprobs"] = {
@@ -248,11 +235,11 @@ class CompletionState:
         if self.base is None:
             self.base = _base_fields(chunk)
         events: list[BaseEvent] = [
-            make_event(
+            build(
                 ChunkReceived,
                 {"type": "chunk", "chunk": chunk},
                 {"snapshot": (self.completion_at, seq)},
-                self,
+                self.lock,
             )
         ]
         for choice in choices:
@@ -260,7 +247,7 @@ class CompletionState:
         usage = chunk.usage
         if usage is not None:
             self.usage.set(usage, seq)
-            events.append(make_event(UsageReported, {"type": "usage", "usage": usage}, {}, self))
+            events.append(build(UsageReported, {"type": "usage", "usage": usage}))
         fingerprint = chunk.system_fingerprint
         if fingerprint is not None and fingerprint != self._fingerprint:
             self._fingerprint = fingerprint
@@ -318,11 +305,11 @@ class CompletionState:
                 state.refusal = TextBuffer(seq)
             count = state.refusal.append(refusal, seq)
             events.append(
-                make_event(
+                build(
                     RefusalDelta,
                     {"type": "refusal.delta", "choice_index": index, "delta": refusal},
                     {"snapshot": partial(state.refusal.text, count)},
-                    self,
+                    self.lock,
                 )
             )
         if delta.tool_calls:
@@ -343,11 +330,9 @@ class CompletionState:
         if finish_reason and not state.finished:
             state.finished = True
             events.append(
-                make_event(
+                build(
                     ChoiceDone,
                     {"type": "choice.done", "choice_index": index, "finish_reason": finish_reason},
-                    {},
-                    self,
                 )
             )
 
@@ -363,18 +348,9 @@ class CompletionState:
         buffer = state.content
         if buffer is None:
             buffer = state.content = TextBuffer(seq)
-        snapshot = (buffer.text, buffer.append(content, seq))
-        delta_parsed_at = state.delta_parsed_at
-        fields: dict[str, Any]
-        lazy: dict[str, Thunk]
-        if delta_parsed_at is None:
-            fields = {"type": "content.delta", "choice_index": state.index, "delta": content, "parsed": None}
-            lazy = {"snapshot": snapshot}
-        else:
-            # parse_partial_json feeds this delta before anybody downstream of it reads parsed
-            fields = {"type": "content.delta", "choice_index": state.index, "delta": content}
-            lazy = {"snapshot": snapshot, "parsed": (delta_parsed_at, seq)}
-        events.append(make_event(ContentDelta, fields, lazy, self))
+        fields = {"type": "content.delta", "choice_index": state.index, "delta": content, "parsed": None}
+        lazy: dict[str, Thunk] = {"snapshot": (buffer.text, buffer.append(content, seq))}
+        events.append(build(ContentDelta, fields, lazy, self.lock))
 
     def _handle_extra(
         self, state: ChoiceState, extra: dict[str, Any], seq: int, events: list[BaseEvent]
@@ -389,11 +365,11 @@ class CompletionState:
                     state.reasoning = TextBuffer(seq)
                 count = state.reasoning.append(value, seq)
                 events.append(
-                    make_event(
+                    build(
                         ReasoningDelta,
                         {"type": "reasoning.delta", "choice_index": state.index, "delta": value},
                         {"snapshot": partial(state.reasoning.text, count)},
-                        self,
+                        self.lock,
                     )
                 )
             elif key not in _KNOWN_DELTA_FIELDS:
@@ -439,14 +415,10 @@ class CompletionState:
             "name": call.name.text(),
             "index": index,
             "arguments_delta": arguments_delta,
+            "parsed_arguments": None,
         }
-        lazy: dict[str, Thunk] = {"arguments": partial(call.arguments.text, len(call.arguments))}
-        if call.delta_parsed_at is None:
-            fields["parsed_arguments"] = None
-        else:
-            # assemble_tool_calls feeds this fragment before anybody downstream of it reads the value
-            lazy["parsed_arguments"] = partial(call.delta_parsed_at, seq)
-        events.append(make_event(ToolCallDelta, fields, lazy, self))
+        lazy: dict[str, Thunk] = {"arguments": (call.arguments.text, len(call.arguments))}
+        events.append(build(ToolCallDelta, fields, lazy, self.lock))
 
     def _handle_logprobs(self, state: ChoiceState, choice: Choice, seq: int, events: list[BaseEvent]) -> None:
         logprobs = choice.logprobs
@@ -472,20 +444,20 @@ class CompletionState:
                 state.logprobs_refusal.extend(refusal, seq)
         if content and state.logprobs_content is not None and state.logprobs_content.items:
             events.append(
-                make_event(
+                build(
                     LogprobsContentDelta,
                     {"type": "logprobs.content.delta", "choice_index": state.index, "content": content},
                     {"snapshot": partial(state.logprobs_content.prefix, len(state.logprobs_content.items))},
-                    self,
+                    self.lock,
                 )
             )
         if refusal and state.logprobs_refusal is not None and state.logprobs_refusal.items:
             events.append(
-                make_event(
+                build(
                     LogprobsRefusalDelta,
                     {"type": "logprobs.refusal.delta", "choice_index": state.index, "refusal": refusal},
                     {"snapshot": partial(state.logprobs_refusal.prefix, len(state.logprobs_refusal.items))},
-                    self,
+                    self.lock,
                 )
             )
 
@@ -509,7 +481,7 @@ class CompletionState:
         if state.content is not None and not state.content_done and state.content.text():
             state.content_done = True
             events.append(
-                make_event(
+                build(
                     ContentDone,
                     {
                         "type": "content.done",
@@ -517,46 +489,38 @@ class CompletionState:
                         "content": state.content.text(),
                         "parsed": None,
                     },
-                    {},
-                    self,
                 )
             )
         if state.refusal is not None and not state.refusal_done:
             state.refusal_done = True
             events.append(
-                make_event(
+                build(
                     RefusalDone,
                     {"type": "refusal.done", "choice_index": index, "refusal": state.refusal.text()},
-                    {},
-                    self,
                 )
             )
         if state.logprobs_content is not None and not state.logprobs_content_done:
             state.logprobs_content_done = True
             events.append(
-                make_event(
+                build(
                     LogprobsContentDone,
                     {
                         "type": "logprobs.content.done",
                         "choice_index": index,
                         "content": list(state.logprobs_content.items),
                     },
-                    {},
-                    self,
                 )
             )
         if state.logprobs_refusal is not None and not state.logprobs_refusal_done:
             state.logprobs_refusal_done = True
             events.append(
-                make_event(
+                build(
                     LogprobsRefusalDone,
                     {
                         "type": "logprobs.refusal.done",
                         "choice_index": index,
                         "refusal": list(state.logprobs_refusal.items),
                     },
-                    {},
-                    self,
                 )
             )
 
@@ -566,7 +530,7 @@ class CompletionState:
         state.done_tool_calls.add(index)
         call = state.tool_calls[index]
         events.append(
-            make_event(
+            build(
                 ToolCallDone,
                 {
                     "type": "tool_calls.function.arguments.done",
@@ -577,8 +541,6 @@ class CompletionState:
                     "parsed_arguments": None,
                     "tool_call": call.to_model(),
                 },
-                {},
-                self,
             )
         )
 
@@ -586,15 +548,13 @@ class CompletionState:
         if state.reasoning is not None and not state.reasoning_done:
             state.reasoning_done = True
             events.append(
-                make_event(
+                build(
                     ReasoningDone,
                     {
                         "type": "reasoning.done",
                         "choice_index": state.index,
                         "reasoning": state.reasoning.text(),
                     },
-                    {},
-                    self,
                 )
             )
 

@@ -20,7 +20,7 @@ from pydantic.alias_generators import to_camel
 
 from deltaflow import ChatStream
 from deltaflow import operators as ops
-from deltaflow.errors import JsonLimitError, JsonParseError
+from deltaflow.errors import ContentInvalidError, JsonLimitError, JsonParseError
 from deltaflow.events import ContentDelta, ContentDone
 from deltaflow.partial_json import apply_ops
 from tests.chunks import chunk, text_stream
@@ -255,7 +255,7 @@ SMALL = '{"title": "t", "items": [], "owner": {"x": 1.5, "y": 2}, "notes": ["a"]
 
 
 def _all(chunks: list[Any], **options: Any) -> tuple[list[Any], ChatStream[Any]]:
-    stream: ChatStream[Any] = ChatStream(iter(chunks), **options)
+    stream: ChatStream[Any] = ChatStream(iter(chunks), parse_errors="keep", **options)
     return list(stream), stream
 
 
@@ -373,12 +373,17 @@ def test_json_cut_short_is_reported_at_content_done() -> None:
 
 
 def test_valid_json_of_the_wrong_shape_is_a_validation_error() -> None:
-    """JSON that parses but does not fit the model: one error event with pydantic's error."""
+    """JSON that parses but does not fit the model: one error event, pydantic's error as the cause."""
     events, stream = _all(text_stream('{"title": 3}'), response_format=Catalog)
     errors = [event for event in events if event.type == "error"]
     assert len(errors) == 1
-    assert isinstance(errors[0].exception, ValidationError)
-    assert errors[0].detail["errors"]
+    exc = errors[0].exception
+    assert isinstance(exc, ContentInvalidError)
+    assert isinstance(exc, ValueError)  # what openai's helper raises (a ValidationError) is one too
+    assert isinstance(exc.__cause__, ValidationError)
+    assert exc.text == '{"title": 3}'
+    assert exc.errors == errors[0].detail["errors"]
+    assert exc.completion is not None
     assert [event.parsed for event in events if event.type == "content.delta"] == [None, {"title": 3}]
     assert stream.get_final_completion().choices[0].message.parsed is None
 
