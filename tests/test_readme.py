@@ -6,6 +6,8 @@ import contextlib
 import io
 import json
 import re
+import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -78,3 +80,17 @@ def test_readme_examples_run(server: ReplayServer, monkeypatch: pytest.MonkeyPat
     assert "It is 18.5 °C in Paris. (2 requests)" in outputs[4]
     assert "thought: A capital: Paris." in outputs[5]
     assert "Paris is the capital of France." in outputs[6]
+    assert "city='Paris' celsius=18.5" in outputs[7]
+
+
+def test_readme_first_example_passes_mypy_strict(tmp_path: Path) -> None:
+    """Typed events: the first example type-checks as written, as it would in a user's project."""
+    example = tmp_path / "first_example.py"
+    example.write_text(_examples()[0], encoding="utf-8")
+    result = subprocess.run(
+        [sys.executable, "-m", "mypy", "--strict", "--no-incremental", str(example)],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert result.returncode == 0, result.stdout

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import Any
 
 from openai.types.chat import ChatCompletionChunk
 from openai.types.completion_usage import CompletionUsage
@@ -11,14 +12,14 @@ from reactivex import Observable, abc
 from deltaflow._lazy import build
 from deltaflow._openai_compat import construct
 from deltaflow.errors import DeltaflowError, ProviderError, StreamContractError
-from deltaflow.events import BaseEvent, CompletionDone, ErrorReported
+from deltaflow.events import CompletionDone, ErrorReported, Event
 from deltaflow.operators._stage import Fused, Stage
 from deltaflow.state import CompletionState, RejectedChunk
 
 __all__ = ["accumulate"]
 
 
-def accumulate() -> Callable[[Observable[ChatCompletionChunk | RejectedChunk]], Observable[BaseEvent]]:
+def accumulate() -> Callable[[Observable[ChatCompletionChunk | RejectedChunk]], Observable[Event]]:
     """Accumulate chunks into a completion, emitting openai's events for each chunk.
 
     Per chunk, the work is proportional to the chunk: text is kept as parts, nothing accumulated
@@ -39,7 +40,7 @@ def accumulate() -> Callable[[Observable[ChatCompletionChunk | RejectedChunk]], 
         An operator from ``Observable[ChatCompletionChunk]`` to ``Observable[Event]``.
     """
 
-    def _accumulate(source: Observable[ChatCompletionChunk | RejectedChunk]) -> Observable[BaseEvent]:
+    def _accumulate(source: Observable[ChatCompletionChunk | RejectedChunk]) -> Observable[Event]:
         return Fused(source, _Accumulate)
 
     return _accumulate
@@ -50,7 +51,7 @@ class _Accumulate(Stage):
 
     __slots__ = ("state",)
 
-    def __init__(self, observer: abc.ObserverBase[BaseEvent]) -> None:
+    def __init__(self, observer: abc.ObserverBase[Any]) -> None:
         super().__init__(observer)
         self.state = CompletionState()
 

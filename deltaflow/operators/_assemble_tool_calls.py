@@ -18,6 +18,7 @@ from deltaflow.events import (
     ChunkReceived,
     CompletionDone,
     ErrorReported,
+    Event,
     ToolCallDelta,
     ToolCallDone,
 )
@@ -71,7 +72,7 @@ class _CallParse:
 
 def assemble_tool_calls(
     *, tools: Iterable[Mapping[str, Any]] | None = None
-) -> Callable[[Observable[BaseEvent]], Observable[BaseEvent]]:
+) -> Callable[[Observable[Event]], Observable[Event]]:
     """Parse tool-call arguments as they stream, and validate each call when it completes.
 
     For strict tools and ``openai.pydantic_function_tool`` tools (openai's conditions),
@@ -95,7 +96,7 @@ def assemble_tool_calls(
     """
     specs = tool_specs(tools)
 
-    def _assemble(source: Observable[BaseEvent]) -> Observable[BaseEvent]:
+    def _assemble(source: Observable[Event]) -> Observable[Event]:
         if not any(spec.parseable for spec in specs.values()):
             # nothing to parse: openai leaves parsed_arguments None, and so do we, at no cost
             return source
@@ -110,7 +111,7 @@ class _Assemble(Stage):
 
     __slots__ = ("calls", "chunks", "latest_chunk", "specs")
 
-    def __init__(self, specs: dict[str, ToolSpec], observer: abc.ObserverBase[BaseEvent]) -> None:
+    def __init__(self, specs: dict[str, ToolSpec], observer: abc.ObserverBase[Any]) -> None:
         super().__init__(observer)
         self.specs = specs
         self.calls: dict[tuple[int, int], _CallParse] = {}

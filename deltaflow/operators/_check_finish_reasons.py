@@ -9,7 +9,7 @@ from reactivex import Observable
 
 from deltaflow._tools import has_parseable_input, tool_specs
 from deltaflow.errors import ContentFilterFinishReasonError, LengthFinishReasonError
-from deltaflow.events import BaseEvent, ChunkReceived
+from deltaflow.events import BaseEvent, ChunkReceived, Event
 from deltaflow.operators._stage import Fused, Stage
 
 __all__ = ["check_finish_reasons"]
@@ -17,7 +17,7 @@ __all__ = ["check_finish_reasons"]
 
 def check_finish_reasons(
     *, tools: Iterable[Mapping[str, Any]] | None = None, response_format: object = None
-) -> Callable[[Observable[BaseEvent]], Observable[BaseEvent]]:
+) -> Callable[[Observable[Event]], Observable[Event]]:
     """End the stream with openai's own error when a parsed answer was cut short.
 
     Under openai's conditions (a rich ``response_format`` or a strict / pydantic tool), a chunk
@@ -34,7 +34,7 @@ def check_finish_reasons(
     specs = tool_specs(tools)
     active = has_parseable_input(response_format, specs)
 
-    def _check(source: Observable[BaseEvent]) -> Observable[BaseEvent]:
+    def _check(source: Observable[Event]) -> Observable[Event]:
         if not active:
             return source
 

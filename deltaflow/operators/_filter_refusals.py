@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Literal
+from typing import Any, Literal
 
 from reactivex import Observable, abc
 
@@ -11,6 +11,7 @@ from deltaflow.errors import RefusalError
 from deltaflow.events import (
     BaseEvent,
     ChunkReceived,
+    Event,
     LogprobsRefusalDelta,
     LogprobsRefusalDone,
     RefusalDelta,
@@ -24,7 +25,7 @@ RefusalMode = Literal["keep", "drop", "raise"]
 _REFUSAL_EVENTS = (RefusalDelta, RefusalDone, LogprobsRefusalDelta, LogprobsRefusalDone)
 
 
-def filter_refusals(mode: RefusalMode = "keep") -> Callable[[Observable[BaseEvent]], Observable[BaseEvent]]:
+def filter_refusals(mode: RefusalMode = "keep") -> Callable[[Observable[Event]], Observable[Event]]:
     """Route refusals: ``keep`` them (default), ``drop`` them, or ``raise`` a ``RefusalError``.
 
     Whatever the mode, a refusal never becomes a silent empty answer: with a ``response_format``,
@@ -42,7 +43,7 @@ def filter_refusals(mode: RefusalMode = "keep") -> Callable[[Observable[BaseEven
     if mode not in ("keep", "drop", "raise"):
         raise ValueError(f"filter_refusals mode must be 'keep', 'drop' or 'raise', not {mode!r}")
 
-    def _filter(source: Observable[BaseEvent]) -> Observable[BaseEvent]:
+    def _filter(source: Observable[Event]) -> Observable[Event]:
         if mode == "keep":
             return source
 
@@ -56,7 +57,7 @@ class _Filter(Stage):
 
     __slots__ = ("latest_chunk", "mode")
 
-    def __init__(self, mode: RefusalMode, observer: abc.ObserverBase[BaseEvent]) -> None:
+    def __init__(self, mode: RefusalMode, observer: abc.ObserverBase[Any]) -> None:
         super().__init__(observer)
         self.mode = mode
         self.latest_chunk: ChunkReceived | None = None

@@ -28,6 +28,7 @@ from deltaflow.events import (
     ContentParsedDelta,
     ContentParsedDone,
     ErrorReported,
+    Event,
     RefusalDelta,
 )
 from deltaflow.operators._snapshot_copies import with_parsed_content
@@ -47,7 +48,7 @@ def parse_partial_json(
     parsed_done: bool = False,
     max_depth: int = 256,
     max_size: int | None = 64 * 1024 * 1024,
-) -> Callable[[Observable[BaseEvent]], Observable[BaseEvent]]:
+) -> Callable[[Observable[Event]], Observable[Event]]:
     """Parse JSON content incrementally: ``parsed`` on deltas, path events, the model at the end.
 
     With a ``response_format`` that is a type (a pydantic model, a dataclass) or a ``json_schema``
@@ -108,7 +109,7 @@ def parse_partial_json(
     sub_models = _SubModels(response_format) if parsed_done and rich else None
     config = _Config(response_format, rich, parsed_deltas, parsed_done, sub_models, max_depth, max_size)
 
-    def _parse(source: Observable[BaseEvent]) -> Observable[BaseEvent]:
+    def _parse(source: Observable[Event]) -> Observable[Event]:
         if not active:
             return source
 
@@ -184,7 +185,7 @@ class _Run(Stage):
 
     __slots__ = ("chunks", "config", "latest_chunk", "parsed_done", "parses", "refused", "rich")
 
-    def __init__(self, config: _Config, observer: abc.ObserverBase[BaseEvent]) -> None:
+    def __init__(self, config: _Config, observer: abc.ObserverBase[Any]) -> None:
         super().__init__(observer)
         self.config = config
         # read on every delta: kept here rather than one attribute further

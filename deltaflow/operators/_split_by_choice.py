@@ -7,17 +7,17 @@ from collections.abc import Callable
 from reactivex import Observable, abc
 from reactivex.subject import Subject
 
-from deltaflow.events import BaseEvent
+from deltaflow.events import Event
 
 __all__ = ["ChoiceStream", "split_by_choice"]
 
 
-class ChoiceStream(Observable[BaseEvent]):
+class ChoiceStream(Observable[Event]):
     """The events of one choice; ``choice_index`` says which."""
 
-    def __init__(self, choice_index: int, subject: Subject[BaseEvent]) -> None:
+    def __init__(self, choice_index: int, subject: Subject[Event]) -> None:
         def subscribe(
-            observer: abc.ObserverBase[BaseEvent], scheduler: abc.SchedulerBase | None = None
+            observer: abc.ObserverBase[Event], scheduler: abc.SchedulerBase | None = None
         ) -> abc.DisposableBase:
             return subject.subscribe(observer, scheduler=scheduler)
 
@@ -25,7 +25,7 @@ class ChoiceStream(Observable[BaseEvent]):
         self.choice_index = choice_index
 
 
-def split_by_choice() -> Callable[[Observable[BaseEvent]], Observable[BaseEvent | ChoiceStream]]:
+def split_by_choice() -> Callable[[Observable[Event]], Observable[Event | ChoiceStream]]:
     r"""Split per-choice events (n > 1) into one ``ChoiceStream`` per choice index.
 
     The output carries the completion-level events (``chunk``, ``usage``, ``completion.done``,
@@ -42,13 +42,13 @@ def split_by_choice() -> Callable[[Observable[BaseEvent]], Observable[BaseEvent 
                              \--delta(1)---------delta(1)------|
     """
 
-    def _split(source: Observable[BaseEvent]) -> Observable[BaseEvent | ChoiceStream]:
+    def _split(source: Observable[Event]) -> Observable[Event | ChoiceStream]:
         def subscribe(
-            observer: abc.ObserverBase[BaseEvent | ChoiceStream], scheduler: abc.SchedulerBase | None = None
+            observer: abc.ObserverBase[Event | ChoiceStream], scheduler: abc.SchedulerBase | None = None
         ) -> abc.DisposableBase:
-            subjects: dict[int, Subject[BaseEvent]] = {}
+            subjects: dict[int, Subject[Event]] = {}
 
-            def on_next(event: BaseEvent) -> None:
+            def on_next(event: Event) -> None:
                 choice_index = getattr(event, "choice_index", None)
                 if choice_index is None:
                     observer.on_next(event)

@@ -9,7 +9,7 @@ from openai.types.chat import ChatCompletionChunk
 from reactivex import Observable
 from reactivex import compose as rx_compose
 
-from deltaflow.events import BaseEvent
+from deltaflow.events import Event
 from deltaflow.operators._accumulate import accumulate
 from deltaflow.operators._assemble_tool_calls import assemble_tool_calls
 from deltaflow.operators._check_finish_reasons import check_finish_reasons
@@ -29,7 +29,7 @@ def to_events(
     parsed_done: bool = False,
     max_depth: int = 256,
     max_size: int | None = 64 * 1024 * 1024,
-) -> Callable[[Observable[ChatCompletionChunk | RejectedChunk]], Observable[BaseEvent]]:
+) -> Callable[[Observable[ChatCompletionChunk | RejectedChunk]], Observable[Event]]:
     """Chunks to events: the standard composition, configured from the request's parameters.
 
     ``accumulate``, ``check_finish_reasons``, ``assemble_tool_calls``, ``parse_partial_json`` and

@@ -14,11 +14,12 @@ from collections.abc import (
     Mapping,
 )
 from types import TracebackType
-from typing import Any, Generic, Literal, Self, TypeAlias, TypeVar, cast, get_args, overload
+from typing import Any, Generic, Literal, Self, TypeAlias, cast, get_args, overload
 
 from openai.types.chat import ParsedChatCompletion
 from reactivex import abc
 from reactivex import compose as rx_compose
+from typing_extensions import TypeVar
 
 from deltaflow._tools import is_rich_response_format
 from deltaflow.dialects import Dialect, get_dialect
@@ -59,7 +60,12 @@ from deltaflow.pipeline._driver import Chain, Driver
 
 __all__ = ["EVENT_ALIASES", "AsyncChatStream", "ChatStream", "ParseErrors"]
 
-ResponseFormatT = TypeVar("ResponseFormatT")
+# as openai's: a stream without a response_format parses nothing (its parsed is None)
+ResponseFormatT = TypeVar("ResponseFormatT", default=None)
+FieldsCallback: TypeAlias = (
+    Callable[[Any, Any], object] | Callable[[Any, Any, Any], object] | Callable[[Any, Any, Any, Any], object]
+)
+"""An ``.on`` callback that takes an event's fields in order instead of the event."""
 ParseErrors: TypeAlias = Literal["raise", "keep"]
 """What the facade does when content or tool arguments fail to parse: ``raise`` a ``ParseError`` at the
 end of the stream (openai's helper raises too), or ``keep`` going with ``parsed`` None."""
@@ -247,7 +253,7 @@ class _StreamCore(Generic[ResponseFormatT]):
     @overload
     def on(self, event_type: Literal["error"], callback: Callable[[ErrorReported], object]) -> Self: ...
     @overload
-    def on(self, event_type: str, callback: Callable[..., object]) -> Self: ...
+    def on(self, event_type: str, callback: FieldsCallback) -> Self: ...
 
     def on(self, event_type: str, callback: Callable[..., object]) -> Self:
         """Call ``callback`` for each event of ``event_type`` as the stream is consumed.
@@ -615,7 +621,9 @@ class AsyncChatStream(_StreamCore[ResponseFormatT]):
             await self._close_source()
 
     async def _close_source(self) -> None:
-        for target in (self._source, self._chunks):
+        # the iterable (an HTTP request) first: garbage collection finalises the source's generator
+        # on its own, and it must not find itself suspended in a close already under way
+        for target in (self._chunks, self._source):
             if getattr(target, "ag_running", False):
                 continue  # suspended in a read in another task: closing the iterable below ends it
             close = getattr(target, "aclose", None) or getattr(target, "close", None)

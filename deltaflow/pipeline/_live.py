@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from typing import Any, TypeVar
+from typing import Any
 
 import openai
+from typing_extensions import TypeVar
 
 from deltaflow._openai_compat import response_format_param
 from deltaflow._tools import is_rich_response_format
@@ -16,7 +17,8 @@ from deltaflow.pipeline._http import AsyncChunkRequest, ChunkRequest, Transport
 
 __all__ = ["astream", "request_params", "stream"]
 
-ResponseFormatT = TypeVar("ResponseFormatT")
+# as openai's: a stream without a response_format parses nothing (its parsed is None)
+ResponseFormatT = TypeVar("ResponseFormatT", default=None)
 
 
 def request_params(

@@ -5,9 +5,10 @@ from __future__ import annotations
 import os
 import sys
 from collections.abc import Callable
-from typing import Any, TextIO, TypeVar, cast
+from typing import Any, TextIO, cast
 
 from openai.types.chat import ParsedChatCompletion
+from typing_extensions import TypeVar
 
 from deltaflow.errors import ContentFilterFinishReasonError, LengthFinishReasonError
 from deltaflow.events import (
@@ -23,7 +24,8 @@ from deltaflow.pipeline import AsyncChatStream, ChatStream
 
 __all__ = ["adrain", "aprint_stream", "drain", "print_stream"]
 
-ResponseFormatT = TypeVar("ResponseFormatT")
+# as openai's: a stream without a response_format parses nothing (its parsed is None)
+ResponseFormatT = TypeVar("ResponseFormatT", default=None)
 
 _DIM = "\x1b[2m"
 _RESET = "\x1b[0m"
