@@ -30,10 +30,10 @@ def iterate(client: openai.OpenAI) -> None:
             if event.type == "content.delta":
                 assert_type(event, ContentDelta)
                 assert_type(event.delta, str)
-                event.delat  # type: ignore[attr-defined]
+                print(event.delat)  # type: ignore[attr-defined]
             elif event.type == "tool_calls.function.arguments.done":
                 assert_type(event, ToolCallDone)
-            event.delta  # type: ignore[union-attr]  # not every event has one
+            print(event.delta)  # type: ignore[union-attr]  # not every event has one
 
 
 def final(client: openai.OpenAI) -> None:
@@ -43,7 +43,7 @@ def final(client: openai.OpenAI) -> None:
     parsed = completion.choices[0].message.parsed
     if parsed is not None:
         assert_type(parsed.city, str)
-        parsed.country  # type: ignore[attr-defined]
+        print(parsed.country)  # type: ignore[attr-defined]
 
 
 async def iterate_async(client: openai.AsyncOpenAI) -> None:
@@ -66,7 +66,7 @@ def handlers(stream: deltaflow.ChatStream[Weather]) -> None:
     stream.on("content.delta", on_error)  # type: ignore[arg-type]  # the callback's event type must match
     stream.on("tool_calls.done", lambda event: print(event.tool_call.function.name))
     # the fields, positionally: any callable with more parameters
-    stream.on("content.delta", lambda delta, snapshot: print(delta, snapshot))
+    stream.on("content.delta", lambda delta, snapshot: print(f"{delta!r} -> {snapshot!r}"))
 
 
 def chain(chunks: list[ChatCompletionChunk]) -> None:
@@ -77,6 +77,8 @@ def chain(chunks: list[ChatCompletionChunk]) -> None:
         assert_type(event, Event)
 
     deltaflow.from_chunks(chunks).pipe(ops.to_events(), rx.filter(is_done)).subscribe(show)
-    events = deltaflow.from_chunks(chunks).pipe(ops.accumulate(), ops.parse_partial_json(response_format=Weather))
+    events = deltaflow.from_chunks(chunks).pipe(
+        ops.accumulate(), ops.parse_partial_json(response_format=Weather)
+    )
     events.subscribe(lambda event: print(event.type))
     events.subscribe(lambda event: print(event.typo))  # type: ignore[union-attr]
