@@ -1,11 +1,14 @@
 """deltaflow: streamed LLM chat completions as a reactive pipeline of typed events."""
 
+from importlib.metadata import version as _version
+
 from deltaflow import dialects, errors, events, operators, recipes, sinks
 from deltaflow.pipeline import (
     AsyncChatStream,
     AsyncChunkRequest,
     ChatStream,
     ChunkRequest,
+    achunks_from_sse,
     astream,
     chunks_from_jsonl,
     chunks_from_sse,
@@ -20,6 +23,7 @@ __all__ = [
     "AsyncChunkRequest",
     "ChatStream",
     "ChunkRequest",
+    "achunks_from_sse",
     "astream",
     "chunks_from_jsonl",
     "chunks_from_sse",
@@ -35,4 +39,4 @@ __all__ = [
     "stream",
 ]
 
-__version__ = "0.1.0"
+__version__ = _version("deltaflow")

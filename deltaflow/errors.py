@@ -29,7 +29,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from openai import ContentFilterFinishReasonError, LengthFinishReasonError
+import openai
 
 if TYPE_CHECKING:
     from openai.types.chat import ParsedChatCompletion
@@ -52,6 +52,12 @@ __all__ = [
     "ToolArgumentsError",
     "ToolLoopLimitError",
 ]
+
+
+LengthFinishReasonError = openai.LengthFinishReasonError
+"""openai's own class, raised where openai raises it: a parsed answer cut by the token limit."""
+ContentFilterFinishReasonError = openai.ContentFilterFinishReasonError
+"""openai's own class, raised where openai raises it: a parsed answer stopped by the content filter."""
 
 
 class DeltaflowError(Exception):

@@ -44,6 +44,7 @@ __all__ = [
     "LogprobsContentDone",
     "LogprobsRefusalDelta",
     "LogprobsRefusalDone",
+    "PathItem",
     "ReasoningDelta",
     "ReasoningDone",
     "RefusalDelta",
@@ -54,6 +55,7 @@ __all__ = [
 ]
 
 PathItem: TypeAlias = str | int
+"""One step of a path into parsed content: an object key or an array index."""
 
 
 class BaseEvent(LazyModel):
@@ -76,7 +78,7 @@ def _lenient_completion(value: Any) -> ParsedChatCompletion[object]:
     return construct(ParsedChatCompletion[object], value)
 
 
-Completion: TypeAlias = Annotated[ParsedChatCompletion[object], BeforeValidator(_lenient_completion)]
+_Completion: TypeAlias = Annotated[ParsedChatCompletion[object], BeforeValidator(_lenient_completion)]
 """openai's ``ParsedChatCompletion``, validated leniently (relays, recordings) as openai's snapshots."""
 
 
@@ -85,7 +87,7 @@ class ChunkReceived(BaseEvent):
 
     type: Literal["chunk"] = "chunk"
     chunk: ChatCompletionChunk
-    snapshot: Completion
+    snapshot: _Completion
 
 
 class ContentDelta(BaseEvent):
@@ -246,7 +248,7 @@ class CompletionDone(BaseEvent):
     """The stream ended; ``completion`` is the final, parsed completion."""
 
     type: Literal["completion.done"] = "completion.done"
-    completion: Completion
+    completion: _Completion
 
 
 class ErrorReported(BaseEvent):

@@ -3,14 +3,15 @@
 from __future__ import annotations
 
 import importlib
+import inspect
 
 import pytest
 
 PUBLIC = {
     "deltaflow": [
-        "AsyncChatStream", "AsyncChunkRequest", "ChatStream", "ChunkRequest", "astream", "chunks_from_jsonl",
-        "chunks_from_sse", "dialects", "errors", "events", "from_chunks", "from_jsonl", "from_sse", "operators",
-        "recipes", "sinks", "stream",
+        "AsyncChatStream", "AsyncChunkRequest", "ChatStream", "ChunkRequest", "achunks_from_sse", "astream",
+        "chunks_from_jsonl", "chunks_from_sse", "dialects", "errors", "events", "from_chunks", "from_jsonl",
+        "from_sse", "operators", "recipes", "sinks", "stream",
     ],
     "deltaflow.operators": [
         "ChoiceStream", "RefusalMode", "accumulate", "assemble_tool_calls", "check_finish_reasons",
@@ -19,13 +20,15 @@ PUBLIC = {
     "deltaflow.events": [
         "BaseEvent", "ChoiceDone", "ChunkReceived", "CompletionDone", "ContentDelta", "ContentDone",
         "ContentParsedDelta", "ContentParsedDone", "ErrorReported", "Event", "EventType", "LogprobsContentDelta",
-        "LogprobsContentDone", "LogprobsRefusalDelta", "LogprobsRefusalDone", "ReasoningDelta", "ReasoningDone",
+        "LogprobsContentDone", "LogprobsRefusalDelta", "LogprobsRefusalDone", "PathItem", "ReasoningDelta",
+        "ReasoningDone",
         "RefusalDelta", "RefusalDone", "ToolCallDelta", "ToolCallDone", "UsageReported",
     ],
     "deltaflow.errors": [
-        "ContentFilterFinishReasonError", "DeltaflowError", "JsonLimitError", "JsonParseError",
-        "LengthFinishReasonError", "ProviderError", "RefusalError", "StreamContractError", "StreamInterrupted",
-        "StreamTimeout", "ToolArgumentsError",
+        "ContentFilterFinishReasonError", "ContentInvalidError", "DeltaflowError", "JsonLimitError",
+        "JsonParseError", "LengthFinishReasonError", "ParseError", "ProviderError", "RefusalError", "RelayError",
+        "StreamClosedError", "StreamContractError", "StreamInterrupted", "StreamTimeout", "ToolArgumentsError",
+        "ToolLoopLimitError",
     ],
     "deltaflow.dialects": [
         "DIALECTS", "Dialect", "Outcome", "Step", "StreamNormalizer", "detect_dialect", "get_dialect",
@@ -67,3 +70,54 @@ def test_errors_raised_mid_stream_share_one_base() -> None:
     ]
     assert all(issubclass(kind, errors.DeltaflowError) for kind in ours)
     assert errors.LengthFinishReasonError is openai.LengthFinishReasonError
+
+
+def _modules() -> list[str]:
+    """Every public module of the package: no part of its dotted name starts with an underscore."""
+    import pkgutil  # noqa: PLC0415
+
+    import deltaflow  # noqa: PLC0415
+
+    names = ["deltaflow"]
+    for info in pkgutil.walk_packages(deltaflow.__path__, "deltaflow."):
+        if not any(part.startswith("_") for part in info.name.split(".")):
+            names.append(info.name)
+    return sorted(names)
+
+
+def _defined_public_names(module_name: str) -> set[str]:
+    """The public names a module binds at top level: its defs, classes and assignments, and, for a
+    package, what it imports from its own private modules (and its public subpackages)."""
+    import ast  # noqa: PLC0415
+
+    module = importlib.import_module(module_name)
+    source = inspect.getsource(module)
+    is_package = hasattr(module, "__path__")
+    names: set[str] = set()
+    for node in ast.parse(source).body:
+        if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef):
+            names.add(node.name)
+        elif isinstance(node, ast.Assign):
+            names.update(target.id for target in node.targets if isinstance(target, ast.Name))
+        elif isinstance(node, ast.AnnAssign) and isinstance(node.target, ast.Name):
+            names.add(node.target.id)
+        elif isinstance(node, ast.ImportFrom) and is_package:
+            own = node.level > 0 or (node.module or "").startswith(f"{module_name}.") or node.module == module_name
+            if own:
+                names.update(alias.asname or alias.name for alias in node.names)
+    return {name for name in names if not name.startswith("_")}
+
+
+@pytest.mark.parametrize("module_name", _modules())
+def test_all_is_exactly_what_a_public_module_defines(module_name: str) -> None:
+    """httpx's rule: a public module's __all__ lists every public name it defines, and nothing else."""
+    module = importlib.import_module(module_name)
+    assert sorted(module.__all__) == sorted(_defined_public_names(module_name))
+
+
+def test_version_comes_from_the_package_metadata() -> None:
+    from importlib.metadata import version  # noqa: PLC0415
+
+    import deltaflow  # noqa: PLC0415
+
+    assert deltaflow.__version__ == version("deltaflow")

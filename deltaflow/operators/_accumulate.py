@@ -14,7 +14,8 @@ from deltaflow._openai_compat import construct
 from deltaflow.errors import DeltaflowError, ProviderError, StreamContractError
 from deltaflow.events import CompletionDone, ErrorReported, Event
 from deltaflow.operators._stage import Fused, Stage
-from deltaflow.state import CompletionState, RejectedChunk
+from deltaflow.state import RejectedChunk
+from deltaflow.state._completion import CompletionState
 
 __all__ = ["accumulate"]
 

@@ -5,7 +5,7 @@ without an API key or network. Faults (dropped connections, stalls, malformed li
 provider errors) come from a scenario or from a request's ``X-Replay-Fault`` header.
 """
 
-from deltaflow.pipeline._sse import ServerSentEvent
+from deltaflow.pipeline import ServerSentEvent
 
 from ._app import ReplayApp, ScenarioSource
 from ._fault import FAULT_HEADER, Fault, FaultKind
@@ -28,7 +28,6 @@ __all__ = [
     "Scenario",
     "ScenarioOptions",
     "ScenarioSource",
-    "ServerSentEvent",
     "load_recording",
     "scripted_chunks",
     "serve",

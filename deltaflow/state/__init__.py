@@ -1,16 +1,10 @@
-"""The accumulation state behind the operators: append-only buffers and per-choice state."""
+"""The accumulation state behind ``operators.accumulate``: append-only buffers and per-choice state.
 
-from deltaflow.state._buffers import History, TextBuffer, TrackedList
-from deltaflow.state._completion import LATEST, ChoiceState, CompletionState, ToolCallState
+Internal: the operators use its private modules directly. ``RejectedChunk``, the record a dialect
+makes of a payload it cannot read, is its one public name (it flows between ``normalize`` and
+``accumulate``, where a user's own operator may meet it).
+"""
+
 from deltaflow.state._rejected import RejectedChunk
 
-__all__ = [
-    "LATEST",
-    "ChoiceState",
-    "CompletionState",
-    "History",
-    "RejectedChunk",
-    "TextBuffer",
-    "ToolCallState",
-    "TrackedList",
-]
+__all__ = ["RejectedChunk"]
