@@ -102,7 +102,11 @@ def _defined_public_names(module_name: str) -> set[str]:
         elif isinstance(node, ast.AnnAssign) and isinstance(node.target, ast.Name):
             names.add(node.target.id)
         elif isinstance(node, ast.ImportFrom) and is_package:
-            own = node.level > 0 or (node.module or "").startswith(f"{module_name}.") or node.module == module_name
+            own = (
+                node.level > 0
+                or (node.module or "").startswith(f"{module_name}.")
+                or node.module == module_name
+            )
             if own:
                 names.update(alias.asname or alias.name for alias in node.names)
     return {name for name in names if not name.startswith("_")}

@@ -5,8 +5,6 @@ without an API key or network. Faults (dropped connections, stalls, malformed li
 provider errors) come from a scenario or from a request's ``X-Replay-Fault`` header.
 """
 
-from deltaflow.pipeline import ServerSentEvent
-
 from ._app import ReplayApp, ScenarioSource
 from ._fault import FAULT_HEADER, Fault, FaultKind
 from ._journal import RecordedRequest

@@ -7,7 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from deltaflow.replay import Comment, Fault, Scenario, ServerSentEvent, load_recording
+from deltaflow.pipeline import ServerSentEvent
+from deltaflow.replay import Comment, Fault, Scenario, load_recording
 
 DONE = ServerSentEvent(data="[DONE]")
 
