@@ -29,6 +29,7 @@ from deltaflow._lazy import LazyModel
 from deltaflow._openai_compat import construct
 
 __all__ = [
+    "EVENT_ALIASES",
     "BaseEvent",
     "ChoiceDone",
     "ChunkReceived",
@@ -316,3 +317,9 @@ EventType: TypeAlias = Literal[
     "completion.done",
     "error",
 ]
+
+EVENT_ALIASES: dict[str, EventType] = {
+    "tool_calls.delta": "tool_calls.function.arguments.delta",
+    "tool_calls.done": "tool_calls.function.arguments.done",
+}
+"""Short names ``.on()`` and ``sinks.callback`` accept for the tool-call events."""

@@ -1,6 +1,6 @@
 """Sources, the pull driver and the ``ChatStream`` facades."""
 
-from deltaflow.pipeline._chat_stream import EVENT_ALIASES, AsyncChatStream, ChatStream
+from deltaflow.pipeline._chat_stream import AsyncChatStream, ChatStream, ParseErrors
 from deltaflow.pipeline._chunks import chunk_from_dict, chunk_from_json
 from deltaflow.pipeline._http import AsyncChunkRequest, ChunkRequest, Transport
 from deltaflow.pipeline._live import astream, request_params, stream
@@ -17,11 +17,11 @@ from deltaflow.pipeline._sources import (
 from deltaflow.pipeline._sse import ServerSentEvent, SSEDecoder, aiter_sse, iter_sse
 
 __all__ = [
-    "EVENT_ALIASES",
     "AsyncChatStream",
     "AsyncChunkRequest",
     "ChatStream",
     "ChunkRequest",
+    "ParseErrors",
     "SSEDecoder",
     "ServerSentEvent",
     "Transport",

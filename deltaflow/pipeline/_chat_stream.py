@@ -32,6 +32,7 @@ from deltaflow.errors import (
     ToolArgumentsError,
 )
 from deltaflow.events import (
+    EVENT_ALIASES,
     BaseEvent,
     ChoiceDone,
     ChunkReceived,
@@ -58,7 +59,7 @@ from deltaflow.events import (
 from deltaflow.operators import RefusalMode, normalize, to_events
 from deltaflow.pipeline._driver import Chain, Driver
 
-__all__ = ["EVENT_ALIASES", "AsyncChatStream", "ChatStream", "ParseErrors"]
+__all__ = ["AsyncChatStream", "ChatStream", "ParseErrors"]
 
 # as openai's: a stream without a response_format parses nothing (its parsed is None)
 ResponseFormatT = TypeVar("ResponseFormatT", default=None)
@@ -70,10 +71,6 @@ ParseErrors: TypeAlias = Literal["raise", "keep"]
 """What the facade does when content or tool arguments fail to parse: ``raise`` a ``ParseError`` at the
 end of the stream (openai's helper raises too), or ``keep`` going with ``parsed`` None."""
 
-EVENT_ALIASES = {
-    "tool_calls.delta": "tool_calls.function.arguments.delta",
-    "tool_calls.done": "tool_calls.function.arguments.done",
-}
 _NOT_POSITIONAL = frozenset({"type", "choice_index"})
 
 

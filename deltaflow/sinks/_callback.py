@@ -5,8 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from typing import Any, get_args
 
-from deltaflow.events import BaseEvent, EventType
-from deltaflow.pipeline import EVENT_ALIASES
+from deltaflow.events import EVENT_ALIASES, BaseEvent, EventType
 from deltaflow.sinks._sink import Sink
 
 __all__ = ["CallbackSink", "callback"]
