@@ -2,7 +2,8 @@
 
 This module is the whole mechanism. An event whose ``snapshot`` (or ``parsed``, ``arguments``...)
 would cost work proportional to the message is made with that field *pending*: absent from the
-model's ``__dict__``, with a thunk in the model's own ``_pending`` slot. Python calls
+model's ``__dict__``, with a thunk in the model's own ``_pending`` slot (one slot, set once: the
+thunks by field name, and the lock described below). Python calls
 ``__getattr__`` only for names it cannot find, so reading a computed or ordinary field costs
 nothing extra; the first read of a pending field runs its thunk, stores the value in ``__dict__``
 (where later reads find it) and drops the thunk. Thunks capture the position they were made at (a
@@ -27,7 +28,7 @@ from typing import TYPE_CHECKING, Any, Self, TypeAlias, TypeVar
 
 from pydantic import BaseModel, SerializerFunctionWrapHandler, model_serializer
 
-__all__ = ["LazyModel", "Thunk", "build", "derive"]
+__all__ = ["LazyModel", "Thunk", "build", "compute", "derive", "field_thunk", "set_pending", "with_pending"]
 
 Thunk: TypeAlias = Callable[[], Any] | tuple[Callable[[Any], Any], Any]
 """How a pending field is computed: a zero-argument callable, or ``(function, argument)`` (cheaper to
@@ -37,10 +38,11 @@ ModelT = TypeVar("ModelT", bound="LazyModel")
 
 _new = object.__new__
 _set = object.__setattr__
-_SLOT_NAMES = frozenset({"_pending", "_lock"})
+_SLOT_NAMES = frozenset({"_pending"})
 
 
-def _compute(thunk: Thunk) -> Any:
+def compute(thunk: Thunk) -> Any:
+    """Run a thunk."""
     if type(thunk) is tuple:
         function, argument = thunk
         return function(argument)
@@ -50,8 +52,8 @@ def _compute(thunk: Thunk) -> Any:
 class LazyModel(BaseModel):
     """A pydantic model some of whose fields may be pending (see the module's docstring)."""
 
-    # plain slots of this class, not pydantic private attributes: set once by ``build``
-    __slots__ = ("_lock", "_pending")
+    # a plain slot of this class, not a pydantic private attribute: ``(thunks, lock)``, set by ``build``
+    __slots__ = ("_pending",)
 
     if not TYPE_CHECKING:  # hidden from type checkers, as pydantic hides its own: a misspelt
         # field must stay an error for them
@@ -60,17 +62,16 @@ class LazyModel(BaseModel):
             # runs only for names not found: a pending field (the usual case), or a pydantic slot
             # that ``build`` left for later
             try:
-                pending: dict[str, Thunk] | None = _get_pending(self)
+                pending, lock = _get_pending(self)
             except AttributeError:
-                pending = None
+                pending = lock = None
             thunk = pending.get(name) if pending else None
             if thunk is not None:
-                lock = _lock_of(self)
                 if lock is None:
-                    value = _compute(thunk)
+                    value = compute(thunk)
                 else:
                     with lock:
-                        value = _compute(thunk)
+                        value = compute(thunk)
                 # stored before the thunk is dropped: a reader racing on another thread recomputes
                 self.__dict__[name] = value
                 pending.pop(name, None)  # type: ignore[union-attr]
@@ -88,7 +89,7 @@ class LazyModel(BaseModel):
     def pending_fields(self) -> frozenset[str]:
         """The names of the fields not computed yet."""
         try:
-            return frozenset(_get_pending(self) or ())
+            return frozenset(_get_pending(self)[0])
         except AttributeError:
             return frozenset()
 
@@ -144,15 +145,15 @@ class LazyModel(BaseModel):
 
 _get_pending = LazyModel.__dict__["_pending"].__get__
 _set_pending = LazyModel.__dict__["_pending"].__set__
-_set_lock = LazyModel.__dict__["_lock"].__set__
-_get_lock = LazyModel.__dict__["_lock"].__get__
+# the instance dict's own setter (a slot of pydantic's BaseModel): cheaper than object.__setattr__
+_set_dict = BaseModel.__dict__["__dict__"].__set__
 
 
-def _lock_of(model: LazyModel) -> Any:
+def _pending_of(model: LazyModel) -> tuple[dict[str, Thunk] | None, Any]:
     try:
-        return _get_lock(model)
-    except AttributeError:
-        return None
+        return _get_pending(model)  # type: ignore[no-any-return]
+    except AttributeError:  # a model built by pydantic, not by ``build``
+        return None, None
 
 
 def build(
@@ -165,11 +166,9 @@ def build(
     a pending field is computed.
     """
     model = _new(cls)
-    _set(model, "__dict__", fields)
+    _set_dict(model, fields)
     if lazy:
-        _set_pending(model, lazy)
-        if lock is not None:
-            _set_lock(model, lock)
+        _set_pending(model, (lazy, lock))
     return model
 
 
@@ -177,18 +176,68 @@ def derive(
     model: ModelT, fields: dict[str, Any] | None = None, lazy: dict[str, Thunk] | None = None
 ) -> ModelT:
     """A copy of ``model`` with ``fields`` replaced and ``lazy`` made pending (see ``LazyModel.evolve``)."""
-    new_fields = dict(model.__dict__)
-    try:
-        pending = _get_pending(model)
-    except AttributeError:
-        pending = None
-    new_lazy = dict(pending) if pending else {}
+    new_fields = model.__dict__.copy()
+    pending, lock = _pending_of(model)
+    new_lazy = pending.copy() if pending else {}
     if fields:
+        new_fields.update(fields)
         for name in fields:
             new_lazy.pop(name, None)
-        new_fields.update(fields)
     if lazy:
         for name in lazy:
             new_fields.pop(name, None)
         new_lazy.update(lazy)
-    return build(type(model), new_fields, new_lazy, _lock_of(model))
+    return build(type(model), new_fields, new_lazy, lock)
+
+
+def with_pending(model: ModelT, name: str, thunk: Thunk) -> ModelT:
+    """``derive(model, lazy={name: thunk})``: the operators' per-chunk case, one field made pending."""
+    fields = model.__dict__.copy()
+    fields.pop(name, None)
+    pending, lock = _pending_of(model)
+    thunks = pending.copy() if pending else {}
+    thunks[name] = thunk
+    derived = _new(type(model))
+    _set_dict(derived, fields)
+    _set_pending(derived, (thunks, lock))
+    return derived
+
+
+def _identity(value: Any) -> Any:
+    return value
+
+
+def _read(of: tuple[LazyModel, str]) -> Any:
+    model, name = of
+    return getattr(model, name)
+
+
+def field_thunk(model: LazyModel, name: str, *, taken: bool) -> Thunk:
+    """A thunk giving field ``name`` as ``model`` has it, for a value computed from it later.
+
+    With ``taken``, the field is about to be replaced in place (``set_pending``): the thunk is the
+    field's own (or its value), which the model will no longer hold. Otherwise it reads the model.
+    """
+    if not taken:
+        return (_read, (model, name))
+    if name in model.__dict__:
+        return (_identity, model.__dict__[name])
+    pending, _ = _pending_of(model)
+    if pending is None or name not in pending:
+        raise AttributeError(f"{type(model).__name__} has no field {name!r} to take")
+    return pending[name]
+
+
+def set_pending(model: ModelT, name: str, thunk: Thunk) -> ModelT:
+    """Make field ``name`` of ``model`` pending, in place: only for a model nobody else holds yet.
+
+    Operator fusion uses it: an event made by a stage of the same fused chain has been seen by no
+    one outside the chain, so a later stage may fill in what it adds instead of deriving a copy.
+    """
+    model.__dict__.pop(name, None)
+    pending, lock = _pending_of(model)
+    if pending is None:
+        _set_pending(model, ({name: thunk}, lock))
+    else:
+        pending[name] = thunk
+    return model

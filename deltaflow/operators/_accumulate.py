@@ -55,6 +55,7 @@ class _Accumulate(Stage):
     def __init__(self, observer: abc.ObserverBase[Any]) -> None:
         super().__init__(observer)
         self.state = CompletionState()
+        self.chain.makes_events = True
 
     def on_next(self, chunk: ChatCompletionChunk | RejectedChunk) -> None:
         chain = self.chain

@@ -11,6 +11,7 @@ from openai.types.chat import ParsedChatCompletion
 from pydantic import ValidationError
 from reactivex import Observable, abc
 
+from deltaflow._lazy import Thunk, compute
 from deltaflow._tools import ToolSpec, tool_specs
 from deltaflow.errors import JsonParseError, ToolArgumentsError
 from deltaflow.events import (
@@ -124,14 +125,14 @@ class _Assemble(Stage):
             self.emit(self._on_delta(event))
         elif isinstance(event, ChunkReceived):
             self.chunks = chunk = self.chunks + 1
-            event = event.evolve(lazy={"snapshot": (self._snapshot_with_parsed, (event, chunk))})
+            event = self.refine(event, "snapshot", self._snapshot_with_parsed, chunk)
             self.latest_chunk = event
             self.emit(event)
         elif isinstance(event, ToolCallDone):
             for out in self._on_done(event):
                 self.emit(out)
         elif isinstance(event, CompletionDone):
-            self.emit(event.evolve(lazy={"completion": (self._completion_with_parsed, event)}))
+            self.emit(self.refine(event, "completion", self._snapshot_with_parsed, None))
         else:
             self.emit(event)
 
@@ -142,12 +143,10 @@ class _Assemble(Stage):
                 error.completion = self._with_parsed(completion, self.chunks)  # type: ignore[attr-defined]
         super().on_error(error)
 
-    def _snapshot_with_parsed(self, of: tuple[ChunkReceived, int]) -> ParsedChatCompletion[object]:
+    def _snapshot_with_parsed(self, of: tuple[Thunk, int | None]) -> ParsedChatCompletion[object]:
+        """A snapshot as of chunk number ``chunk`` (None: the last), with what this operator parsed."""
         upstream, chunk = of
-        return self._with_parsed(upstream.snapshot, chunk)
-
-    def _completion_with_parsed(self, upstream: CompletionDone) -> ParsedChatCompletion[object]:
-        return self._with_parsed(upstream.completion, self.chunks)
+        return self._with_parsed(compute(upstream), self.chunks if chunk is None else chunk)
 
     def _with_parsed(
         self, completion: ParsedChatCompletion[object], chunk: int
@@ -167,7 +166,7 @@ class _Assemble(Stage):
         parse.feed(event.arguments_delta, self.chunks)
         if not parse.versions:
             return event  # no value yet
-        return event.evolve(lazy={"parsed_arguments": (parse.value, parse.versions[-1])})
+        return self.with_lazy(event, "parsed_arguments", (parse.value, parse.versions[-1]))
 
     def _on_done(self, event: ToolCallDone) -> list[BaseEvent]:
         spec = self.specs.get(event.name)

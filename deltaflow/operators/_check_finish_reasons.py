@@ -51,15 +51,17 @@ class _Check(Stage):
     def on_next(self, event: BaseEvent) -> None:
         if self.chain.ended:
             return
-        if type(event) is ChunkReceived or isinstance(event, ChunkReceived):  # the exact type: no ABC check
-            for choice in event.chunk.choices:
+        # by the type field, subclasses included: cheaper than isinstance on pydantic's ABC metaclass
+        if event.type == "chunk":
+            received: ChunkReceived = event  # type: ignore[assignment]  # told by its type field
+            for choice in received.chunk.choices:
                 reason = choice.finish_reason
                 if reason is None:
                     continue
                 if reason == "length":
-                    self.fail(LengthFinishReasonError(completion=event.snapshot))
+                    self.fail(LengthFinishReasonError(completion=received.snapshot))
                     return
                 if reason == "content_filter":
-                    self.fail(ContentFilterFinishReasonError(completion=event.snapshot))
+                    self.fail(ContentFilterFinishReasonError(completion=received.snapshot))
                     return
         self.emit(event)

@@ -16,7 +16,7 @@ from openai.types.chat import ParsedChatCompletion
 from pydantic import AliasChoices, AliasPath, BaseModel, TypeAdapter, ValidationError
 from reactivex import Observable, abc
 
-from deltaflow._lazy import build
+from deltaflow._lazy import Thunk, build, compute
 from deltaflow._tools import has_json_content, is_rich_response_format, validate_content
 from deltaflow.errors import ContentInvalidError, JsonParseError
 from deltaflow.events import (
@@ -215,7 +215,7 @@ class _Run(Stage):
                 self.refused[event.choice_index] = self.chunks
             self.emit(event)
         elif isinstance(event, CompletionDone) and self.rich:
-            self.emit(event.evolve(lazy={"completion": (self._completion_with_parsed, event)}))
+            self.emit(self.refine(event, "completion", self._snapshot_with_parsed, None))
         else:
             self.emit(event)
 
@@ -229,16 +229,14 @@ class _Run(Stage):
     def _on_chunk(self, event: ChunkReceived) -> None:
         self.chunks = chunk = self.chunks + 1
         if self.rich:
-            event = event.evolve(lazy={"snapshot": (self._snapshot_with_parsed, (event, chunk))})
+            event = self.refine(event, "snapshot", self._snapshot_with_parsed, chunk)
             self.latest_chunk = event
         self.emit(event)
 
-    def _snapshot_with_parsed(self, of: tuple[ChunkReceived, int]) -> ParsedChatCompletion[object]:
+    def _snapshot_with_parsed(self, of: tuple[Thunk, int | None]) -> ParsedChatCompletion[object]:
+        """A snapshot as of chunk number ``chunk`` (None: the last), with what this operator parsed."""
         upstream, chunk = of
-        return self._with_parsed(upstream.snapshot, chunk)
-
-    def _completion_with_parsed(self, upstream: CompletionDone) -> ParsedChatCompletion[object]:
-        return self._with_parsed(upstream.completion, self.chunks)
+        return self._with_parsed(compute(upstream), self.chunks if chunk is None else chunk)
 
     def _with_parsed(
         self, completion: ParsedChatCompletion[object], chunk: int
@@ -286,7 +284,7 @@ class _Run(Stage):
                 versions.append(version)
         # openai's conditions: a type response_format, content not blank (some value parsed), no refusal
         if self.rich and versions[-1] and index not in self.refused:
-            event = event.evolve(lazy={"parsed": (parse.parser.value, versions[-1])})
+            event = self.with_lazy(event, "parsed", (parse.parser.value, versions[-1]))
         emit(event)
         if ops:
             for path, op, value in ops:

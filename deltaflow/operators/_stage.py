@@ -9,7 +9,12 @@ wraps every subscriber in an ``AutoDetachObserver``; RxJava calls this operator 
 The stages of one fused chain share a ``ChainState``: a stage that ends the stream from ``on_next``
 (``fail``) marks it ended once the end has gone down, and the stages above it, which no reactivex
 wrapper stops any more, take nothing after that (``accumulate`` stops handing out the rest of the
-chunk's events at once).
+chunk's events at once). It also says whether ``accumulate`` is in the chain: then the events
+reaching the stages below were made in the chain and seen by no one else yet, and
+``parse_partial_json`` and ``assemble_tool_calls`` add their values to them in place instead of
+deriving a copy per chunk (the copy is what keeps two chains sharing one upstream apart; within one
+fused chain there is nothing to keep apart). Separated by any reactivex operator, or by
+``share()``, they derive copies: the events are the same either way.
 """
 
 from __future__ import annotations
@@ -19,20 +24,26 @@ from typing import Any, TypeVar
 
 from reactivex import Observable, abc
 
+from deltaflow._lazy import LazyModel, Thunk, field_thunk, set_pending, with_pending
 from deltaflow.operators._report import report_and_fail
 
 __all__ = ["ChainState", "Fused", "Stage"]
 
 _T = TypeVar("_T")
+EventT = TypeVar("EventT", bound=LazyModel)
 
 
 class ChainState:
-    """What the stages of one fused chain share: whether the stream has ended."""
+    """What the stages of one fused chain share: whether the stream has ended, who makes its events."""
 
-    __slots__ = ("ended",)
+    __slots__ = ("ended", "makes_events")
 
     def __init__(self) -> None:
         self.ended = False
+        self.makes_events = False
+        """An ``accumulate`` stage is part of this chain: the events it makes are seen by no one
+        outside the chain until they leave it, so the stages below may fill in what they add to
+        them in place (``deltaflow._lazy.set_pending``) instead of deriving copies."""
 
 
 class Stage(abc.ObserverBase[Any]):
@@ -61,6 +72,25 @@ class Stage(abc.ObserverBase[Any]):
         if not self.stopped:
             self.stopped = True
             self.observer.on_completed()
+
+    def with_lazy(self, event: EventT, name: str, thunk: Thunk) -> EventT:
+        """``event`` with field ``name`` computed by ``thunk`` when read.
+
+        In place when the event was made in this fused chain (``ChainState.makes_events``), else on
+        a copy: the event as given may be another subscriber's too.
+        """
+        if self.chain.makes_events:
+            return set_pending(event, name, thunk)
+        return with_pending(event, name, thunk)
+
+    def refine(self, event: EventT, name: str, function: Callable[[Any], Any], argument: Any) -> EventT:
+        """``event`` whose field ``name`` becomes ``function((a thunk of its value before, argument))``.
+
+        As ``with_lazy``, in place or on a copy; either way nothing is computed until it is read.
+        """
+        in_place = self.chain.makes_events
+        thunk = (function, (field_thunk(event, name, taken=in_place), argument))
+        return set_pending(event, name, thunk) if in_place else with_pending(event, name, thunk)
 
     def fail(self, error: Exception) -> None:
         """End the stream with ``error``, reported as an ``error`` event first."""

@@ -147,6 +147,8 @@ class _StreamCore(Generic[ResponseFormatT]):
         if parse_errors not in ("raise", "keep"):
             raise ValueError(f"parse_errors must be 'raise' or 'keep', not {parse_errors!r}")
         self._driver = Driver(chain)
+        self._chunk_events = self._driver.events
+        """The list the chain appends a chunk's events to (emptied once they are handed out)."""
         self._parse_errors = parse_errors
         # as openai: content is parsed (and its failure raised) only into a type, not for a request dict
         self._content_is_parsed = is_rich_response_format(response_format)
@@ -297,29 +299,27 @@ class _StreamCore(Generic[ResponseFormatT]):
 
     def _hand_out(self) -> Iterator[BaseEvent]:
         """The events the last chunk produced, to observers and handlers, then to the caller."""
-        driver = self._driver
-        events = driver.events
+        events = self._chunk_events
         if events:
-            self._watch(events, last=driver.finished)
-        for event in events:
-            if self._listening:
-                self._notify(event)
-            yield event
-        events.clear()
+            first = events[0]
+            if type(first) is ChunkReceived:
+                self._latest_chunk = first  # the chain's chunk event leads the chunk's events
+            if ErrorReported in map(type, events) or self._driver.finished:  # rare: scanned in C first
+                self._watch(events)
+            for event in events:
+                if self._listening:
+                    self._notify(event)
+                yield event
+            events.clear()
 
-    def _watch(self, events: list[BaseEvent], *, last: bool) -> None:
-        """What the facade keeps of a chunk's events: the latest chunk, a failed parse, the final one."""
-        first = events[0]
-        if type(first) is ChunkReceived:
-            self._latest_chunk = first  # the chain's chunk event leads the chunk's events
-        if ErrorReported in map(type, events):  # rare: scanned in C, then looked at
-            for event in events:
-                if type(event) is ErrorReported and self._raises(event.exception):
-                    self._failed_parse = self._failed_parse or event.exception  # type: ignore[assignment]
-        if last:
-            for event in events:
-                if type(event) is CompletionDone:
-                    self._final = event.completion
+    def _watch(self, events: list[BaseEvent]) -> None:
+        """What the facade keeps of a chunk's events besides the latest chunk: a failed parse, the end."""
+        for event in events:
+            kind = type(event)
+            if kind is ErrorReported and self._raises(event.exception):  # type: ignore[attr-defined]
+                self._failed_parse = self._failed_parse or event.exception  # type: ignore[attr-defined]
+            elif kind is CompletionDone:
+                self._final = event.completion  # type: ignore[attr-defined]
 
     def _raises(self, error: BaseException | None) -> bool:
         """Whether ``error``, reported by an ``error`` event, fails the stream at its end."""
