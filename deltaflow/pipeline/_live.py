@@ -7,6 +7,7 @@ from typing import Any, TypeVar
 
 import openai
 
+from deltaflow._arguments import check_client, checked_stream_arguments
 from deltaflow._openai_compat import response_format_param
 from deltaflow._tools import is_rich_response_format
 from deltaflow.dialects import Dialect, detect_dialect, get_dialect
@@ -32,9 +33,10 @@ def request_params(
     (``stream_options.include_usage``) unless the caller set ``stream_options`` or the provider
     does not accept it.
     """
+    tools = checked_stream_arguments(tools, response_format)
     params = dict(create_params)
     if tools is not None:
-        params["tools"] = list(tools)
+        params["tools"] = tools
     if response_format is not None:
         params["response_format"] = (
             response_format_param(response_format)
@@ -114,6 +116,10 @@ def stream(
         parsed_done: emit ``content.parsed.done`` for each sub-value when it closes.
         **create_params: everything else ``chat.completions.create`` takes (model, messages, ...).
 
+    Raises:
+        TypeError: before any request, when ``client`` is not an ``openai.OpenAI`` (an async
+            client goes to ``astream``), or ``tools`` / ``response_format`` are not what openai takes.
+
     Example::
 
         with deltaflow.stream(client, model="gpt-4o-mini", messages=messages) as s:
@@ -121,6 +127,12 @@ def stream(
                 if event.type == "content.delta":
                     print(event.delta, end="")
     """
+    check_client(
+        client,
+        asynchronous=False,
+        caller="deltaflow.stream",
+        instead="async with deltaflow.astream(client, ...)",
+    )
     chosen, params = _prepare(str(client.base_url), dialect, create_params, tools, response_format)
     chunks = ChunkRequest(client, params, transport=transport, idle_timeout=idle_timeout)
     return ChatStream(
@@ -146,6 +158,9 @@ def astream(
     Both ``async with deltaflow.astream(...) as s`` and ``async with await deltaflow.astream(...)``
     work; the request starts on first iteration.
     """
+    check_client(
+        client, asynchronous=True, caller="deltaflow.astream", instead="with deltaflow.stream(client, ...)"
+    )
     chosen, params = _prepare(str(client.base_url), dialect, create_params, tools, response_format)
     chunks = AsyncChunkRequest(client, params, transport=transport, idle_timeout=idle_timeout)
     return AsyncChatStream(
