@@ -3,8 +3,11 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
+# a second venv with the lowest versions pyproject.toml allows of the runtime dependencies
+LOWEST := .venv-lowest
+LOWEST_STAMP := $(LOWEST)/.installed
 
-.PHONY: test lint typecheck pytest demo bench clean
+.PHONY: test lint typecheck pytest test-lowest demo bench clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -12,7 +15,13 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m pip install --quiet -e '.[dev]'
 	touch $(STAMP)
 
-test: lint typecheck pytest
+$(LOWEST_STAMP): pyproject.toml constraints/lowest.txt
+	test -x $(LOWEST)/bin/python || $(PYTHON) -m venv $(LOWEST)
+	$(LOWEST)/bin/python -m pip install --quiet --upgrade pip
+	$(LOWEST)/bin/python -m pip install --quiet -c constraints/lowest.txt -e '.[dev]'
+	touch $(LOWEST_STAMP)
+
+test: lint typecheck pytest test-lowest
 
 lint: $(STAMP)
 	$(BIN)/ruff check deltaflow tests benchmarks
@@ -26,6 +35,10 @@ typecheck: $(STAMP)
 pytest: $(STAMP)
 	$(BIN)/pytest
 
+# the suite again on the lowest allowed openai, pydantic, reactivex and structlog (constraints/lowest.txt)
+test-lowest: $(LOWEST_STAMP)
+	$(LOWEST)/bin/pytest
+
 demo: $(STAMP)
 	$(BIN)/python -m deltaflow demo
 
@@ -33,4 +46,4 @@ bench: $(STAMP)
 	$(BIN)/python -m benchmarks.run
 
 clean:
-	rm -rf $(VENV) .mypy_cache .pytest_cache .ruff_cache
+	rm -rf $(VENV) $(LOWEST) .mypy_cache .pytest_cache .ruff_cache

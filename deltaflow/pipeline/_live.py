@@ -8,6 +8,7 @@ from typing import Any
 import openai
 from typing_extensions import TypeVar
 
+from deltaflow._arguments import check_client, checked_stream_arguments
 from deltaflow._openai_compat import response_format_param
 from deltaflow._tools import is_rich_response_format
 from deltaflow.dialects import Dialect, detect_dialect, get_dialect
@@ -34,9 +35,10 @@ def request_params(
     (``stream_options.include_usage``) unless the caller set ``stream_options`` or the provider
     does not accept it.
     """
+    tools = checked_stream_arguments(tools, response_format)
     params = dict(create_params)
     if tools is not None:
-        params["tools"] = list(tools)
+        params["tools"] = tools
     if response_format is not None:
         params["response_format"] = (
             response_format_param(response_format)
@@ -122,6 +124,10 @@ def stream(
             going, ``parsed`` None and the ``error`` event telling.
         **create_params: everything else ``chat.completions.create`` takes (model, messages, ...).
 
+    Raises:
+        TypeError: before any request, when ``client`` is not an ``openai.OpenAI`` (an async
+            client goes to ``astream``), or ``tools`` / ``response_format`` are not what openai takes.
+
     Example::
 
         with deltaflow.stream(client, model="gpt-4o-mini", messages=messages) as s:
@@ -129,6 +135,12 @@ def stream(
                 if event.type == "content.delta":
                     print(event.delta, end="")
     """
+    check_client(
+        client,
+        asynchronous=False,
+        caller="deltaflow.stream",
+        instead="async with deltaflow.astream(client, ...)",
+    )
     chosen, params = _prepare(str(client.base_url), dialect, create_params, tools, response_format)
     chunks = ChunkRequest(client, params, transport=transport, idle_timeout=idle_timeout)
     return ChatStream(
@@ -158,6 +170,9 @@ def astream(
     Both ``async with deltaflow.astream(...) as s`` and ``async with await deltaflow.astream(...)``
     work; the request starts on first iteration.
     """
+    check_client(
+        client, asynchronous=True, caller="deltaflow.astream", instead="with deltaflow.stream(client, ...)"
+    )
     chosen, params = _prepare(str(client.base_url), dialect, create_params, tools, response_format)
     chunks = AsyncChunkRequest(client, params, transport=transport, idle_timeout=idle_timeout)
     return AsyncChatStream(

@@ -21,6 +21,7 @@ from pydantic import BaseModel, ValidationError, create_model
 from reactivex import abc
 
 from deltaflow import pipeline
+from deltaflow._arguments import check_client, check_tool_functions
 from deltaflow.errors import ToolLoopLimitError
 from deltaflow.events import BaseEvent, ToolCallDone
 from deltaflow.pipeline import AsyncChatStream, ChatStream
@@ -117,9 +118,12 @@ def tool_loop(
 
     Raises:
         ToolLoopLimitError: the model still asked for tools after ``max_steps`` steps.
-        TypeError: a tool is async (use ``atool_loop``) or lacks type hints.
+        TypeError: ``tools`` is not a mapping of name to function, a tool is async (use
+            ``atool_loop``) or lacks type hints, or ``client`` is not an ``openai.OpenAI``.
     """
+    check_tool_functions(tools, caller="tool_loop")
     conversation = _Conversation(messages, _Toolbox(tools, asynchronous=False), observers)
+    check_client(client, asynchronous=False, caller="tool_loop", instead="await atool_loop(client, ...)")
     result: ToolLoopResult | None = None
     try:
         for step in range(1, _check_steps(max_steps) + 1):
@@ -189,9 +193,12 @@ async def atool_loop(
 
     Raises:
         ToolLoopLimitError: the model still asked for tools after ``max_steps`` steps.
-        TypeError: a tool lacks type hints.
+        TypeError: ``tools`` is not a mapping of name to function, a tool lacks type hints, or
+            ``client`` is not an ``openai.AsyncOpenAI``.
     """
+    check_tool_functions(tools, caller="atool_loop")
     conversation = _Conversation(messages, _Toolbox(tools, asynchronous=True), observers)
+    check_client(client, asynchronous=True, caller="atool_loop", instead="tool_loop(client, ...)")
     result: ToolLoopResult | None = None
     try:
         for step in range(1, _check_steps(max_steps) + 1):

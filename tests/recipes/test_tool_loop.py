@@ -240,3 +240,47 @@ class TestAsyncToolLoop:
             requests = len(server.requests)
         assert requests == 2
         assert [message["content"] for message in raised.value.messages[-2:]] == ["sunny", "sunny"]
+
+
+class TestWrongArguments:
+    """A list of tools or the other kind of client fails with a TypeError that names the fix, sending nothing."""
+
+    def test_a_list_of_functions_is_answered_with_the_mapping_to_write(self) -> None:
+        def get_weather(city: str) -> str:
+            return city
+
+        def get_time(city: str) -> str:
+            return city
+
+        recorder = Recorder()
+        with ReplayServer(Scenario.scripted(ANSWER)) as server:
+            with pytest.raises(
+                TypeError,
+                match=r"mapping of tool name to function.*\{'get_weather': get_weather, 'get_time': get_time\}",
+            ):
+                tool_loop(client(server), MESSAGES, [get_weather, get_time], model="m", observers=[recorder])  # type: ignore[arg-type]
+            with pytest.raises(TypeError, match=r"tool names must be non-empty strings, got int 1"):
+                tool_loop(client(server), MESSAGES, {1: get_weather}, model="m")  # type: ignore[dict-item]
+            assert server.requests == []
+        assert (recorder.events, recorder.errors, recorder.completed) == ([], [], 0)
+
+    async def test_each_loop_refuses_the_other_kind_of_client(self) -> None:
+        def get_weather(city: str) -> str:
+            return city
+
+        async with ReplayServer(Scenario.scripted(ANSWER)) as server:
+            with pytest.raises(
+                TypeError, match=r"atool_loop needs openai\.AsyncOpenAI.*`tool_loop\(client, \.\.\.\)`"
+            ):
+                await atool_loop(client(server), MESSAGES, {"get_weather": get_weather}, model="m")  # type: ignore[arg-type]
+            with pytest.raises(
+                TypeError, match=r"^tool_loop needs openai\.OpenAI.*`await atool_loop\(client, \.\.\.\)`"
+            ):
+                tool_loop(aclient(server), MESSAGES, {"get_weather": get_weather}, model="m")  # type: ignore[arg-type]
+            with pytest.raises(TypeError, match=r"atool_loop takes tools as a mapping"):
+                await atool_loop(aclient(server), MESSAGES, (get_weather,), model="m")  # type: ignore[arg-type]
+            assert server.requests == []
+            # the same server answers a right call: the journal above was empty for want of requests
+            result = await atool_loop(aclient(server), MESSAGES, {"get_weather": get_weather}, model="m")
+            assert result.content == ANSWER
+            assert len(server.requests) == 1

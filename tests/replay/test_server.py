@@ -2,41 +2,43 @@
 
 from __future__ import annotations
 
+import asyncio
 import threading
-import time
 
 import openai
 import pytest
 
 from deltaflow.replay import Fault, ReplayServer, Scenario
 
+# The close is noticed at once, not when the server next writes: the stream stalls after two events for far
+# longer than the generous wait, so only the disconnect watcher can end the wait, and no event follows the close.
+STALLED = Scenario.scripted(
+    "one two three four five six", chunk_size=2, tokens_per_second=20, fault=Fault.stall_after(2, seconds=600)
+)
 
-def test_early_close_is_noticed_within_100_ms() -> None:
-    """Closing a paced stream after two chunks is noticed server-side within 100 ms, mid-stream."""
-    scenario = Scenario.scripted("one two three four five six", chunk_size=2, tokens_per_second=20)
+
+def test_early_close_is_noticed_mid_stream() -> None:
+    """Closing a stream after two chunks is noticed server-side while it stalls, and nothing more is sent."""
     with (
-        ReplayServer(scenario) as server,
+        ReplayServer(STALLED) as server,
         openai.OpenAI(base_url=server.base_url, api_key="sk-test", max_retries=0) as client,
     ):
         stream = client.chat.completions.create(model="m", messages=[], stream=True)
         chunks = iter(stream)
         next(chunks)
         next(chunks)
-        closed_at = time.monotonic()
         stream.close()
-        record = server.wait_for_disconnect()
-    assert record.disconnected_at is not None
-    assert record.disconnected_at - closed_at < 0.1
-    assert record.events_sent < scenario.event_count
+        record = server.wait_for_disconnect(timeout=30)
+    assert record.disconnected
+    assert record.events_sent == 2
     assert record.wait()
     assert record.finished_at is not None
 
 
-async def test_async_early_close_is_noticed_within_100_ms() -> None:
-    """Breaking out of an async stream and closing it is noticed server-side within 100 ms."""
-    scenario = Scenario.scripted("one two three four five six", chunk_size=2, tokens_per_second=20)
+async def test_async_early_close_is_noticed_mid_stream() -> None:
+    """Breaking out of an async stream and closing it is noticed server-side while it stalls."""
     async with (
-        ReplayServer(scenario) as server,
+        ReplayServer(STALLED) as server,
         openai.AsyncOpenAI(base_url=server.base_url, api_key="sk-test", max_retries=0) as client,
     ):
         stream = await client.chat.completions.create(model="m", messages=[], stream=True)
@@ -45,12 +47,10 @@ async def test_async_early_close_is_noticed_within_100_ms() -> None:
             received += 1
             if received == 2:
                 break
-        closed_at = time.monotonic()
         await stream.close()
-        record = server.wait_for_disconnect()
-    assert record.disconnected_at is not None
-    assert record.disconnected_at - closed_at < 0.1
-    assert record.events_sent < scenario.event_count
+        record = await asyncio.to_thread(server.wait_for_disconnect, 30)
+    assert record.disconnected
+    assert record.events_sent == 2
 
 
 def test_disconnect_during_ttft_is_noticed_before_any_event() -> None:
