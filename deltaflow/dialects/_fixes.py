@@ -7,6 +7,7 @@ it did. A step that meets a payload it cannot read raises ``Unrecognized``.
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 from deltaflow.dialects._dialect import Step
@@ -15,7 +16,9 @@ from deltaflow.dialects._state import StreamState, Unrecognized
 __all__ = [
     "REASONING_FIELD",
     "drop_delta_fields",
+    "drop_empty_refusal",
     "fix_tool_calls",
+    "integer_created",
     "lift_choice_usage",
     "move_reasoning",
     "one_role_per_choice",
@@ -114,6 +117,33 @@ def drop_delta_fields(*fields: str) -> Step:
     step.__name__ = "drop_delta_fields"
     step.__qualname__ = f"drop_delta_fields{fields!r}"
     return step
+
+
+def drop_empty_refusal(chunk: dict[str, Any], state: StreamState) -> None:
+    """Drop ``delta.refusal: ""`` from a delta that carries content: that is no refusal.
+
+    Snowflake Cortex sends ``"refusal": ""`` beside the content on every delta. Read as it is, it
+    makes an empty ``refusal.delta`` event per chunk and a ``message.refusal`` of ``""``, which reads
+    as "the model refused" to code that tests ``refusal is not None``. OpenAI opens a real refusal
+    with ``"refusal": ""`` and ``"content": null``: that one stays.
+    """
+    for choice in chunk["choices"]:
+        delta = choice["delta"]
+        if delta.get("refusal") == "" and delta.get("content") is not None:
+            del delta["refusal"]
+            state.changed = True
+
+
+def integer_created(chunk: dict[str, Any], state: StreamState) -> None:
+    """Make a fractional ``created`` the whole seconds OpenAI sends.
+
+    SambaNova sends ``"created": 1759360491.2774205``; openai's models type it ``int``, and pydantic
+    warns on every dump of a completion that carries the float.
+    """
+    created = chunk.get("created")
+    if type(created) is float and math.isfinite(created):
+        chunk["created"] = int(created)
+        state.changed = True
 
 
 def one_role_per_choice(chunk: dict[str, Any], state: StreamState) -> None:

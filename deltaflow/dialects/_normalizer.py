@@ -15,7 +15,9 @@ from deltaflow._openai_compat import construct
 from deltaflow.dialects._dialect import Dialect
 from deltaflow.dialects._fixes import (
     REASONING_FIELD,
+    drop_empty_refusal,
     fix_tool_calls,
+    integer_created,
     one_role_per_choice,
     split_tool_call_finish,
 )
@@ -48,6 +50,8 @@ class StreamNormalizer:
         self._fix_roles = one_role_per_choice in self._steps
         self._fix_tools = fix_tool_calls in self._steps
         self._split_finish = split_tool_call_finish in self._steps
+        self._fix_created = integer_created in self._steps
+        self._drop_empty_refusal = drop_empty_refusal in self._steps
         self._last: ChatCompletionChunk | None = None
 
     # -- the three entry points ------------------------------------------------------------------
@@ -78,6 +82,8 @@ class StreamNormalizer:
 
     def _conforms(self, chunk: ChatCompletionChunk, state: StreamState) -> bool:
         """Whether every choice is as OpenAI sends it; if so, the state takes note of its role and calls."""
+        if self._fix_created and type(chunk.created) is not int:
+            return False
         new_roles: list[int] | None = None
         calls: list[tuple[ToolCalls, Any]] | None = None
         for choice in chunk.choices:
@@ -95,6 +101,8 @@ class StreamNormalizer:
                         return False
             content = delta.content
             if content is not None and type(content) is not str:
+                return False
+            if self._drop_empty_refusal and content is not None and delta.refusal == "":
                 return False
             if self._fix_roles:
                 # the role goes on a choice's first delta, and only there

@@ -601,7 +601,8 @@ class CompletionState:
 
 def _base_fields(chunk: ChatCompletionChunk) -> dict[str, Any]:
     """The completion-level fields openai keeps from the first chunk."""
-    data = chunk.to_dict()
+    # a provider's odd value (SambaNova's float `created`) is kept as sent, not warned about
+    data = chunk.to_dict(warnings=False)
     data.pop("obfuscation", None)
     data.pop("choices", None)
     data.pop("usage", None)
