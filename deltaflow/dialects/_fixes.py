@@ -10,6 +10,7 @@ from __future__ import annotations
 import math
 from typing import Any
 
+from deltaflow._shown import shown
 from deltaflow.dialects._dialect import Step
 from deltaflow.dialects._state import StreamState, Unrecognized
 
@@ -83,7 +84,7 @@ def move_reasoning(*fields: str) -> Step:
                 if value is None:
                     continue
                 if type(value) is not str:
-                    raise Unrecognized(f"delta.{field} must be a string, got {value!r}")
+                    raise Unrecognized(f"delta.{field} must be a string, got {shown(value)}")
                 current = delta.get(REASONING_FIELD)
                 if current is None:
                     delta[REASONING_FIELD] = value
@@ -179,7 +180,7 @@ def fix_tool_calls(chunk: dict[str, Any], state: StreamState) -> None:
         if calls is None:
             continue
         if not isinstance(calls, list):
-            raise Unrecognized(f"delta.tool_calls must be a list, got {calls!r}")
+            raise Unrecognized(f"delta.tool_calls must be a list, got {shown(calls)}")
         if not calls:
             # "tool_calls": [] on every delta (Groq through some gateways) means no call
             del delta["tool_calls"]
@@ -188,7 +189,7 @@ def fix_tool_calls(chunk: dict[str, Any], state: StreamState) -> None:
         tracker = state.tool_calls(choice["index"])
         for fragment in calls:
             if not isinstance(fragment, dict):
-                raise Unrecognized(f"a tool-call fragment must be an object, got {fragment!r}")
+                raise Unrecognized(f"a tool-call fragment must be an object, got {shown(fragment)}")
             if tracker.resolve(fragment):
                 state.changed = True
 
