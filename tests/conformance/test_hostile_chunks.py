@@ -326,8 +326,28 @@ def _before(dicts: list[Any], intact: int) -> Any:
     return state.current_completion_snapshot
 
 
+class Held:
+    """What a completion holds, per choice: texts and tool calls; ``a >= b`` when ``a`` extends ``b``."""
+
+    def __init__(self, completion: Any) -> None:
+        self.texts: dict[tuple[int, str], str] = {}
+        for choice in completion.choices:
+            message = choice.message
+            for field in ("content", "refusal"):
+                self.texts[choice.index, field] = getattr(message, field) or ""
+            for call in message.tool_calls or []:
+                self.texts[choice.index, f"call {call.index} name"] = call.function.name or ""
+                self.texts[choice.index, f"call {call.index} arguments"] = call.function.arguments or ""
+
+    def __ge__(self, other: Held) -> bool:
+        return all(self.texts.get(key, "").startswith(text) for key, text in other.texts.items())
+
+    def __repr__(self) -> str:
+        return repr(self.texts)
+
+
 def check(case: Case) -> None:
-    """Every path ends typed and keeps, per choice, the content and refusal that came before."""
+    """Every path ends typed and keeps, per choice, the texts and tool calls that came before."""
     before = _before(case.dicts, case.intact)
     TALLY["streams"] += 1
     for runner in RUNNERS.values():
@@ -343,17 +363,7 @@ def check(case: Case) -> None:
             if before is None:
                 continue
             assert completion is not None, result
-            kept = {choice.index: choice.message for choice in completion.choices}
-            for choice in before.choices:
-                for field in ("content", "refusal"):
-                    sent = getattr(choice.message, field)
-                    if sent:
-                        assert choice.index in kept, (runner, dialect, result)
-                        assert (getattr(kept[choice.index], field) or "").startswith(sent), (
-                            runner,
-                            dialect,
-                            result,
-                        )
+            assert Held(completion) >= Held(before), (runner, dialect, result)
 
 
 @needs_recordings
