@@ -19,7 +19,7 @@ import copy
 import json
 from collections import Counter
 from collections.abc import AsyncIterator, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import pytest
@@ -34,7 +34,7 @@ from deltaflow import operators as ops
 from deltaflow._openai_compat import construct
 from deltaflow.errors import DeltaflowError, StreamContractError
 from deltaflow.events import BaseEvent
-from tests.fixtures import OPENAI_FIXTURES, sse_payloads
+from tests.fixtures import OPENAI_FIXTURES, load_openai_fixture, openai_fixture_names, sse_payloads
 
 pytestmark = pytest.mark.filterwarnings("ignore:Pydantic serializer warnings:UserWarning")
 
@@ -73,14 +73,28 @@ HOSTILE_VALUES = [
 ]
 
 
-def _recordings() -> list[list[dict[str, Any]]]:
-    """openai-python's recorded streams as chunk dicts (empty when the shared fixtures are absent)."""
-    if not OPENAI_FIXTURES.exists():
-        return []
-    return [
-        [json.loads(payload) for payload in sse_payloads(path.read_bytes())]
-        for path in sorted(OPENAI_FIXTURES.glob("*.sse"))
-    ]
+@dataclass(frozen=True)
+class Recording:
+    """One of openai-python's recorded streams, as chunk dicts, with its request's tools and format."""
+
+    dicts: list[dict[str, Any]]
+    options: dict[str, Any]
+
+
+def _recordings() -> list[Recording]:
+    """openai-python's recorded streams (none when the shared fixtures are absent)."""
+    recordings = []
+    for name in openai_fixture_names():
+        if name == "<missing>":
+            return []
+        fixture = load_openai_fixture(name)
+        recordings.append(
+            Recording(
+                [json.loads(payload) for payload in sse_payloads(fixture.body)],
+                {"tools": fixture.tools, "response_format": fixture.response_format},
+            )
+        )
+    return recordings
 
 
 RECORDINGS = _recordings()
@@ -161,16 +175,19 @@ class Case:
 
     dicts: list[Any]
     intact: int
+    options: dict[str, Any] = field(default_factory=dict)
+    """The stream's ``tools`` and ``response_format``, for every path."""
 
 
 @st.composite
 def mutated_recordings(draw: st.DrawFn) -> Case:
     """An openai-python recording with one to three chunks mutated."""
-    dicts = list(draw(st.sampled_from(RECORDINGS)))
+    recording = draw(st.sampled_from(RECORDINGS))
+    dicts = list(recording.dicts)
     positions = draw(st.lists(st.integers(0, len(dicts) - 1), min_size=1, max_size=3))
     for position in positions:
         dicts[position] = draw(_mutation(dicts[position]))
-    return Case(dicts, min(positions))
+    return Case(dicts, min(positions), recording.options)
 
 
 def _field(plausible: st.SearchStrategy[Any]) -> st.SearchStrategy[Any]:
@@ -253,9 +270,9 @@ def _read(events: Iterator[BaseEvent]) -> None:
         getattr(event, "snapshot", None)  # lazy fields are read as handlers read them
 
 
-def run_sync(dicts: list[Any], dialect: str) -> Any:
+def run_sync(case: Case, dialect: str) -> Any:
     """``ChatStream`` to the end: the final completion, or the typed error's completion."""
-    stream = deltaflow.ChatStream(_chunk_objects(dicts), dialect=dialect)
+    stream = deltaflow.ChatStream(_chunk_objects(case.dicts), dialect=dialect, **case.options)
     try:
         _read(stream)
         return stream.get_final_completion()
@@ -263,15 +280,15 @@ def run_sync(dicts: list[Any], dialect: str) -> Any:
         return error
 
 
-def run_async(dicts: list[Any], dialect: str) -> Any:
+def run_async(case: Case, dialect: str) -> Any:
     """``AsyncChatStream`` to the end, as ``run_sync``."""
 
     async def chunks() -> AsyncIterator[Any]:
-        for chunk in _chunk_objects(dicts):
+        for chunk in _chunk_objects(case.dicts):
             yield chunk
 
     async def consume() -> Any:
-        stream = deltaflow.AsyncChatStream(chunks(), dialect=dialect)
+        stream = deltaflow.AsyncChatStream(chunks(), dialect=dialect, **case.options)
         try:
             async for _ in stream:
                 pass
@@ -282,13 +299,12 @@ def run_async(dicts: list[Any], dialect: str) -> Any:
     return asyncio.run(consume())
 
 
-def run_operators(dicts: list[Any], dialect: str) -> Any:
+def run_operators(case: Case, dialect: str) -> Any:
     """``from_chunks(...).pipe(normalize, to_events)``: the final completion, or the error it ended with."""
     events: list[BaseEvent] = []
     errors: list[Exception] = []
-    deltaflow.from_chunks(_chunk_objects(dicts)).pipe(ops.normalize(dialect), ops.to_events()).subscribe(
-        events.append, errors.append
-    )
+    chain = (ops.normalize(dialect), ops.to_events(**case.options))
+    deltaflow.from_chunks(_chunk_objects(case.dicts)).pipe(*chain).subscribe(events.append, errors.append)
     if errors:
         if not isinstance(errors[0], TYPED):
             raise errors[0]
@@ -333,8 +349,8 @@ class Held:
         self.texts: dict[tuple[int, str], str] = {}
         for choice in completion.choices:
             message = choice.message
-            for field in ("content", "refusal"):
-                self.texts[choice.index, field] = getattr(message, field) or ""
+            for text in ("content", "refusal"):
+                self.texts[choice.index, text] = getattr(message, text) or ""
             for call in message.tool_calls or []:
                 self.texts[choice.index, f"call {call.index} name"] = call.function.name or ""
                 self.texts[choice.index, f"call {call.index} arguments"] = call.function.arguments or ""
@@ -354,7 +370,7 @@ def check(case: Case) -> None:
         for dialect in DIALECTS:
             TALLY["runs"] += 1
             try:
-                result = runner(case.dicts, dialect)
+                result = runner(case, dialect)
             except BaseException:
                 TALLY["untyped"] += 1
                 raise
@@ -368,7 +384,7 @@ def check(case: Case) -> None:
 
 @needs_recordings
 @settings(
-    max_examples=120, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large]
+    max_examples=250, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large]
 )
 @given(mutated_recordings())
 def test_mutated_recordings_end_typed_and_keep_what_came_before(case: Case) -> None:
@@ -377,7 +393,7 @@ def test_mutated_recordings_end_typed_and_keep_what_came_before(case: Case) -> N
 
 
 @settings(
-    max_examples=120, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large]
+    max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large]
 )
 @given(hostile_streams())
 def test_hostile_shapes_end_typed_and_keep_what_came_before(case: Case) -> None:
@@ -423,7 +439,7 @@ FINISH = _with(choices=[{"index": 0, "delta": {}, "finish_reason": "stop"}])
 @pytest.mark.parametrize("bad", NAMED)
 def test_a_named_hostile_chunk_keeps_hello(bad: str, runner: str, dialect: str) -> None:
     """The chunk ends the stream with a typed error, or is reported and skipped: "Hello" is kept either way."""
-    result = RUNNERS[runner]([*GOOD_START, NAMED[bad], FINISH], dialect)
+    result = RUNNERS[runner](Case([*GOOD_START, NAMED[bad], FINISH], len(GOOD_START)), dialect)
     if isinstance(result, BaseException):
         assert isinstance(result, StreamContractError), result
         assert result.completion is not None
