@@ -176,7 +176,7 @@ class StreamNormalizer:
             try:
                 data = _dump(chunk)
             except (ValueError, RecursionError) as exc:
-                return [RejectedChunk(shown(chunk), f"chunk could not be read: {shown(exc)}")]
+                return [RejectedChunk(shown(chunk, limit=2000), f"chunk could not be read: {shown(exc)}")]
             return self.feed(construct(ChatCompletionChunk, data))
         if isinstance(chunk, dict):
             if chunk.get("error") is not None:
@@ -190,7 +190,7 @@ class StreamNormalizer:
             data = _dump(chunk)
         except (ValueError, RecursionError) as exc:
             # extras nested past pydantic's serialisation depth: reported and skipped, not fatal
-            return [RejectedChunk(shown(chunk), f"chunk could not be read: {shown(exc)}")]
+            return [RejectedChunk(shown(chunk, limit=2000), f"chunk could not be read: {shown(exc)}")]
         try:
             payloads = self._apply(data)
         except Unrecognized as exc:
@@ -215,7 +215,7 @@ class StreamNormalizer:
                 step(data, state)
         except Unrecognized:
             raise
-        except (AttributeError, KeyError, TypeError, ValueError) as exc:
+        except (AttributeError, LookupError, TypeError, ValueError, RecursionError) as exc:
             raise Unrecognized(f"could not normalise the chunk: {shown(exc)}") from exc
         if state.drop:
             return []

@@ -242,7 +242,11 @@ class CompletionState:
     # -- writing -------------------------------------------------------------------------------
 
     def handle_chunk(self, chunk: ChatCompletionChunk) -> list[BaseEvent]:
-        """Accumulate one chunk; returns the events it produced, in openai's order."""
+        """Accumulate one chunk; returns the events it produced, in openai's order.
+
+        A chunk that cannot be read raises (``StreamContractError``, or what its values cause) and
+        leaves the snapshot as it was before that chunk.
+        """
         choices = getattr(chunk, "choices", None)
         if type(choices) is not list:
             raise StreamContractError(f"not a chat completion chunk: {type(chunk).__name__}")

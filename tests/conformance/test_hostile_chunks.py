@@ -475,3 +475,28 @@ def _events(stream: Any, dialect: str) -> list[BaseEvent]:
     except StreamContractError:
         assert dialect == "openai"
         return []
+
+
+@pytest.mark.parametrize("runner", RUNNERS)
+def test_a_chunk_failing_halfway_is_left_out_whole(runner: str) -> None:
+    """Content read before the chunk's bad refusal is not half kept: the snapshot is the one before it."""
+    bad = _with(choices=[_choice({"content": " world", "refusal": 5})])
+    result = RUNNERS[runner](Case([*GOOD_START, bad, FINISH], len(GOOD_START)), "openai")
+    assert isinstance(result, StreamContractError)
+    assert result.completion is not None
+    assert result.completion.choices[0].message.content == "Hello"
+
+
+def test_a_payload_nested_1000_deep_is_named_in_a_short_message() -> None:
+    """The ``error`` event for a choice nested 1000 deep says what it is, in short; the stream goes on."""
+    events: list[BaseEvent] = []
+    dicts = [*GOOD_START, NAMED["choices nested 1000 deep"], FINISH]
+    deltaflow.from_chunks(_chunk_objects(dicts)).pipe(ops.normalize("generic"), ops.to_events()).subscribe(
+        events.append
+    )
+    errors = [event for event in events if event.type == "error"]
+    assert len(errors) == 1
+    error: Any = errors[0]
+    assert error.message == "chunk could not be read: ValueError('Maximum serialization depth exceeded')"
+    assert error.detail.startswith("ChatCompletionChunk(id='c', choices=[[[[...]]]], created=1")
+    assert events[-1].completion.choices[0].message.content == "Hello"  # type: ignore[attr-defined]
