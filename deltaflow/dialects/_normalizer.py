@@ -51,7 +51,7 @@ class StreamNormalizer:
         self._fix_roles = one_role_per_choice in self._steps
         self._fix_tools = fix_tool_calls in self._steps
         self._split_finish = split_tool_call_finish in self._steps
-        self._fix_created = integer_created in self._steps
+        self._check_created = integer_created in self._steps
         self._drop_empty_refusal = drop_empty_refusal in self._steps
         self._last: ChatCompletionChunk | None = None
 
@@ -89,8 +89,11 @@ class StreamNormalizer:
 
     def _conforms(self, chunk: ChatCompletionChunk, state: StreamState) -> bool:
         """Whether every choice is as OpenAI sends it; if so, the state takes note of its role and calls."""
-        if self._fix_created and type(chunk.created) is not int:
-            return False
+        if self._check_created:
+            if type(chunk.created) is not int:
+                return False
+            # a provider that sends whole seconds first sends them throughout: checked once
+            self._check_created = False
         new_roles: list[int] | None = None
         calls: list[tuple[ToolCalls, Any]] | None = None
         for choice in chunk.choices:
@@ -109,7 +112,8 @@ class StreamNormalizer:
             content = delta.content
             if content is not None and type(content) is not str:
                 return False
-            if self._drop_empty_refusal and content is not None and delta.refusal == "":
+            refusal = delta.refusal
+            if refusal is not None and self._drop_empty_refusal and refusal == "" and content is not None:
                 return False
             if self._fix_roles:
                 # the role goes on a choice's first delta, and only there
