@@ -245,7 +245,8 @@ class CompletionState:
         """Accumulate one chunk; returns the events it produced, in openai's order.
 
         A chunk that cannot be read raises (``StreamContractError``, or what its values cause) and
-        leaves the snapshot as it was before that chunk.
+        leaves the snapshot as it was before that chunk; the stream ends there, as ``accumulate``
+        ends it: the state takes no further chunk.
         """
         choices = getattr(chunk, "choices", None)
         if type(choices) is not list:
