@@ -215,15 +215,25 @@ _DELTAS = st.fixed_dictionaries(
         "refusal": _field(st.text(max_size=3)),
         "reasoning_content": _field(st.text(max_size=3)),
         "tool_calls": _field(st.lists(_FRAGMENTS, max_size=2)),
+        "function_call": _field(
+            st.fixed_dictionaries(
+                {}, optional={"name": _field(st.just("f")), "arguments": _field(st.just("{}"))}
+            )
+        ),
     },
 )
+_TOKENS = st.lists(
+    _field(st.fixed_dictionaries({"token": _field(st.just("a")), "logprob": _field(st.just(-0.5))})),
+    max_size=2,
+)
+_LOGPROBS = st.fixed_dictionaries({}, optional={"content": _field(_TOKENS), "refusal": _field(_TOKENS)})
 _CHOICES = st.fixed_dictionaries(
     {},
     optional={
         "index": _field(st.integers(0, 1)),
         "delta": _field(_DELTAS),
         "finish_reason": _field(st.sampled_from(["stop", "length", "tool_calls"])),
-        "logprobs": _HOSTILE,
+        "logprobs": _field(_LOGPROBS),
     },
 )
 _CHUNKS = st.fixed_dictionaries(
@@ -237,6 +247,7 @@ _CHUNKS = st.fixed_dictionaries(
         "choices": _field(st.lists(_field(_CHOICES), max_size=2)),
         "usage": _field(st.just({"prompt_tokens": 1, "completion_tokens": 2, "total_tokens": 3})),
         "system_fingerprint": _HOSTILE,
+        "moderation": _HOSTILE,
     },
 )
 GOOD_START = [
