@@ -404,7 +404,7 @@ def test_mutated_recordings_end_typed_and_keep_what_came_before(case: Case) -> N
 
 
 @settings(
-    max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large]
+    max_examples=400, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large]
 )
 @given(hostile_streams())
 def test_hostile_shapes_end_typed_and_keep_what_came_before(case: Case) -> None:
