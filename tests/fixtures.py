@@ -15,6 +15,7 @@ from pydantic import BaseModel, create_model
 FIXTURES = Path(__file__).resolve().parents[2] / "shared" / "fixtures"
 OPENAI_FIXTURES = FIXTURES / "openai-python"
 PROVIDER_FIXTURES = FIXTURES / "providers"
+MORE_PROVIDER_FIXTURES = FIXTURES / "providers-more"
 
 
 def require(path: Path) -> Path:

@@ -7,15 +7,19 @@ it did. A step that meets a payload it cannot read raises ``Unrecognized``.
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
+from deltaflow._shown import shown
 from deltaflow.dialects._dialect import Step
 from deltaflow.dialects._state import StreamState, Unrecognized
 
 __all__ = [
     "REASONING_FIELD",
     "drop_delta_fields",
+    "drop_empty_refusal",
     "fix_tool_calls",
+    "integer_created",
     "lift_choice_usage",
     "move_reasoning",
     "one_role_per_choice",
@@ -80,7 +84,7 @@ def move_reasoning(*fields: str) -> Step:
                 if value is None:
                     continue
                 if type(value) is not str:
-                    raise Unrecognized(f"delta.{field} must be a string, got {value!r}")
+                    raise Unrecognized(f"delta.{field} must be a string, got {shown(value)}")
                 current = delta.get(REASONING_FIELD)
                 if current is None:
                     delta[REASONING_FIELD] = value
@@ -116,6 +120,33 @@ def drop_delta_fields(*fields: str) -> Step:
     return step
 
 
+def drop_empty_refusal(chunk: dict[str, Any], state: StreamState) -> None:
+    """Drop ``delta.refusal: ""`` from a delta that carries content: that is no refusal.
+
+    Snowflake Cortex sends ``"refusal": ""`` beside the content on every delta. Read as it is, it
+    makes an empty ``refusal.delta`` event per chunk and a ``message.refusal`` of ``""``, which reads
+    as "the model refused" to code that tests ``refusal is not None``. OpenAI opens a real refusal
+    with ``"refusal": ""`` and ``"content": null``: that one stays.
+    """
+    for choice in chunk["choices"]:
+        delta = choice["delta"]
+        if delta.get("refusal") == "" and delta.get("content") is not None:
+            del delta["refusal"]
+            state.changed = True
+
+
+def integer_created(chunk: dict[str, Any], state: StreamState) -> None:
+    """Make a fractional ``created`` the whole seconds OpenAI sends.
+
+    SambaNova sends ``"created": 1759360491.2774205``; openai's models type it ``int``, and pydantic
+    warns on every dump of a completion that carries the float.
+    """
+    created = chunk.get("created")
+    if type(created) is float and math.isfinite(created):
+        chunk["created"] = int(created)
+        state.changed = True
+
+
 def one_role_per_choice(chunk: dict[str, Any], state: StreamState) -> None:
     """Send ``delta.role`` on a choice's first delta, and only there, as OpenAI does.
 
@@ -149,7 +180,7 @@ def fix_tool_calls(chunk: dict[str, Any], state: StreamState) -> None:
         if calls is None:
             continue
         if not isinstance(calls, list):
-            raise Unrecognized(f"delta.tool_calls must be a list, got {calls!r}")
+            raise Unrecognized(f"delta.tool_calls must be a list, got {shown(calls)}")
         if not calls:
             # "tool_calls": [] on every delta (Groq through some gateways) means no call
             del delta["tool_calls"]
@@ -158,7 +189,7 @@ def fix_tool_calls(chunk: dict[str, Any], state: StreamState) -> None:
         tracker = state.tool_calls(choice["index"])
         for fragment in calls:
             if not isinstance(fragment, dict):
-                raise Unrecognized(f"a tool-call fragment must be an object, got {fragment!r}")
+                raise Unrecognized(f"a tool-call fragment must be an object, got {shown(fragment)}")
             if tracker.resolve(fragment):
                 state.changed = True
 

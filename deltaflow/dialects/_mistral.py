@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from deltaflow._shown import shown
 from deltaflow.dialects._dialect import Dialect
 from deltaflow.dialects._fixes import (
     REASONING_FIELD,
@@ -44,7 +45,7 @@ def split_content_parts(chunk: dict[str, Any], state: StreamState) -> None:
                 pieces = thinking if isinstance(thinking, list) else [thinking]
                 thoughts.extend(piece if isinstance(piece, str) else _text(piece) for piece in pieces)
             else:
-                raise Unrecognized(f"a content part of unknown type {kind!r}")
+                raise Unrecognized(f"a content part of unknown type {shown(kind)}")
         delta["content"] = "".join(texts) if texts else None
         if thoughts:
             delta[REASONING_FIELD] = (delta.get(REASONING_FIELD) or "") + "".join(thoughts)
@@ -54,7 +55,7 @@ def split_content_parts(chunk: dict[str, Any], state: StreamState) -> None:
 def _text(part: object) -> str:
     text = part.get("text") if isinstance(part, dict) else None
     if type(text) is not str:
-        raise Unrecognized(f"a text content part without a string `text`: {part!r}")
+        raise Unrecognized(f"a text content part without a string `text`: {shown(part)}")
     return text
 
 

@@ -12,10 +12,13 @@ from typing import Any
 from openai.types.chat import ChatCompletionChunk
 
 from deltaflow._openai_compat import construct
+from deltaflow._shown import shown
 from deltaflow.dialects._dialect import Dialect
 from deltaflow.dialects._fixes import (
     REASONING_FIELD,
+    drop_empty_refusal,
     fix_tool_calls,
+    integer_created,
     one_role_per_choice,
     split_tool_call_finish,
 )
@@ -48,6 +51,8 @@ class StreamNormalizer:
         self._fix_roles = one_role_per_choice in self._steps
         self._fix_tools = fix_tool_calls in self._steps
         self._split_finish = split_tool_call_finish in self._steps
+        self._check_created = integer_created in self._steps
+        self._drop_empty_refusal = drop_empty_refusal in self._steps
         self._last: ChatCompletionChunk | None = None
 
     # -- the three entry points ------------------------------------------------------------------
@@ -65,19 +70,30 @@ class StreamNormalizer:
         if extra and not _TOP_LEVEL_QUIRKS.isdisjoint(extra):
             if extra.get("error") is not None:
                 # OpenRouter: HTTP 200, then a chunk with a top-level `error` (and usage)
-                return self._fail_payload(_dump(chunk), None)
+                return self._fail_payload(_readable(chunk, extra), None)
             if self._steps:
                 return self._rewrite(chunk)
         if not self._steps:
             return chunk
         state = self._state
-        if chunk.usage is not None or state.force or not self._conforms(chunk, state):
+        try:
+            conforms = chunk.usage is None and not state.force and self._conforms(chunk, state)
+        except (AttributeError, LookupError, TypeError, ValueError, RecursionError):
+            # openai builds chunks without validation: a value of another type where the fast path
+            # looks (a choice that is a list, `tool_calls: 1.5`) is for the slow path to name
+            conforms = False
+        if not conforms:
             return self._rewrite(chunk)
         state.started = True
         return chunk
 
     def _conforms(self, chunk: ChatCompletionChunk, state: StreamState) -> bool:
         """Whether every choice is as OpenAI sends it; if so, the state takes note of its role and calls."""
+        if self._check_created:
+            if type(chunk.created) is not int:
+                return False
+            # a provider that sends whole seconds first sends them throughout: checked once
+            self._check_created = False
         new_roles: list[int] | None = None
         calls: list[tuple[ToolCalls, Any]] | None = None
         for choice in chunk.choices:
@@ -95,6 +111,9 @@ class StreamNormalizer:
                         return False
             content = delta.content
             if content is not None and type(content) is not str:
+                return False
+            refusal = delta.refusal
+            if refusal is not None and self._drop_empty_refusal and refusal == "" and content is not None:
                 return False
             if self._fix_roles:
                 # the role goes on a choice's first delta, and only there
@@ -158,7 +177,11 @@ class StreamNormalizer:
 
     def _feed_other(self, chunk: object) -> ChatCompletionChunk | list[Outcome]:
         if isinstance(chunk, ChatCompletionChunk):
-            return self.feed(construct(ChatCompletionChunk, _dump(chunk)))
+            try:
+                data = _dump(chunk)
+            except (ValueError, RecursionError) as exc:
+                return [RejectedChunk(shown(chunk, limit=2000), f"chunk could not be read: {shown(exc)}")]
+            return self.feed(construct(ChatCompletionChunk, data))
         if isinstance(chunk, dict):
             if chunk.get("error") is not None:
                 return self._fail_payload(chunk, None)
@@ -171,7 +194,7 @@ class StreamNormalizer:
             data = _dump(chunk)
         except (ValueError, RecursionError) as exc:
             # extras nested past pydantic's serialisation depth: reported and skipped, not fatal
-            return [RejectedChunk(repr(chunk)[:2000], f"chunk could not be read: {exc}")]
+            return [RejectedChunk(shown(chunk, limit=2000), f"chunk could not be read: {shown(exc)}")]
         try:
             payloads = self._apply(data)
         except Unrecognized as exc:
@@ -196,8 +219,8 @@ class StreamNormalizer:
                 step(data, state)
         except Unrecognized:
             raise
-        except (AttributeError, KeyError, TypeError, ValueError) as exc:
-            raise Unrecognized(f"could not normalise the chunk: {exc!r}") from exc
+        except (AttributeError, LookupError, TypeError, ValueError, RecursionError) as exc:
+            raise Unrecognized(f"could not normalise the chunk: {shown(exc)}") from exc
         if state.drop:
             return []
         _check_output(data)
@@ -210,8 +233,10 @@ class StreamNormalizer:
         """The outcomes of an error payload: its content and usage, what was held, then the error."""
         if error is None:
             inner = payload.get("error")
-            message = inner.get("message") if isinstance(inner, dict) else None
-            error = ProviderError(str(message or inner), error=payload)
+            message = inner.get("message") if isinstance(inner, dict) else inner
+            error = ProviderError(
+                message if type(message) is str and message else shown(inner), error=payload
+            )
         rest = {key: value for key, value in payload.items() if key != "error"}
         choices = rest.get("choices")
         if not isinstance(choices, list) or not any(_carries_data(choice) for choice in choices):
@@ -271,16 +296,27 @@ def _dump(chunk: ChatCompletionChunk) -> dict[str, Any]:
     return chunk.model_dump(mode="json", exclude_unset=True, warnings=False)
 
 
+def _readable(chunk: ChatCompletionChunk, extra: dict[str, Any]) -> dict[str, Any]:
+    """A chunk's JSON, or only its ``error`` when the rest is nested too deep to serialise."""
+    try:
+        return _dump(chunk)
+    except (ValueError, RecursionError):
+        return {"error": extra.get("error")}
+
+
 def _check_input(data: dict[str, Any]) -> None:
     choices = data.get("choices")
     if not isinstance(choices, list):
         raise Unrecognized("the chunk has no `choices` list")
+    usage = data.get("usage")
+    if usage is not None and not isinstance(usage, dict):
+        raise Unrecognized(f"usage must be an object, got {shown(usage)}")
     for choice in choices:
         if not isinstance(choice, dict):
-            raise Unrecognized(f"a choice must be an object, got {choice!r}")
+            raise Unrecognized(f"a choice must be an object, got {shown(choice)}")
         delta = choice.get("delta")
         if delta is not None and not isinstance(delta, dict):
-            raise Unrecognized(f"a delta must be an object, got {delta!r}")
+            raise Unrecognized(f"a delta must be an object, got {shown(delta)}")
 
 
 def _check_output(data: dict[str, Any]) -> None:
@@ -288,14 +324,14 @@ def _check_output(data: dict[str, Any]) -> None:
     for choice in data["choices"]:
         index = choice.get("index")
         if type(index) is not int or index < 0:
-            raise Unrecognized(f"choice index must be a non-negative integer, got {index!r}")
+            raise Unrecognized(f"choice index must be a non-negative integer, got {shown(index)}")
         delta = choice.get("delta")
         if not isinstance(delta, dict):
             raise Unrecognized(f"choice {index} has no delta")
         for field in _TEXT_FIELDS:
             value = delta.get(field)
             if value is not None and type(value) is not str:
-                raise Unrecognized(f"delta.{field} must be a string, got {value!r}")
+                raise Unrecognized(f"delta.{field} must be a string, got {shown(value)}")
 
 
 def _carries_data(choice: object) -> bool:

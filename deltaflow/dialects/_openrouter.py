@@ -5,6 +5,7 @@ from __future__ import annotations
 from types import MappingProxyType
 from typing import Any
 
+from deltaflow._shown import shown
 from deltaflow.dialects._dialect import Dialect
 from deltaflow.dialects._fixes import (
     REASONING_FIELD,
@@ -42,7 +43,7 @@ def collect_reasoning_details(chunk: dict[str, Any], state: StreamState) -> None
             state.changed = True
             if details:
                 if not isinstance(details, list):
-                    raise Unrecognized(f"delta.reasoning_details must be a list, got {details!r}")
+                    raise Unrecognized(f"delta.reasoning_details must be a list, got {shown(details)}")
                 if delta.get(REASONING_FIELD) is None:
                     text = "".join(_detail_text(entry) for entry in details)
                     if text:

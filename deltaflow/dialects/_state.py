@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from deltaflow._shown import shown
+
 __all__ = ["StreamState", "ToolCalls", "Unrecognized"]
 
 # a tool-call fragment's index, id, function object and function name
@@ -208,16 +210,16 @@ def _read_fragment(
     """
     index = fragment.get("index")
     if index is not None and (type(index) is not int or index < 0):
-        raise Unrecognized(f"tool call index must be a non-negative integer, got {index!r}")
+        raise Unrecognized(f"tool call index must be a non-negative integer, got {shown(index)}")
     call_id = fragment.get("id")
     if call_id is not None and type(call_id) is not str:
-        raise Unrecognized(f"tool call id must be a string, got {call_id!r}")
+        raise Unrecognized(f"tool call id must be a string, got {shown(call_id)}")
     function = fragment.get("function")
     if function is not None and not isinstance(function, dict):
-        raise Unrecognized(f"tool call function must be an object, got {function!r}")
+        raise Unrecognized(f"tool call function must be an object, got {shown(function)}")
     name = function.get("name") if function is not None else None
     if name is not None and type(name) is not str:
-        raise Unrecognized(f"tool call name must be a string, got {name!r}")
+        raise Unrecognized(f"tool call name must be a string, got {shown(name)}")
     # Qwen / DashScope repeat "id": "" and LM Studio / GLM on Mistral "name": "" on continuations
     return index, call_id or None, function, name or None
 
@@ -232,7 +234,7 @@ def _normalise_arguments(function: dict[str, Any] | None) -> bool:
     if function is None or arguments is None or type(arguments) is str:
         return False
     if not isinstance(arguments, dict | list):
-        raise Unrecognized(f"tool call arguments must be a JSON string, got {arguments!r}")
+        raise Unrecognized(f"tool call arguments must be a JSON string, got {shown(arguments)}")
     # Ollama's native shape sends arguments as an object, not as JSON text
     function["arguments"] = json.dumps(arguments, ensure_ascii=False)
     return True

@@ -21,6 +21,7 @@ from reactivex import abc
 from reactivex import compose as rx_compose
 from typing_extensions import TypeVar
 
+from deltaflow._arguments import checked_stream_arguments
 from deltaflow._tools import is_rich_response_format
 from deltaflow.dialects import Dialect, get_dialect
 from deltaflow.errors import (
@@ -82,6 +83,7 @@ def _build_chain(  # noqa: PLR0917 - mirrors the facades' keyword parameters
     parsed_deltas: bool,
     parsed_done: bool,
 ) -> Chain:
+    tools = checked_stream_arguments(tools, response_format)
     events = to_events(
         tools=tools,
         response_format=response_format,

@@ -9,6 +9,7 @@ from openai.types.chat import ChatCompletionChunk
 from pydantic import ValidationError
 
 from deltaflow._openai_compat import construct
+from deltaflow._shown import shown
 from deltaflow.errors import ProviderError, StreamContractError
 from deltaflow.pipeline._sse import ServerSentEvent
 
@@ -42,11 +43,11 @@ def chunk_from_json(data: str | bytes) -> ChatCompletionChunk:
 def chunk_from_dict(payload: Any) -> ChatCompletionChunk:
     """Build a chunk from its decoded JSON, leniently (unknown values are kept, not rejected)."""
     if not isinstance(payload, dict):
-        raise StreamContractError(f"malformed chunk, not a JSON object: {_excerpt(repr(payload))}")
+        raise StreamContractError(f"malformed chunk, not a JSON object: {shown(payload)}")
     if payload.get("error") is not None:
         raise provider_error_from(payload)
     if not isinstance(payload.get("choices"), list):
-        raise StreamContractError(f"malformed chunk, no choices list: {_excerpt(json.dumps(payload))}")
+        raise StreamContractError(f"malformed chunk, no choices list: {shown(payload)}")
     return construct(ChatCompletionChunk, payload)
 
 
@@ -74,8 +75,8 @@ def chunk_from_event(event: ServerSentEvent) -> ChatCompletionChunk:
 def provider_error_from(payload: dict[str, Any]) -> ProviderError:
     """A ``ProviderError`` from a payload carrying ``error`` (and perhaps ``usage``)."""
     error = payload.get("error", payload)
-    message = error.get("message") if isinstance(error, dict) else None
-    return ProviderError(str(message or error), error=payload)
+    message = error.get("message") if isinstance(error, dict) else error
+    return ProviderError(message if type(message) is str and message else shown(error), error=payload)
 
 
 def _excerpt(data: str | bytes, limit: int = 200) -> str:

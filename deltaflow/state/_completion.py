@@ -17,9 +17,11 @@ from typing import Any
 
 from openai.types.chat import ChatCompletionChunk, ParsedChatCompletion, ParsedFunctionToolCall
 from openai.types.chat.chat_completion_chunk import Choice, ChoiceDelta, ChoiceDeltaToolCall
+from openai.types.completion_usage import CompletionUsage
 
 from deltaflow._lazy import Thunk, build
 from deltaflow._openai_compat import construct
+from deltaflow._shown import shown
 from deltaflow.errors import StreamContractError
 from deltaflow.events import (
     BaseEvent,
@@ -211,7 +213,7 @@ class CompletionState:
             **self.base,
             "object": "chat.completion",
             "system_fingerprint": self.system_fingerprint.at(seq),
-            "usage": usage.to_dict() if usage is not None else None,
+            "usage": usage.to_dict(warnings=False) if usage is not None else None,
             "choices": [
                 choice.to_dict(seq) for _, choice in sorted(self.choices.items()) if choice.created <= seq
             ],
@@ -227,34 +229,48 @@ class CompletionState:
     # -- writing -------------------------------------------------------------------------------
 
     def handle_chunk(self, chunk: ChatCompletionChunk) -> list[BaseEvent]:
-        """Accumulate one chunk; returns the events it produced, in openai's order."""
+        """Accumulate one chunk; returns the events it produced, in openai's order.
+
+        A chunk that cannot be read raises (``StreamContractError``, or what its values cause) and
+        leaves the snapshot as it was before that chunk; the stream ends there, as ``accumulate``
+        ends it: the state takes no further chunk.
+        """
         choices = getattr(chunk, "choices", None)
         if type(choices) is not list:
             raise StreamContractError(f"not a chat completion chunk: {type(chunk).__name__}")
         self.seq = seq = self.seq + 1
-        if self.base is None:
-            self.base = _base_fields(chunk)
-        events: list[BaseEvent] = [
-            build(
-                ChunkReceived,
-                {"type": "chunk", "chunk": chunk},
-                {"snapshot": (self.completion_at, seq)},
-                self.lock,
-            )
-        ]
-        for choice in choices:
-            self._handle_choice(choice, seq, events)
-        usage = chunk.usage
-        if usage is not None:
-            self.usage.set(usage, seq)
-            events.append(build(UsageReported, {"type": "usage", "usage": usage}))
-        fingerprint = chunk.system_fingerprint
-        if fingerprint is not None and fingerprint != self._fingerprint:
-            self._fingerprint = fingerprint
-            self.system_fingerprint.set(fingerprint, seq)
-        moderation = getattr(chunk, "moderation", None)
-        if moderation is not None:
-            self.moderation.set(moderation.to_dict(), seq)
+        try:
+            if self.base is None:
+                self.base = _base_fields(chunk)
+            events: list[BaseEvent] = [
+                build(
+                    ChunkReceived,
+                    {"type": "chunk", "chunk": chunk},
+                    {"snapshot": (self.completion_at, seq)},
+                    self.lock,
+                )
+            ]
+            for choice in choices:
+                self._handle_choice(choice, seq, events)
+            usage = chunk.usage
+            if usage is not None:
+                if not isinstance(usage, CompletionUsage):
+                    # stored, it would break every snapshot after it (and sinks reading the event)
+                    raise StreamContractError(f"usage must be an object, got {shown(usage)}")  # noqa: TRY301
+                self.usage.set(usage, seq)
+                events.append(build(UsageReported, {"type": "usage", "usage": usage}))
+            fingerprint = chunk.system_fingerprint
+            if fingerprint is not None and fingerprint != self._fingerprint:
+                self._fingerprint = fingerprint
+                self.system_fingerprint.set(fingerprint, seq)
+            moderation = getattr(chunk, "moderation", None)
+            if moderation is not None:
+                self.moderation.set(moderation.to_dict(), seq)
+        except BaseException:
+            # a chunk that cannot be read is no part of the snapshot: what it stamped before it
+            # failed lies past `seq`, and the snapshot is what came before it
+            self.seq = seq - 1
+            raise
         return events
 
     def _handle_choice(self, choice: Choice, seq: int, events: list[BaseEvent]) -> None:
@@ -561,7 +577,8 @@ class CompletionState:
 
 def _base_fields(chunk: ChatCompletionChunk) -> dict[str, Any]:
     """The completion-level fields openai keeps from the first chunk."""
-    data = chunk.to_dict()
+    # a provider's odd value (SambaNova's float `created`) is kept as sent, not warned about
+    data = chunk.to_dict(warnings=False)
     data.pop("obfuscation", None)
     data.pop("choices", None)
     data.pop("usage", None)

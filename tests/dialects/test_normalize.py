@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import warnings
 from typing import Any
 
 import pytest
@@ -444,6 +445,33 @@ class TestToolCalls:
         )
         assert calls(completion) == [(0, "c1", "f", {}), (1, "c2", "f", {})]
 
+    def test_xai_parallel_calls_all_at_index_0_stay_apart(self) -> None:
+        """grok-3 sends each of its parallel calls whole at ``index: 0``: the xai dialect numbers them."""
+        whole = [
+            chunk(
+                {
+                    "delta": {
+                        "tool_calls": [
+                            {
+                                "index": 0,
+                                "type": "function",
+                                "id": f"call_{city}",
+                                "function": {"name": "get_weather", "arguments": json.dumps({"city": city})},
+                            }
+                        ]
+                    }
+                }
+            )
+            for city in ("London", "Paris")
+        ]
+        completion = final(
+            [start(content=None), whole[0], chunk({"delta": {"content": "\n"}}), whole[1]], "xai"
+        )
+        assert calls(completion) == [
+            (0, "call_London", "get_weather", {"city": "London"}),
+            (1, "call_Paris", "get_weather", {"city": "Paris"}),
+        ]
+
     def test_empty_ids_and_names_on_continuations_are_dropped(self) -> None:
         """Qwen's ``"id": ""`` and LM Studio's ``"name": ""`` on every fragment keep one call intact."""
         completion = final(
@@ -625,6 +653,43 @@ class TestChoices:
         events, error = run(plain)
         assert error is None
         assert [event.finish_reason for event in of_type(events, "choice.done")] == ["length"]  # type: ignore[attr-defined]
+
+    def test_an_empty_refusal_beside_content_is_no_refusal(self) -> None:
+        """Snowflake's ``refusal: ""`` on every content delta makes no refusal event and no ``refusal: ""``."""
+        chunks = [
+            start(content="Hel", refusal=""),
+            chunk({"delta": {"content": "lo", "refusal": ""}}),
+            finish(),
+        ]
+        events, error = run(chunks)
+        assert error is None
+        assert [event.type for event in events if event.type.startswith("refusal")] == []
+        message = events[-1].completion.choices[0].message  # type: ignore[attr-defined]
+        assert (message.content, message.refusal) == ("Hello", None)
+        # the `openai` dialect reads the wire as openai's helper does
+        assert final(chunks, "openai").choices[0].message.refusal == ""
+
+    def test_openais_refusal_opening_stays(self) -> None:
+        """OpenAI opens a refusal with ``refusal: ""`` and ``content: null``: kept, as openai's helper reads it."""
+        chunks = [start(content=None, refusal=""), chunk({"delta": {"refusal": "No."}}), finish()]
+        assert all(mine is theirs for mine, theirs in zip(normalized(chunks), chunks, strict=True))
+        events, _ = run(chunks)
+        assert [event.delta for event in of_type(events, "refusal.delta")] == ["", "No."]  # type: ignore[attr-defined]
+
+    @pytest.mark.parametrize("dialect", ["generic", "openai"])
+    def test_a_fractional_created_is_read_without_a_warning(self, dialect: str) -> None:
+        """SambaNova's ``created: 1759360491.27``: no pydantic warning; ``generic`` makes it whole seconds."""
+        chunks = [
+            chunk_from_dict(
+                payload({"delta": {"role": "assistant", "content": "a"}}, created=1759360491.2774205)
+            ),
+            chunk_from_dict(payload({"delta": {}, "finish_reason": "stop"}, created=1759360491.5)),
+        ]
+        with warnings.catch_warnings():
+            warnings.simplefilter("error")
+            completion = final(chunks, dialect)
+        assert completion.choices[0].message.content == "a"
+        assert completion.created == (1759360491 if dialect == "generic" else 1759360491.2774205)
 
     def test_azure_async_filter_chunk_without_delta(self) -> None:
         """Azure's content-filter chunk after the finish (no ``delta``) is read, not a crash."""
