@@ -225,8 +225,7 @@ class ChunkRequest(_RequestBase):
                     self._check_idle()
             yield from decoder.finish()
         except Exception as error:
-            if self.closed:
-                return  # closed from another thread: the read failed because of it
+            # closed from another thread, the read fails too: the facade, knowing it closed, ends quietly
             translated = self._translate(error, self.client.timeout)
             if translated is error:
                 raise
@@ -263,7 +262,7 @@ class ChunkRequest(_RequestBase):
         """Close the HTTP response (idempotent).
 
         From another thread, while the iteration is blocked in a read, the connection's socket is shut
-        down: the read returns at once, and the iterating thread closes the response and ends quietly.
+        down: the read fails at once (``StreamInterrupted``), and the iterating thread closes the response.
         """
         if self.closed:
             return

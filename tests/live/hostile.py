@@ -62,6 +62,7 @@ class HostileServer:
     def __init__(self, reply: Callable[[Exchange], Reply] | Reply) -> None:
         self._reply = reply if callable(reply) else (lambda _exchange: reply)
         self._listener = socket.create_server(("127.0.0.1", 0))
+        self._listener.settimeout(0.05)  # closing a listener does not wake accept(): poll instead
         self.port = self._listener.getsockname()[1]
         self.connections = 0
         self.exchanges: list[Exchange] = []
@@ -85,6 +86,7 @@ class HostileServer:
         self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
     ) -> None:
         self._closing.set()
+        self._threads[0].join(5)
         self._listener.close()
         with self._lock:
             sockets = list(self._sockets)
@@ -107,8 +109,11 @@ class HostileServer:
         while not self._closing.is_set():
             try:
                 sock, _ = self._listener.accept()
+            except TimeoutError:
+                continue
             except OSError:
                 return
+            sock.settimeout(None)
             with self._lock:
                 self.connections += 1
                 self._sockets.append(sock)
