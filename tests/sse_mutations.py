@@ -44,13 +44,16 @@ def valid_bodies(draw: st.DrawFn) -> bytes:
         call = {"index": 0, "id": "call_1", "type": "function", "function": {"name": "f", "arguments": ""}}
         events.append(_chunk({"delta": {"tool_calls": [call]}}))
         events += [
-            _chunk({"delta": {"tool_calls": [{"index": 0, "function": {"arguments": part}}]}}) for part in parts
+            _chunk({"delta": {"tool_calls": [{"index": 0, "function": {"arguments": part}}]}})
+            for part in parts
         ]
         finish = "tool_calls"
     events.append(_chunk({"delta": {}, "finish_reason": finish}))
     usage = {"prompt_tokens": 1, "completion_tokens": 2, "total_tokens": 3}
-    events.append(b'data: {"id":"chatcmpl-fuzz","object":"chat.completion.chunk","created":1,"model":"m",'
-                  b'"choices":[],"usage":' + json.dumps(usage).encode() + b"}\n\n")
+    events.append(
+        b'data: {"id":"chatcmpl-fuzz","object":"chat.completion.chunk","created":1,"model":"m",'
+        b'"choices":[],"usage":' + json.dumps(usage).encode() + b"}\n\n"
+    )
     events.append(b"data: [DONE]\n\n")
     return b"".join(events)
 
@@ -65,8 +68,8 @@ INSERTS = [
     b"\n\n",
     b": keep-alive\n\n",
     b": \xff\xfe\n\n",
-    b"event: ping\ndata: {\"type\":\"ping\"}\n\n",
-    b"event: error\ndata: {\"error\":{\"message\":\"boom\"}}\n\n",
+    b'event: ping\ndata: {"type":"ping"}\n\n',
+    b'event: error\ndata: {"error":{"message":"boom"}}\n\n',
     b"event: weird\ndata: {}\n\n",
     b"id: 7\nretry: 10\n",
     b"data:[DONE]\n\n",
@@ -76,7 +79,7 @@ INSERTS = [
     b'data: {"choices":"nope"}\n\n',
     b'data: {"choices":[{"index":"x","delta":5}]}\n\n',
     b'data: {"choices":[' + b"[" * 1000 + b"]" * 1000 + b"]}\n\n",
-    b'data: {"choices":[],"x":' + b"{\"a\":" * 600 + b"1" + b"}" * 600 + b"}\n\n",
+    b'data: {"choices":[],"x":' + b'{"a":' * 600 + b"1" + b"}" * 600 + b"}\n\n",
 ]
 
 
@@ -91,8 +94,13 @@ class Mutation:
 @st.composite
 def mutations(draw: st.DrawFn, *, long_lines: bool = True) -> Mutation:
     """A single hostile change at a drawn position."""
-    kind = draw(st.sampled_from(["cut", "insert", "random", "flip", "nest", "long", "crlf"] if long_lines
-                                else ["cut", "insert", "random", "flip", "nest", "crlf"]))
+    kind = draw(
+        st.sampled_from(
+            ["cut", "insert", "random", "flip", "nest", "long", "crlf"]
+            if long_lines
+            else ["cut", "insert", "random", "flip", "nest", "crlf"]
+        )
+    )
     at = draw(st.floats(min_value=0, max_value=1))
 
     def point(body: bytes) -> int:
@@ -102,7 +110,9 @@ def mutations(draw: st.DrawFn, *, long_lines: bool = True) -> Mutation:
         return Mutation("cut", lambda body: body[: point(body)])
     if kind == "insert":
         insert = draw(st.sampled_from(INSERTS))
-        return Mutation(f"insert {insert[:20]!r}", lambda body: body[: point(body)] + insert + body[point(body) :])
+        return Mutation(
+            f"insert {insert[:20]!r}", lambda body: body[: point(body)] + insert + body[point(body) :]
+        )
     if kind == "random":
         noise = draw(st.binary(min_size=1, max_size=16))
         return Mutation(f"random {noise!r}", lambda body: body[: point(body)] + noise + body[point(body) :])
@@ -119,7 +129,10 @@ def mutations(draw: st.DrawFn, *, long_lines: bool = True) -> Mutation:
     if kind == "nest":
         depth = draw(st.sampled_from([50, 500, 1000, 5000]))
         return Mutation(
-            f"nest {depth}", lambda body: body.replace(b'"delta": {', b'"delta": {"n": ' + b"[" * depth + b"]" * depth + b", ", 1)
+            f"nest {depth}",
+            lambda body: body.replace(
+                b'"delta": {', b'"delta": {"n": ' + b"[" * depth + b"]" * depth + b", ", 1
+            ),
         )
     if kind == "long":
         size = draw(st.sampled_from([10_000, 100_000, 300_000]))
@@ -141,7 +154,9 @@ def hostile_bodies(draw: st.DrawFn, *, long_lines: bool = True) -> tuple[bytes, 
 def reads_of(body: bytes, cuts: list[int]) -> list[bytes]:
     """The body split at the given points (as network reads)."""
     points = sorted({cut % (len(body) + 1) for cut in cuts})
-    return [body[start:end] for start, end in zip([0, *points], [*points, len(body)], strict=True) if end > start]
+    return [
+        body[start:end] for start, end in zip([0, *points], [*points, len(body)], strict=True) if end > start
+    ]
 
 
 def check_outcome(events: list[Any], error: BaseException | None) -> None:

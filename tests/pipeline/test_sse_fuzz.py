@@ -25,7 +25,7 @@ FUZZ = settings(max_examples=100, deadline=None, suppress_health_check=[HealthCh
 @pytest.fixture(scope="module", autouse=True)
 def _report() -> Iterator[None]:
     yield
-    print(f"\nSSE fuzz in memory: {dict(TALLY)}")  # noqa: T201 - the counts the issue asks for
+    print(f"\nSSE fuzz in memory: {dict(TALLY)}")
 
 
 @pytest.mark.parametrize("dialect", ["generic", "openai"])
@@ -39,7 +39,9 @@ def test_chat_stream_over_chunks_from_sse(
     events: list[Any] = []
     error: BaseException | None = None
     try:
-        with deltaflow.ChatStream(deltaflow.pipeline.chunks_from_sse(reads_of(body, cuts)), dialect=dialect) as s:
+        with deltaflow.ChatStream(
+            deltaflow.pipeline.chunks_from_sse(reads_of(body, cuts)), dialect=dialect
+        ) as s:
             events.extend(s)
             s.get_final_completion()
     except Exception as caught:  # every exception is checked below
