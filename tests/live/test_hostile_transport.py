@@ -320,6 +320,7 @@ class TestDroppedConnections:
         assert isinstance(outcome.error, openai.APIConnectionError)
         assert isinstance(outcome.error, DeltaflowError)
         assert outcome.content == "The quick "
+        assert outcome.events[-1].code == "interrupted"
         assert outcome.error.request is not None
         assert "authorization" not in outcome.error.request.headers
 
