@@ -56,8 +56,9 @@ def chunk_from_dict(payload: Any) -> ChatCompletionChunk:
         raise StreamContractError(f"malformed chunk, not a JSON object: {_excerpt(repr(payload))}")
     if payload.get("error") is not None:
         raise provider_error_from(payload)
-    if not isinstance(payload.get("choices"), list):
-        raise StreamContractError(f"malformed chunk, no choices list: {_excerpt(json.dumps(payload))}")
+    choices = payload.get("choices")
+    if not isinstance(choices, list) or not all(isinstance(choice, dict) for choice in choices):
+        raise StreamContractError(f"malformed chunk, no list of choices: {_excerpt(repr(payload))}")
     return construct(ChatCompletionChunk, payload)
 
 

@@ -28,6 +28,7 @@ from typing import Any, Literal
 
 import openai
 from openai.types.chat import ChatCompletionChunk
+from openai.types.chat.chat_completion_chunk import Choice
 
 from deltaflow._openai_compat import HTTP_DECODING_ERRORS, HTTP_TIMEOUT_ERRORS, HTTP_TRANSPORT_ERRORS
 from deltaflow.errors import (
@@ -166,12 +167,13 @@ class _RequestBase:
         Raises:
             StreamContractError: a payload with no ``choices`` list, as the fast transport says.
         """
-        if type(chunk.choices) is list:
+        choices = chunk.choices
+        if type(choices) is list and all(type(choice) is Choice for choice in choices):
             return False
         extra = chunk.__pydantic_extra__ or {}
-        if chunk.choices is None and extra.get("type") in KEEPALIVE_EVENTS:
+        if choices is None and extra.get("type") in KEEPALIVE_EVENTS:
             return True
-        raise StreamContractError(f"malformed chunk, no choices list: {chunk!r}"[:300])
+        raise StreamContractError(f"malformed chunk, no list of choices: {chunk!r}"[:300])
 
 
 class ChunkRequest(_RequestBase):

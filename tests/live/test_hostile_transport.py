@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import gzip
 import threading
+import time
 from dataclasses import dataclass
 from typing import Any
 
@@ -272,13 +273,14 @@ class TestLettingGo:
             def consume() -> None:
                 for event in stream:
                     seen.append(event.type)
-                    if event.type == "content.delta":
-                        started.set()
+                    if event.type == "content.delta" and event.delta == "Hel":
+                        started.set()  # the last chunk sent: the next read blocks
                 ended.set()
 
             worker = threading.Thread(target=consume, daemon=True)
             worker.start()
             assert started.wait(10)
+            time.sleep(0.3)  # setup, not a measure: let the consumer get into its blocked read
             stream.close()
             assert ended.wait(10), "the consumer stayed blocked in the read"
             assert server.latest().left.wait(10)
