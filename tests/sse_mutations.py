@@ -76,6 +76,8 @@ INSERTS = [
     b"data: {}\n\n",
     b"data: []\n\n",
     b"data: null\n\n",
+    b"data: 5\n\n",
+    b'data: "text"\n\n',
     b'data: {"choices":"nope"}\n\n',
     b'data: {"choices":[{"index":"x","delta":5}]}\n\n',
     b'data: {"choices":[' + b"[" * 1000 + b"]" * 1000 + b"]}\n\n",

@@ -165,8 +165,12 @@ class _RequestBase:
         """Whether openai's chunk is a keep-alive (``{"type": "ping"}``), to skip.
 
         Raises:
-            StreamContractError: a payload with no ``choices`` list, as the fast transport says.
+            StreamContractError: a payload that is not an object with a list of choices, as the fast
+                transport says.
         """
+        if not isinstance(chunk, ChatCompletionChunk):
+            # openai builds a chunk only from a JSON object: `data: [1, 2]` comes through as the list
+            raise StreamContractError(f"malformed chunk, not a JSON object: {chunk!r}"[:300])
         choices = chunk.choices
         if type(choices) is list and all(type(choice) is Choice for choice in choices):
             return False

@@ -145,6 +145,17 @@ class TestHostileBytes:
         assert isinstance(outcome.error, StreamContractError)
         assert outcome.content == "Hel"
 
+    @pytest.mark.parametrize("payload", [b"[1,2]", b"null", b'"text"', b'{"choices":[[1]]}'])
+    @pytest.mark.parametrize(("client", "transport", "dialect"), PATHS)
+    def test_json_that_is_not_a_chunk_is_a_contract_error(
+        self, client: str, transport: str, dialect: str, payload: bytes
+    ) -> None:
+        """JSON that is not an object with a list of choice objects: StreamContractError, not AttributeError."""
+        with serving(Reply(_with(b"data: " + payload + b"\n\n"))) as server:
+            outcome = RUNNERS[client](server.base_url, transport, dialect)
+        assert isinstance(outcome.error, StreamContractError)
+        assert outcome.content == "Hel"
+
     @pytest.mark.parametrize(("client", "transport", "dialect"), PATHS)
     def test_gzip_garbage_is_a_contract_error(self, client: str, transport: str, dialect: str) -> None:
         """Content-Encoding: gzip over a corrupt body is StreamContractError, not httpx's DecodingError."""
