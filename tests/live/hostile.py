@@ -8,6 +8,7 @@ and notices when a client leaves, so tests can prove what the client did on the 
 from __future__ import annotations
 
 import contextlib
+import json
 import select
 import socket
 import threading
@@ -225,8 +226,6 @@ def sse(*payloads: str | bytes, done: bool = True) -> list[bytes]:
 
 def chunk_json(content: str | None = None, *, finish_reason: str | None = None, role: bool = False) -> str:
     """One chat-completion chunk as compact JSON."""
-    import json  # noqa: PLC0415 - a test helper, imported where used
-
     delta: dict[str, object] = {}
     if role:
         delta["role"] = "assistant"
