@@ -37,7 +37,13 @@ from deltaflow.errors import (
     StreamInterrupted,
     StreamTimeout,
 )
-from deltaflow.pipeline._chunks import KEEPALIVE_EVENTS, ChunkDecoder, provider_error_from
+from deltaflow.pipeline._chunks import (
+    DONE,
+    KEEPALIVE_EVENTS,
+    ChunkDecoder,
+    chunk_from_event,
+    provider_error_from,
+)
 from deltaflow.pipeline._sse import DEFAULT_MAX_LINE
 
 __all__ = ["AsyncChunkRequest", "ChunkRequest", "Transport"]
@@ -218,15 +224,19 @@ class ChunkRequest(_RequestBase):
             if not self._is_event_stream():
                 raise self._not_an_event_stream(_read_up_to(reads, self.max_line))  # noqa: TRY301 - translated below like every failure
             decoder = ChunkDecoder(max_line=self.max_line)
-            chunks = decoder.chunks
+            # ChunkDecoder.chunks inline: no generator per read on the hot path
+            decode = decoder.decoder.feed
             watch = self.idle_timeout is not None
             for read in reads:
-                for chunk in chunks(read):
+                for event in decode(read):
+                    if event.data == DONE:
+                        return
+                    if event.event is not None and event.event in KEEPALIVE_EVENTS:
+                        continue
+                    chunk = chunk_from_event(event)
                     if watch:
                         self._chunk_arrived()
                     yield chunk
-                if decoder.done:
-                    return
                 if watch:
                     self._check_idle()
             yield from decoder.finish()
