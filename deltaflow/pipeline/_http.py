@@ -96,17 +96,18 @@ class _RequestBase:
     def _check_idle(self) -> None:
         # OpenRouter-style keep-alive comments reset the read timeout but carry no chunk
         if self.idle_timeout is not None and time.monotonic() - self._last_chunk > self.idle_timeout:
-            raise StreamTimeout(self.idle_timeout)
+            raise StreamTimeout(self.idle_timeout, request=self._request())
 
     def _watch_read(self, read: bytes) -> None:
         """Track, per read, what openai's ``Stream`` does not: the line length and where the body ended."""
         newline = max(read.rfind(b"\n"), read.rfind(b"\r"))
-        if newline >= 0:
-            self._line = len(read) - newline - 1
-        else:
-            self._line += len(read)
-            if self._line > self.max_line:
-                raise StreamContractError(f"an SSE line longer than {self.max_line} bytes")
+        # the line that was open, up to its end in this read (lines wholly inside one read, at most
+        # a read long, are not measured: the bound is about memory, and a read is bounded already)
+        ends = [index for index in (read.find(b"\n"), read.find(b"\r")) if index >= 0]
+        line = self._line + (min(ends) if ends else len(read))
+        if line > self.max_line:
+            raise StreamContractError(f"an SSE line longer than {self.max_line} bytes")
+        self._line = line if newline < 0 else len(read) - newline - 1
         self._mid_line = self._line > 0
 
     def _ended(self) -> None:
