@@ -7,6 +7,7 @@ and notices when a client leaves, so tests can prove what the client did on the 
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import json
 import select
@@ -16,7 +17,11 @@ import time
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from types import TracebackType
-from typing import Literal, Self
+from typing import Any, Literal, Self
+
+import openai
+
+import deltaflow
 
 Pause = float
 """A number in a reply's body: seconds to wait (watching for the client leaving) before going on."""
@@ -255,3 +260,60 @@ def serving(reply: Callable[[Exchange], Reply] | Reply) -> Iterator[HostileServe
     """A running ``HostileServer``."""
     with HostileServer(reply) as server:
         yield server
+
+
+MESSAGES = [{"role": "user", "content": "hostile"}]
+
+
+@dataclass
+class Outcome:
+    """How one stream ended, as a user sees it."""
+
+    events: list[Any]
+    error: BaseException | None
+    final: Any = None
+
+    @property
+    def types(self) -> list[str]:
+        return [event.type for event in self.events]
+
+    @property
+    def content(self) -> str | None:
+        """The content the error's completion (or the final completion) holds."""
+        completion = self.final if self.error is None else getattr(self.error, "completion", None)
+        return None if completion is None else completion.choices[0].message.content
+
+
+def run_sync(base_url: str, transport: str, dialect: str, **options: Any) -> Outcome:
+    client = openai.OpenAI(base_url=base_url, api_key="sk-test", max_retries=0, timeout=30)
+    events: list[Any] = []
+    with deltaflow.stream(
+        client, model="m", messages=MESSAGES, transport=transport, dialect=dialect, **options
+    ) as stream:
+        try:
+            events.extend(stream)
+            return Outcome(events, None, stream.get_final_completion())
+        except Exception as error:  # the error is what the test looks at
+            return Outcome(events, error)
+
+
+def run_async(base_url: str, transport: str, dialect: str, **options: Any) -> Outcome:
+    async def go() -> Outcome:
+        async with openai.AsyncOpenAI(
+            base_url=base_url, api_key="sk-test", max_retries=0, timeout=30
+        ) as client:
+            events: list[Any] = []
+            async with deltaflow.astream(
+                client, model="m", messages=MESSAGES, transport=transport, dialect=dialect, **options
+            ) as stream:
+                try:
+                    async for event in stream:
+                        events.append(event)
+                    return Outcome(events, None, await stream.get_final_completion())
+                except Exception as error:  # the error is what the test looks at
+                    return Outcome(events, error)
+
+    return asyncio.run(go())
+
+
+RUNNERS = {"sync": run_sync, "async": run_async}

@@ -13,8 +13,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from tests.live.hostile import HostileServer, Reply
-from tests.live.test_hostile_transport import RUNNERS
+from tests.live.hostile import RUNNERS, HostileServer, Reply
 from tests.sse_mutations import ALLOWED_ERRORS, Mutation, check_outcome, hostile_bodies, reads_of
 
 TALLY: Counter[str] = Counter()

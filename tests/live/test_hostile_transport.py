@@ -11,7 +11,6 @@ import asyncio
 import gzip
 import threading
 import time
-from dataclasses import dataclass
 from typing import Any
 
 import openai
@@ -28,65 +27,21 @@ from deltaflow.errors import (
 )
 from deltaflow.replay import FAULT_HEADER, ReplayServer, Scenario
 from tests.fixtures import FIXTURES, require
-from tests.live.hostile import HostileServer, Reply, chunk_json, serving, text_body
+from tests.live.hostile import (
+    MESSAGES,
+    RUNNERS,
+    HostileServer,
+    Reply,
+    chunk_json,
+    run_sync,
+    serving,
+    text_body,
+)
 
-MESSAGES = [{"role": "user", "content": "hostile"}]
 TRANSPORTS = ["fast", "openai"]
 DIALECTS = ["generic", "openai"]
 
 
-@dataclass
-class Outcome:
-    """How one stream ended, as a user sees it."""
-
-    events: list[Any]
-    error: BaseException | None
-    final: Any = None
-
-    @property
-    def types(self) -> list[str]:
-        return [event.type for event in self.events]
-
-    @property
-    def content(self) -> str | None:
-        """The content the error's completion (or the final completion) holds."""
-        completion = self.final if self.error is None else getattr(self.error, "completion", None)
-        return None if completion is None else completion.choices[0].message.content
-
-
-def run_sync(base_url: str, transport: str, dialect: str, **options: Any) -> Outcome:
-    client = openai.OpenAI(base_url=base_url, api_key="sk-test", max_retries=0, timeout=30)
-    events: list[Any] = []
-    with deltaflow.stream(
-        client, model="m", messages=MESSAGES, transport=transport, dialect=dialect, **options
-    ) as stream:
-        try:
-            events.extend(stream)
-            return Outcome(events, None, stream.get_final_completion())
-        except Exception as error:  # the error is what the test looks at
-            return Outcome(events, error)
-
-
-def run_async(base_url: str, transport: str, dialect: str, **options: Any) -> Outcome:
-    async def go() -> Outcome:
-        async with openai.AsyncOpenAI(
-            base_url=base_url, api_key="sk-test", max_retries=0, timeout=30
-        ) as client:
-            events: list[Any] = []
-            async with deltaflow.astream(
-                client, model="m", messages=MESSAGES, transport=transport, dialect=dialect, **options
-            ) as stream:
-                try:
-                    async for event in stream:
-                        events.append(event)
-                    return Outcome(events, None, await stream.get_final_completion())
-                except Exception as error:  # the error is what the test looks at
-                    return Outcome(events, error)
-
-    return asyncio.run(go())
-
-
-RUNNERS = {"sync": run_sync, "async": run_async}
 PATHS = [
     pytest.param(client, transport, dialect, id=f"{client}-{transport}-{dialect}")
     for client in RUNNERS
