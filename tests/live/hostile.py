@@ -2,7 +2,8 @@
 
 The replay server speaks well-formed SSE; this one sends what no well-behaved server would (invalid
 UTF-8, a gzip header over garbage, a body cut mid-line, a trickle, a stall), counts TCP connections
-and notices when a client leaves, so tests can prove what the client did on the wire.
+and notices when a client leaves, so tests can prove what the client did on the wire. ``run_sync`` and
+``run_async`` run one ``deltaflow.stream``/``astream`` against it as a user would, and say how it ended.
 """
 
 from __future__ import annotations
