@@ -199,6 +199,17 @@ class TestTimeoutsAndBounds:
         assert str(outcome.error) == "Quota exceeded for model m"
         assert outcome.error.error["error"]["code"] == 429
 
+    @pytest.mark.parametrize("transport", TRANSPORTS)
+    def test_a_json_completion_instead_of_a_stream_is_a_contract_error(self, transport: str) -> None:
+        """A 200 JSON body that is no error (a non-streamed answer): StreamContractError quoting it."""
+        body = b'{"id":"chatcmpl-1","object":"chat.completion","choices":[]}'
+        reply = Reply([body], headers={"content-type": "application/json; charset=utf-8"}, chunked=False)
+        with serving(reply) as server:
+            outcome = run_sync(server.base_url, transport, "openai")
+        assert isinstance(outcome.error, StreamContractError)
+        assert "not an event stream" in str(outcome.error)
+        assert "chat.completion" in str(outcome.error)
+
     @pytest.mark.parametrize(("client", "transport", "dialect"), PATHS)
     def test_max_line_bounds_a_line_on_both_transports(
         self, client: str, transport: str, dialect: str
