@@ -15,7 +15,13 @@ from typing import Any, TypeVar, cast
 from openai._models import construct_type
 from openai.lib._parsing import type_to_response_format_param
 
-__all__ = ["HTTP_TIMEOUT_ERRORS", "HTTP_TRANSPORT_ERRORS", "construct", "response_format_param"]
+__all__ = [
+    "HTTP_DECODING_ERRORS",
+    "HTTP_TIMEOUT_ERRORS",
+    "HTTP_TRANSPORT_ERRORS",
+    "construct",
+    "response_format_param",
+]
 
 ModelT = TypeVar("ModelT")
 
@@ -44,3 +50,4 @@ def _http_errors(name: str) -> tuple[type[BaseException], ...]:
 
 HTTP_TIMEOUT_ERRORS = _http_errors("TimeoutException")
 HTTP_TRANSPORT_ERRORS = _http_errors("TransportError")
+HTTP_DECODING_ERRORS = _http_errors("DecodingError")

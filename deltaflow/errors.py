@@ -13,8 +13,8 @@ Hierarchy::
     ├── RefusalError             raised by ``filter_refusals(mode="raise")``
     ├── ProviderError            a provider reported an error in the middle of a stream
     │   └── RelayError           a relayed stream failed upstream, or the relay answered an HTTP error
-    ├── StreamInterrupted        the connection broke in the middle of a stream
-    ├── StreamTimeout            no chunk arrived within the idle timeout
+    ├── StreamInterrupted        the connection broke mid-stream (also openai's APIConnectionError)
+    ├── StreamTimeout            no chunk within the idle timeout (also openai's APITimeoutError)
     └── ToolLoopLimitError       ``recipes.tool_loop`` reached ``max_steps``
 
 ``ParseError`` is a ``ValueError``, as what openai's helper raises in the same places (pydantic's
@@ -27,11 +27,13 @@ accumulator.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 import openai
+from openai import APIConnectionError, APITimeoutError
 
 if TYPE_CHECKING:
+    import httpx2 as httpx
     from openai.types.chat import ParsedChatCompletion
 
 __all__ = [
@@ -212,24 +214,59 @@ class ProviderError(DeltaflowError):
         self.error = error
 
 
-class StreamTimeout(DeltaflowError):  # noqa: N818 - the name the issue and users expect
-    """No chunk arrived within the idle timeout."""
+class StreamTimeout(DeltaflowError, APITimeoutError):  # noqa: N818 - the name the issue and users expect
+    """No chunk arrived within the idle timeout (or the client's read timeout, mid-stream).
+
+    Also an openai ``APITimeoutError`` (an ``APIConnectionError``), which openai's own stream helper
+    raises for a read timeout mid-stream: existing ``except`` clauses keep working.
+
+    Attributes:
+        timeout: the timeout that passed, in seconds.
+        request: the HTTP request, when the stream came over HTTP.
+    """
 
     def __init__(
         self,
         timeout: float,
         *,
+        request: httpx.Request | None = None,
         completion: ParsedChatCompletion[object] | None = None,
     ) -> None:
-        super().__init__(f"no chunk arrived within {timeout:g} s", completion=completion)
+        _init_connection_error(self, f"no chunk arrived within {timeout:g} s", request)
+        self.completion = completion
         self.timeout = timeout
 
 
-class StreamInterrupted(DeltaflowError):  # noqa: N818 - reads as what happened, like StreamTimeout
-    """The connection broke in the middle of a stream (reset, closed early, incomplete body).
+class StreamInterrupted(DeltaflowError, APIConnectionError):  # noqa: N818 - reads as what happened
+    """The connection broke in the middle of a stream (reset, closed early, body cut mid-line).
 
-    The transport's exception is the ``__cause__``.
+    Also an openai ``APIConnectionError``, which openai's own stream helper raises for a dropped
+    connection: existing ``except`` clauses keep working. The transport's exception is the ``__cause__``.
+
+    Attributes:
+        request: the HTTP request, when the stream came over HTTP.
     """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        request: httpx.Request | None = None,
+        completion: ParsedChatCompletion[object] | None = None,
+    ) -> None:
+        _init_connection_error(self, message, request)
+        self.completion = completion
+
+
+def _init_connection_error(error: APIConnectionError, message: str, request: httpx.Request | None) -> None:
+    """Run openai's constructor, not DeltaflowError's; without a request (not over HTTP), set its fields."""
+    if request is not None:
+        APIConnectionError.__init__(error, message=message, request=request)  # strips auth headers
+        return
+    Exception.__init__(error, message)
+    error.message = message
+    error.request = cast("httpx.Request", None)
+    error.body = error.code = error.param = error.type = None
 
 
 class RelayError(ProviderError):

@@ -246,10 +246,17 @@ class UsageReported(BaseEvent):
 
 
 class CompletionDone(BaseEvent):
-    """The stream ended; ``completion`` is the final, parsed completion."""
+    """The stream ended; ``completion`` is the final, parsed completion.
+
+    Attributes:
+        unfinished: a choice ended without a finish reason: the provider never said the answer was
+            complete (a body cut short, a server-side timeout). An ``error`` event with code
+            ``finish_reason_missing`` came before, one per such choice.
+    """
 
     type: Literal["completion.done"] = "completion.done"
     completion: _Completion
+    unfinished: bool = False
 
 
 class ErrorReported(BaseEvent):

@@ -103,9 +103,15 @@ class _Accumulate(Stage):
         if not state.started:
             self.on_error(StreamContractError("the stream ended before any chunk arrived"))
             return
-        self.emit(
-            build(CompletionDone, {"type": "completion.done"}, {"completion": state.current}, state.lock)
-        )
+        # a body that just stops (evroc's server-side timeout) looks complete: say it is not
+        unfinished = [
+            index for index, choice in state.choices.items() if choice.finish_reason.current is None
+        ]
+        for index in unfinished:
+            message = f"the stream ended without a finish reason for choice {index}: it may be cut short"
+            self.emit(ErrorReported(code="finish_reason_missing", message=message, choice_index=index))
+        fields = {"type": "completion.done", "unfinished": bool(unfinished)}
+        self.emit(build(CompletionDone, fields, {"completion": state.current}, state.lock))
         super().on_completed()
 
 

@@ -5,7 +5,13 @@ from __future__ import annotations
 import openai
 from reactivex import abc
 
-from deltaflow.errors import ProviderError, RefusalError, StreamContractError, StreamTimeout
+from deltaflow.errors import (
+    ProviderError,
+    RefusalError,
+    StreamContractError,
+    StreamInterrupted,
+    StreamTimeout,
+)
 from deltaflow.events import BaseEvent, ErrorReported
 
 __all__ = ["error_code", "report_and_fail"]
@@ -14,6 +20,8 @@ _CODES: tuple[tuple[type[BaseException], str], ...] = (
     (ProviderError, "provider_error"),
     (StreamContractError, "stream_contract"),
     (StreamTimeout, "timeout"),
+    # before openai.APIError: a StreamInterrupted is also openai's APIConnectionError
+    (StreamInterrupted, "interrupted"),
     (RefusalError, "refusal"),
     (openai.LengthFinishReasonError, "length"),
     (openai.ContentFilterFinishReasonError, "content_filter"),

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
 from typing import Any
 
 from openai.types.chat import ChatCompletionChunk
@@ -10,12 +11,22 @@ from pydantic import ValidationError
 
 from deltaflow._openai_compat import construct
 from deltaflow._shown import shown
-from deltaflow.errors import ProviderError, StreamContractError
-from deltaflow.pipeline._sse import ServerSentEvent
+from deltaflow.errors import ProviderError, StreamContractError, StreamInterrupted
+from deltaflow.pipeline._sse import DEFAULT_MAX_LINE, ServerSentEvent, SSEDecoder
 
-__all__ = ["DONE", "chunk_from_dict", "chunk_from_event", "chunk_from_json", "provider_error_from"]
+__all__ = [
+    "DONE",
+    "KEEPALIVE_EVENTS",
+    "ChunkDecoder",
+    "chunk_from_dict",
+    "chunk_from_event",
+    "chunk_from_json",
+    "provider_error_from",
+]
 
 DONE = "[DONE]"
+KEEPALIVE_EVENTS = frozenset({"ping", "keepalive", "keep-alive", "heartbeat"})
+"""Named events that only keep a connection alive (``event: ping``): skipped like comments."""
 _validate_json = ChatCompletionChunk.__pydantic_validator__.validate_json
 
 
@@ -46,8 +57,9 @@ def chunk_from_dict(payload: Any) -> ChatCompletionChunk:
         raise StreamContractError(f"malformed chunk, not a JSON object: {shown(payload)}")
     if payload.get("error") is not None:
         raise provider_error_from(payload)
-    if not isinstance(payload.get("choices"), list):
-        raise StreamContractError(f"malformed chunk, no choices list: {shown(payload)}")
+    choices = payload.get("choices")
+    if not isinstance(choices, list) or not all(isinstance(choice, dict) for choice in choices):
+        raise StreamContractError(f"malformed chunk, no list of choices: {shown(payload)}")
     return construct(ChatCompletionChunk, payload)
 
 
@@ -70,6 +82,55 @@ def chunk_from_event(event: ServerSentEvent) -> ChatCompletionChunk:
             payload = {"error": {"message": event.data}}
         raise provider_error_from(payload if isinstance(payload, dict) else {"error": payload})
     return chunk_from_json(event.data)
+
+
+class ChunkDecoder:
+    """SSE bytes in, chunks out, up to ``[DONE]``: what every SSE path shares.
+
+    ``chunks(read)`` yields each chunk before decoding the next, so a bad event never takes the
+    chunks before it down with it. Keep-alive events are skipped; ``done`` is set at ``[DONE]``.
+    """
+
+    __slots__ = ("_feed", "decoder", "done")
+
+    def __init__(self, *, max_line: int = DEFAULT_MAX_LINE) -> None:
+        self.decoder = SSEDecoder(max_line=max_line)
+        self._feed = self.decoder.feed
+        self.done = False
+
+    def chunks(self, read: bytes) -> Iterator[ChatCompletionChunk]:
+        """The chunks one read completes (none once ``[DONE]`` has arrived)."""
+        for event in self._feed(read):
+            if event.data == DONE:
+                self.done = True
+                return
+            if event.event not in KEEPALIVE_EVENTS:
+                yield chunk_from_event(event)
+
+    def finish(self) -> Iterator[ChatCompletionChunk]:
+        """The end of the body: a last event without its blank line, or the sign of a body cut short.
+
+        Raises:
+            StreamInterrupted: the body ended inside a line that is not a whole event.
+        """
+        if self.done:
+            return
+        decoder = self.decoder
+        events = decoder.flush()
+        cut = decoder.ended_mid_line
+        if cut and not events:
+            raise StreamInterrupted("the body ended in the middle of a line")
+        try:
+            for event in events:
+                if event.data == DONE:
+                    self.done = True
+                    return
+                if event.event not in KEEPALIVE_EVENTS:
+                    yield chunk_from_event(event)
+        except StreamContractError as exc:
+            if cut:
+                raise StreamInterrupted(f"the body ended in the middle of a line: {exc}") from exc
+            raise
 
 
 def provider_error_from(payload: dict[str, Any]) -> ProviderError:

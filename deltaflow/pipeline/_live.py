@@ -15,6 +15,7 @@ from deltaflow.dialects import Dialect, detect_dialect, get_dialect
 from deltaflow.operators import RefusalMode
 from deltaflow.pipeline._chat_stream import AsyncChatStream, ChatStream, ParseErrors
 from deltaflow.pipeline._http import AsyncChunkRequest, ChunkRequest, Transport
+from deltaflow.pipeline._sse import DEFAULT_MAX_LINE
 
 __all__ = ["astream", "request_params", "stream"]
 
@@ -94,6 +95,7 @@ def stream(
     dialect: str | Dialect | None = None,
     transport: Transport = "fast",
     idle_timeout: float | None = None,
+    max_line: int = DEFAULT_MAX_LINE,
     refusals: RefusalMode = "keep",
     parsed_deltas: bool = True,
     parsed_done: bool = False,
@@ -113,9 +115,11 @@ def stream(
             ``client.base_url``: OpenAI's own, a known provider, else the tolerant ``generic``.
             Usage is requested only from providers that accept ``stream_options``.
         transport: ``"fast"`` decodes the HTTP body itself; ``"openai"`` iterates openai's ``Stream``.
-        idle_timeout: seconds without a chunk before the stream ends with ``StreamTimeout``. With
-            ``transport="openai"`` on the sync client, keep-alive comments (OpenRouter's) reset it,
-            as openai's ``Stream`` hides them; the fast transport and the async client count chunks.
+        idle_timeout: seconds without a chunk before the stream ends with ``StreamTimeout``;
+            keep-alive comments do not count. None (the default) waits as long as the client's
+            read timeout, which any byte resets (openai's default: 600 s).
+        max_line: the longest SSE line accepted, in bytes; longer ends the stream with
+            ``StreamContractError`` (a chunk is one line: this bounds a chunk's size).
         refusals: ``operators.filter_refusals`` mode.
         parsed_deltas: emit ``content.parsed.delta`` events when content is parsed.
         parsed_done: emit ``content.parsed.done`` for each sub-value when it closes.
@@ -142,7 +146,7 @@ def stream(
         instead="async with deltaflow.astream(client, ...)",
     )
     chosen, params = _prepare(str(client.base_url), dialect, create_params, tools, response_format)
-    chunks = ChunkRequest(client, params, transport=transport, idle_timeout=idle_timeout)
+    chunks = ChunkRequest(client, params, transport=transport, idle_timeout=idle_timeout, max_line=max_line)
     return ChatStream(
         chunks,
         **_facade_options(
@@ -159,6 +163,7 @@ def astream(
     dialect: str | Dialect | None = None,
     transport: Transport = "fast",
     idle_timeout: float | None = None,
+    max_line: int = DEFAULT_MAX_LINE,
     refusals: RefusalMode = "keep",
     parsed_deltas: bool = True,
     parsed_done: bool = False,
@@ -174,7 +179,9 @@ def astream(
         client, asynchronous=True, caller="deltaflow.astream", instead="with deltaflow.stream(client, ...)"
     )
     chosen, params = _prepare(str(client.base_url), dialect, create_params, tools, response_format)
-    chunks = AsyncChunkRequest(client, params, transport=transport, idle_timeout=idle_timeout)
+    chunks = AsyncChunkRequest(
+        client, params, transport=transport, idle_timeout=idle_timeout, max_line=max_line
+    )
     return AsyncChatStream(
         chunks,
         **_facade_options(

@@ -21,8 +21,8 @@ from reactivex.disposable import CompositeDisposable, Disposable
 from reactivex.scheduler import CurrentThreadScheduler
 
 from deltaflow.errors import StreamContractError
-from deltaflow.pipeline._chunks import DONE, chunk_from_dict, chunk_from_event
-from deltaflow.pipeline._sse import SSEDecoder
+from deltaflow.pipeline._chunks import DONE, ChunkDecoder, chunk_from_dict
+from deltaflow.pipeline._sse import DEFAULT_MAX_LINE
 
 __all__ = [
     "achunks_from_sse",
@@ -58,11 +58,18 @@ def from_iterable(items: Iterable[T]) -> Observable[T]:
                     if disposed:
                         return
                     observer.on_next(item)
+                    if disposed:
+                        # checked before pulling again: the next item may be long in coming
+                        return
             except Exception as exc:  # noqa: BLE001 - the source's failure is the stream's error
                 observer.on_error(exc)
                 return
             finally:
                 _close(iterator)
+                if iterator is not items:
+                    # an openai Stream's iterator is a generator over its own: closing that one
+                    # alone leaves the HTTP response open until garbage collection
+                    _close(items)
             if not disposed:
                 observer.on_completed()
 
@@ -130,39 +137,47 @@ def from_chunks(
     return from_iterable(chunks)
 
 
-def chunks_from_sse(reads: bytes | str | Iterable[bytes]) -> Iterator[ChatCompletionChunk]:
-    """Decode a raw SSE body (whole, or as reads of any size) into chunks, up to ``[DONE]``."""
-    decoder = SSEDecoder()
+def chunks_from_sse(
+    reads: bytes | str | Iterable[bytes], *, max_line: int = DEFAULT_MAX_LINE
+) -> Iterator[ChatCompletionChunk]:
+    """Decode a raw SSE body (whole, or as reads of any size) into chunks, up to ``[DONE]``.
+
+    Raises:
+        StreamContractError: a line that is not UTF-8, longer than ``max_line`` bytes, or not a chunk.
+        StreamInterrupted: the body ended in the middle of a line.
+    """
+    decoder = ChunkDecoder(max_line=max_line)
     for read in _as_reads(reads):
-        for event in decoder.feed(read):
-            if event.data == DONE:
-                return
-            yield chunk_from_event(event)
-    for event in decoder.flush():
-        if event.data == DONE:
+        yield from decoder.chunks(read)
+        if decoder.done:
             return
-        yield chunk_from_event(event)
+    yield from decoder.finish()
 
 
-async def achunks_from_sse(reads: AsyncIterable[bytes]) -> AsyncIterator[ChatCompletionChunk]:
-    """Decode an async stream of SSE reads into chunks, up to ``[DONE]``."""
-    decoder = SSEDecoder()
+async def achunks_from_sse(
+    reads: AsyncIterable[bytes], *, max_line: int = DEFAULT_MAX_LINE
+) -> AsyncIterator[ChatCompletionChunk]:
+    """Decode an async stream of SSE reads into chunks, up to ``[DONE]`` (see ``chunks_from_sse``)."""
+    decoder = ChunkDecoder(max_line=max_line)
     async for read in reads:
-        for event in decoder.feed(read):
-            if event.data == DONE:
-                return
-            yield chunk_from_event(event)
-    for event in decoder.flush():
-        if event.data == DONE:
+        for chunk in decoder.chunks(read):
+            yield chunk
+        if decoder.done:
             return
-        yield chunk_from_event(event)
+    for chunk in decoder.finish():
+        yield chunk
 
 
-def from_sse(reads: Reads) -> Observable[Any]:
-    """Chunks from a raw SSE body: bytes, or a sync or async iterable of byte reads."""
+def from_sse(reads: Reads, *, max_line: int = DEFAULT_MAX_LINE) -> Observable[Any]:
+    """Chunks from a raw SSE body: bytes, or a sync or async iterable of byte reads.
+
+    Args:
+        reads: the body.
+        max_line: the longest SSE line accepted, in bytes; longer is a ``StreamContractError``.
+    """
     if isinstance(reads, AsyncIterable):
-        return from_async_iterable(achunks_from_sse(reads))
-    return from_iterable(chunks_from_sse(reads))
+        return from_async_iterable(achunks_from_sse(reads, max_line=max_line))
+    return from_iterable(chunks_from_sse(reads, max_line=max_line))
 
 
 def chunks_from_jsonl(
@@ -209,7 +224,7 @@ def _as_reads(reads: bytes | str | Iterable[bytes]) -> Iterable[bytes]:
     return reads
 
 
-def _close(iterator: Iterator[Any]) -> None:
+def _close(iterator: Iterable[Any]) -> None:
     close = getattr(iterator, "close", None)
     if close is not None:
         close()

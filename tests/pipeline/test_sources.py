@@ -9,7 +9,7 @@ import json
 import pytest
 
 import deltaflow
-from deltaflow.errors import ProviderError, StreamContractError
+from deltaflow.errors import ProviderError, StreamContractError, StreamInterrupted
 from deltaflow.pipeline import chunks_from_jsonl, chunks_from_sse, from_async_iterable
 from tests.chunks import text_stream
 
@@ -165,3 +165,62 @@ def test_a_broken_recording_line_names_its_number() -> None:
     lines = [text_stream("a")[0].to_json(indent=None), "{not json"]
     with pytest.raises(StreamContractError, match="line 2"):
         list(chunks_from_jsonl(lines))
+
+
+class TestHostileSSE:
+    """chunks_from_sse in memory: the same verdicts the HTTP transports give."""
+
+    def test_take_stops_before_pulling_again_and_closes_an_iterable_with_close(self) -> None:
+        """An iterable whose iterator is a separate generator (openai's Stream) is closed itself on dispose."""
+        from reactivex import operators as rx  # noqa: PLC0415
+
+        class Response:
+            """Like openai's Stream: ``__iter__`` wraps an inner generator; ``close()`` ends the response."""
+
+            def __init__(self) -> None:
+                self.pulled = 0
+                self.closed = False
+
+            def __iter__(self):
+                for item in text_stream(*["w"] * 100):
+                    self.pulled += 1
+                    yield item
+
+            def close(self) -> None:
+                self.closed = True
+
+        response = Response()
+        seen = []
+        deltaflow.from_chunks(response).pipe(rx.take(3)).subscribe(seen.append)
+        assert len(seen) == 3
+        assert response.pulled == 3
+        assert response.closed
+
+    def test_invalid_utf8_in_data_is_a_contract_error_in_a_comment_ignored(self) -> None:
+        """Data must be UTF-8; comments are never decoded."""
+        first = _sse(text_stream("a"))
+        assert len(list(chunks_from_sse(b": \xff\xfe\n\n" + first))) == len(text_stream("a"))
+        with pytest.raises(StreamContractError, match="not UTF-8"):
+            list(chunks_from_sse(b'data: {"choices":["\xff"]}\n\n'))
+
+    def test_ping_events_are_skipped(self) -> None:
+        """``event: ping`` frames are keep-alives, whatever their data."""
+        body = b'event: ping\ndata: {"type":"ping"}\n\n' + _sse(text_stream("a"))
+        assert len(list(chunks_from_sse(body))) == len(text_stream("a"))
+
+    @pytest.mark.parametrize("tail", [b"da", b'data: {"id":"x","cho', b": keep-al"])
+    def test_a_body_cut_mid_line_is_interrupted(self, tail: bytes) -> None:
+        """A body that ends inside a line that is not a whole event: StreamInterrupted."""
+        body = _sse(text_stream("a")).removesuffix(b"data: [DONE]\n\n") + tail
+        with pytest.raises(StreamInterrupted, match="middle of a line"):
+            list(chunks_from_sse(body))
+
+    def test_a_whole_last_event_without_its_newline_is_kept(self) -> None:
+        """A last event complete but for its line end (``data: [DONE]`` at EOF) is no cut."""
+        body = _sse(text_stream("a")).removesuffix(b"\n\n")
+        assert len(list(chunks_from_sse(body))) == len(text_stream("a"))
+
+    def test_choices_that_are_not_objects_are_a_contract_error(self) -> None:
+        """``choices: [[...]]`` is rejected at the source, before any operator trips on it."""
+        with pytest.raises(StreamContractError, match="no list of choices"):
+            list(chunks_from_sse(b'data: {"choices":[[1]]}\n\n'))
