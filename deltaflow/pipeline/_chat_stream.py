@@ -310,6 +310,8 @@ class ChatStream(_StreamCore[ResponseFormatT]):
             if driver.error is not None:
                 raise driver.error
         finally:
+            # left unfinished (garbage collected, or an exception thrown in): observers still hear of it
+            self._release_observers()
             self._close_source()
 
     def _close_source(self) -> None:
@@ -429,6 +431,8 @@ class AsyncChatStream(_StreamCore[ResponseFormatT]):
             if driver.error is not None:
                 raise driver.error
         finally:
+            # left unfinished (cancelled, garbage collected): observers still hear of it
+            self._release_observers()
             await self._close_source()
 
     async def _close_source(self) -> None:

@@ -1,0 +1,242 @@
+"""sinks.otel over real HTTP: the span ends exactly once, with the right status and usage, however a stream ends.
+
+Each test streams from the replay server through the real openai client, ends the stream one way, and
+reads the span and the metrics back from the SDK's in-memory exporters. "Exactly once" is checked on
+both: one span exported, one duration recorded.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import gc
+from collections.abc import Iterator
+from typing import Any
+
+import openai
+import pytest
+from opentelemetry.trace import SpanKind, StatusCode
+
+import deltaflow
+from deltaflow.errors import ProviderError, StreamInterrupted, StreamTimeout
+from deltaflow.replay import FAULT_HEADER, ReplayServer, Scenario
+from tests.sinks.otel_capture import Telemetry, telemetry
+
+__all__ = ["telemetry"]
+
+MESSAGES = [{"role": "user", "content": "endings"}]
+DURATION = "gen_ai.client.operation.duration"
+TEXT = "The quick brown fox jumps over the lazy dog"
+CHUNK_SIZE = 5
+
+
+SCENARIO = Scenario.scripted(TEXT, chunk_size=CHUNK_SIZE)
+
+
+@pytest.fixture(scope="module")
+def server() -> Iterator[ReplayServer]:
+    """A replay server with a scripted answer; faults are chosen per request by header."""
+    with ReplayServer(SCENARIO) as running:
+        yield running
+
+
+def _client(server: ReplayServer) -> openai.OpenAI:
+    return openai.OpenAI(base_url=server.base_url, api_key="sk-test", max_retries=0)
+
+
+def _aclient(server: ReplayServer) -> openai.AsyncOpenAI:
+    return openai.AsyncOpenAI(base_url=server.base_url, api_key="sk-test", max_retries=0)
+
+
+def _stream(server: ReplayServer, telemetry: Telemetry, fault: str | None = None, **options: Any) -> Any:
+    headers = {FAULT_HEADER: fault} if fault else {}
+    stream = deltaflow.stream(
+        _client(server), model="replay-1", messages=MESSAGES, extra_headers=headers, **options
+    )
+    return stream.subscribe(telemetry.sink(base_url=server.base_url))
+
+
+def _astream(server: ReplayServer, telemetry: Telemetry, fault: str | None = None, **options: Any) -> Any:
+    headers = {FAULT_HEADER: fault} if fault else {}
+    stream = deltaflow.astream(
+        _aclient(server), model="replay-1", messages=MESSAGES, extra_headers=headers, **options
+    )
+    return stream.subscribe(telemetry.sink(base_url=server.base_url))
+
+
+def _ended_once(telemetry: Telemetry) -> Any:
+    """The one span, after checking the duration was recorded once too."""
+    span = telemetry.only_span()
+    assert sum(point.count for point in telemetry.histogram(DURATION)) == 1
+    return span
+
+
+def _assert_closed(span: Any, outcome: str = "closed") -> None:
+    assert span.status.status_code is StatusCode.UNSET
+    assert span.attributes["deltaflow.stream.outcome"] == outcome
+    assert "error.type" not in span.attributes
+    # a choice that never finished reads `error`, as the conventions ask; no usage had come yet
+    assert span.attributes["gen_ai.response.finish_reasons"] == ("error",)
+    assert "gen_ai.usage.output_tokens" not in span.attributes
+
+
+def test_completed(server: ReplayServer, telemetry: Telemetry) -> None:
+    """Drained to the end: status unset, the final usage and finish reason, time to first chunk."""
+    with _stream(server, telemetry) as stream:
+        stream.until_done()
+    span = _ended_once(telemetry)
+    assert span.kind is SpanKind.CLIENT
+    assert span.name == "chat replay-1"
+    assert span.status.status_code is StatusCode.UNSET
+    attributes = span.attributes
+    assert attributes["deltaflow.stream.outcome"] == "completed"
+    assert attributes["gen_ai.response.finish_reasons"] == ("stop",)
+    assert attributes["gen_ai.response.model"] == "replay-1"
+    assert attributes["gen_ai.usage.input_tokens"] > 0
+    assert attributes["gen_ai.usage.output_tokens"] > 0
+    assert attributes["gen_ai.request.stream"] is True
+    assert attributes["server.address"] == "127.0.0.1"
+    assert attributes["server.port"] == server.port
+    assert 0 < attributes["gen_ai.response.time_to_first_chunk"] <= (span.end_time - span.start_time) / 1e9
+
+
+def test_break_out_of_the_loop(server: ReplayServer, telemetry: Telemetry) -> None:
+    """``break`` in a ``with`` block once usage is known: closed, status unset, that usage kept."""
+    with _stream(server, telemetry) as stream:
+        for event in stream:
+            if event.type == "usage":
+                break
+        assert telemetry.spans() == ()  # still open inside the block: the loop could resume
+    span = _ended_once(telemetry)
+    assert span.status.status_code is StatusCode.UNSET
+    assert span.attributes["deltaflow.stream.outcome"] == "closed"
+    assert span.attributes["gen_ai.response.finish_reasons"] == ("stop",)
+    usage = SCENARIO.chunks()[-1]["usage"]
+    assert span.attributes["gen_ai.usage.input_tokens"] == usage["prompt_tokens"]
+    assert span.attributes["gen_ai.usage.output_tokens"] == usage["completion_tokens"]
+    (point,) = telemetry.histogram(DURATION)
+    assert "error.type" not in point.attributes
+
+
+def test_break_before_usage_arrives(server: ReplayServer, telemetry: Telemetry) -> None:
+    """``break`` mid-text: closed, the choice unfinished, no usage made up."""
+    with _stream(server, telemetry) as stream:
+        for event in stream:
+            if event.type == "content.delta" and event.delta:
+                break
+    _assert_closed(_ended_once(telemetry))
+
+
+def test_close(server: ReplayServer, telemetry: Telemetry) -> None:
+    """``close()`` called from inside the loop, no ``with``: closed, once."""
+    stream = _stream(server, telemetry)
+    for event in stream:
+        if event.type == "content.delta" and event.delta:
+            stream.close()
+    span = _ended_once(telemetry)
+    _assert_closed(span)
+    assert span.attributes["deltaflow.stream.chunks"] == 2  # the role chunk, then the first text
+
+
+def test_leaving_with_early(server: ReplayServer, telemetry: Telemetry) -> None:
+    """A ``with`` block left after one event, without iterating to the end: closed, once."""
+
+    def first_event() -> str:
+        with _stream(server, telemetry) as stream:
+            return str(next(stream).type)
+
+    assert first_event() == "chunk"
+    span = _ended_once(telemetry)
+    _assert_closed(span)
+    assert span.attributes["deltaflow.stream.chunks"] == 1
+
+
+def test_exception_in_the_consumers_loop(server: ReplayServer, telemetry: Telemetry) -> None:
+    """An exception raised in the loop leaves the ``with`` block: failed with that exception's type."""
+
+    class ConsumerError(Exception):
+        pass
+
+    with pytest.raises(ConsumerError), _stream(server, telemetry) as stream:
+        for event in stream:
+            if event.type == "content.delta" and event.delta:
+                raise ConsumerError("the consumer gave up")
+    span = _ended_once(telemetry)
+    assert span.status.status_code is StatusCode.ERROR
+    assert span.attributes["error.type"].endswith("ConsumerError")
+    assert span.attributes["deltaflow.stream.outcome"] == "failed"
+    assert "the consumer gave up" in span.status.description
+    (point,) = telemetry.histogram(DURATION)
+    assert point.attributes["error.type"] == span.attributes["error.type"]
+
+
+async def test_task_cancellation(server: ReplayServer, telemetry: Telemetry) -> None:
+    """A task cancelled while it waits for the next chunk (no ``async with``): cancelled, status unset."""
+    stream = _astream(server, telemetry, fault="stall-after=3;stall=30")
+    three_chunks = asyncio.Event()
+
+    async def consume() -> None:
+        chunks = 0
+        async for event in stream:
+            chunks += event.type == "chunk"
+            if chunks == 3:
+                three_chunks.set()
+
+    task = asyncio.ensure_future(consume())
+    await asyncio.wait_for(three_chunks.wait(), 10)
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    span = _ended_once(telemetry)
+    _assert_closed(span, outcome="cancelled")
+    assert span.attributes["deltaflow.stream.chunks"] == 3
+
+
+@pytest.mark.parametrize(
+    ("fault", "error_class", "idle_timeout"),
+    [
+        pytest.param("error-after=3", ProviderError, None, id="provider-error-mid-stream"),
+        pytest.param("drop-after=3", StreamInterrupted, None, id="dropped-connection"),
+        pytest.param("stall-after=3;stall=5", StreamTimeout, 0.3, id="idle-timeout"),
+    ],
+)
+def test_a_failure_mid_stream(
+    server: ReplayServer,
+    telemetry: Telemetry,
+    fault: str,
+    error_class: type[Exception],
+    idle_timeout: float | None,
+) -> None:
+    """The stream's typed error: status error, ``error.type`` its class, what arrived before it kept."""
+    stream = _stream(server, telemetry, fault=fault, idle_timeout=idle_timeout)
+    with pytest.raises(error_class):
+        stream.until_done()
+    span = _ended_once(telemetry)
+    assert span.status.status_code is StatusCode.ERROR
+    assert span.attributes["error.type"] == error_class.__qualname__
+    assert span.attributes["deltaflow.stream.outcome"] == "failed"
+    assert span.attributes["deltaflow.stream.chunks"] == 3
+    assert span.attributes["gen_ai.response.model"] == "replay-1"
+    assert span.attributes["gen_ai.response.finish_reasons"] == ("error",)
+    assert span.attributes["gen_ai.response.time_to_first_chunk"] > 0
+
+
+async def test_async_dropped_connection(server: ReplayServer, telemetry: Telemetry) -> None:
+    """The async facade reports a dropped connection the same way."""
+    with pytest.raises(StreamInterrupted):
+        async with _astream(server, telemetry, fault="drop-after=3") as stream:
+            await stream.until_done()
+    span = _ended_once(telemetry)
+    assert span.attributes["error.type"] == "StreamInterrupted"
+    assert span.status.status_code is StatusCode.ERROR
+
+
+def test_garbage_collected_unfinished(server: ReplayServer, telemetry: Telemetry) -> None:
+    """A stream read part way, never closed, then dropped: the span ends when it is collected."""
+    stream = _stream(server, telemetry)
+    for _ in range(3):
+        next(stream)
+    assert telemetry.spans() == ()
+    del stream
+    gc.collect()
+    span = _ended_once(telemetry)
+    _assert_closed(span)
