@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import gc
+import time
 from collections.abc import Iterator
 from typing import Any
 
@@ -18,7 +19,9 @@ from opentelemetry.trace import SpanKind, StatusCode
 
 import deltaflow
 from deltaflow.errors import ProviderError, StreamInterrupted, StreamTimeout
+from deltaflow.recipes import relay_endpoint, relay_events
 from deltaflow.replay import FAULT_HEADER, ReplayServer, Scenario
+from tests.recipes.test_relay import AppServer
 from tests.sinks.otel_capture import Telemetry, telemetry
 
 __all__ = ["telemetry"]
@@ -240,3 +243,42 @@ def test_garbage_collected_unfinished(server: ReplayServer, telemetry: Telemetry
     gc.collect()
     span = _ended_once(telemetry)
     _assert_closed(span)
+
+
+@pytest.mark.parametrize("facade", ["sync", "async"])
+def test_on_a_relay_producer(server: ReplayServer, telemetry: Telemetry, facade: str) -> None:
+    """A relay's stream carries the sink: relayed to the end, the span is the upstream's, completed."""
+    app = relay_endpoint(
+        lambda body: _stream(server, telemetry) if facade == "sync" else _astream(server, telemetry)
+    )
+    with AppServer(app) as relay:
+        events = list(relay_events(relay.url, json={}))
+    assert events[-1].type == "completion.done"
+    span = _ended_once(telemetry)
+    assert span.attributes["deltaflow.stream.outcome"] == "completed"
+    assert span.attributes["gen_ai.response.finish_reasons"] == ("stop",)
+
+
+def test_a_relay_whose_client_leaves(telemetry: Telemetry) -> None:
+    """The relay's client goes away mid-stream: the relay cancels its pump, the span ends, cancelled."""
+    slow = Scenario.scripted("word " * 400, chunk_size=5, tokens_per_second=50)
+    with ReplayServer(slow) as upstream:
+        app = relay_endpoint(lambda body: _astream(upstream, telemetry))
+        with AppServer(app) as relay:
+            events = relay_events(relay.url, json={})
+            for event in events:
+                if event.type == "content.delta" and event.delta:
+                    break
+            events.close()
+            upstream.wait_for_disconnect(timeout=10)
+            span = _wait_for_span(telemetry)
+    _assert_closed(span, outcome="cancelled")
+    assert 0 < span.attributes["deltaflow.stream.chunks"] < slow.event_count
+
+
+def _wait_for_span(telemetry: Telemetry, timeout: float = 10) -> Any:
+    """The one span, once the relay's server thread has ended it."""
+    deadline = time.monotonic() + timeout
+    while not telemetry.spans() and time.monotonic() < deadline:
+        time.sleep(0.01)
+    return _ended_once(telemetry)
