@@ -241,19 +241,19 @@ class OtelSink(Sink):
 
     def on_next(self, value: BaseEvent) -> None:
         """Time a chunk (the span starts with the first); keep what a milestone says."""
-        timer = self._timer
-        previous = timer.last_chunk
-        now = timer.observe(value)
-        if now is None:
+        if type(value) is not ChunkReceived:
+            # most events are deltas: one lookup, and nothing to do
             handler = self._handlers.get(getattr(value, "type", ""))
             if handler is not None:
                 handler(value)
             return
-        # a time comes back for chunk events only
-        self._last_chunk = value  # type: ignore[assignment]
+        timer = self._timer
+        previous = timer.last_chunk
+        now = timer.observe(value)
+        self._last_chunk = value
         if self._span is None:
             self._span = self._start_span()
-        elif self._gaps is not None and previous is not None:
+        elif self._gaps is not None and previous is not None and now is not None:
             self._gaps.append(now - previous)
 
     def on_completed(self) -> None:
@@ -293,6 +293,7 @@ class OtelSink(Sink):
 
     def _completion_done(self, event: CompletionDone) -> None:
         self._completion = event.completion
+        self._timer.finish()
 
     def _start_span(self) -> Span:
         return self._tracer.start_span(
