@@ -277,8 +277,9 @@ class ChatStream(_StreamCore[ResponseFormatT]):
                     driver.complete()
                 except Exception as exc:  # noqa: BLE001 - the source's failure ends the stream
                     if self._closed:
-                        # closed from a handler or another thread: the read failed because of it
-                        self._release_observers()
+                        # closed from a handler or another thread: the read failed because of it.
+                        # Observers are released in `finally`, outside this handler, so that they
+                        # do not take the read's failure for the reason the stream ended
                         return
                     driver.fail(exc)
                 else:
@@ -408,8 +409,9 @@ class AsyncChatStream(_StreamCore[ResponseFormatT]):
                     driver.complete()
                 except Exception as exc:  # noqa: BLE001 - the source's failure ends the stream
                     if self._closed:
-                        # closed from a handler or another task: the read failed because of it
-                        self._release_observers()
+                        # closed from a handler or another task: the read failed because of it.
+                        # Observers are released in `finally`, outside this handler, so that they
+                        # do not take the read's failure for the reason the stream ended
                         return
                     driver.fail(exc)
                 else:

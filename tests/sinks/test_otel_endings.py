@@ -194,6 +194,28 @@ async def test_task_cancellation(server: ReplayServer, telemetry: Telemetry) -> 
     assert span.attributes["deltaflow.stream.chunks"] == 3
 
 
+async def test_close_from_another_task_mid_read(server: ReplayServer, telemetry: Telemetry) -> None:
+    """``close()`` from another task while a read waits: closed, not failed by the read it cut short."""
+    stream = _astream(server, telemetry, fault="stall-after=3;stall=30")
+    three_chunks = asyncio.Event()
+
+    async def consume() -> None:
+        chunks = 0
+        async for event in stream:
+            chunks += event.type == "chunk"
+            if chunks == 3:
+                three_chunks.set()
+
+    task = asyncio.ensure_future(consume())
+    await asyncio.wait_for(three_chunks.wait(), 10)
+    await asyncio.sleep(0.05)  # the consumer is back in the read by now; closing cuts it either way
+    await stream.close()
+    await asyncio.wait_for(task, 10)
+    span = _ended_once(telemetry)
+    _assert_closed(span)
+    assert span.attributes["deltaflow.stream.chunks"] == 3
+
+
 @pytest.mark.parametrize(
     ("fault", "error_class", "idle_timeout"),
     [
