@@ -239,13 +239,14 @@ class ChatStream(_StreamCore[ResponseFormatT]):
         response is closed at once and the iteration ends quietly at its next step.
         """
         self._closed = True
+        # first, and here: the observers see why the caller closes (an exception it is handling)
+        self._release_observers()
         if getattr(self._events, "gi_running", False):
             self._close_source()
             return
         self._events.close()
         self._close_source()
         self._driver.dispose()
-        self._release_observers()
 
     def until_done(self) -> Self:
         """Consume the whole stream (calling ``.on`` handlers on the way)."""
@@ -277,9 +278,8 @@ class ChatStream(_StreamCore[ResponseFormatT]):
                     driver.complete()
                 except Exception as exc:  # noqa: BLE001 - the source's failure ends the stream
                     if self._closed:
-                        # closed from a handler or another thread: the read failed because of it.
-                        # Observers are released in `finally`, outside this handler, so that they
-                        # do not take the read's failure for the reason the stream ended
+                        # closed from a handler or another thread: the read failed because of it
+                        self._release_observers()
                         return
                     driver.fail(exc)
                 else:
@@ -311,7 +311,7 @@ class ChatStream(_StreamCore[ResponseFormatT]):
             if driver.error is not None:
                 raise driver.error
         finally:
-            # left unfinished (garbage collected, or an exception thrown in): observers still hear of it
+            # left unfinished without close() (garbage collected, cancelled): observers still hear of it
             self._release_observers()
             self._close_source()
 
@@ -379,13 +379,14 @@ class AsyncChatStream(_StreamCore[ResponseFormatT]):
         closed at once and the iteration ends quietly at its next step.
         """
         self._closed = True
+        # first, and here: the observers see why the caller closes (an exception it is handling)
+        self._release_observers()
         if getattr(self._events, "ag_running", False):
             await self._close_source()
             return
         await self._events.aclose()
         await self._close_source()
         self._driver.dispose()
-        self._release_observers()
 
     async def until_done(self) -> Self:
         """Consume the whole stream (calling ``.on`` handlers, awaiting async ones)."""
@@ -409,9 +410,8 @@ class AsyncChatStream(_StreamCore[ResponseFormatT]):
                     driver.complete()
                 except Exception as exc:  # noqa: BLE001 - the source's failure ends the stream
                     if self._closed:
-                        # closed from a handler or another task: the read failed because of it.
-                        # Observers are released in `finally`, outside this handler, so that they
-                        # do not take the read's failure for the reason the stream ended
+                        # closed from a handler or another task: the read failed because of it
+                        self._release_observers()
                         return
                     driver.fail(exc)
                 else:
@@ -433,7 +433,7 @@ class AsyncChatStream(_StreamCore[ResponseFormatT]):
             if driver.error is not None:
                 raise driver.error
         finally:
-            # left unfinished (cancelled, garbage collected): observers still hear of it
+            # left unfinished without close() (garbage collected, cancelled): observers still hear of it
             self._release_observers()
             await self._close_source()
 

@@ -267,11 +267,11 @@ class OtelSink(Sink):
     def close(self) -> None:
         """End the span of a stream abandoned before its end; safe to call more than once.
 
-        The reason is the exception on its way, if any: a ``CancelledError`` (or another exception
-        that is not an ``Exception``, such as ``KeyboardInterrupt``) means cancelled; an exception
-        raised in the consumer's loop (closing the stream as it leaves a ``with`` block) means
-        failed, with that exception; none (``close()``, ``break`` out of ``with``, garbage
-        collection) means closed. ``close()`` called while handling an exception takes that one.
+        The reason is the exception being handled, if any: a ``CancelledError`` (or another
+        exception that is not an ``Exception``, such as ``KeyboardInterrupt``) means cancelled; an
+        exception raised in the consumer's loop (closing the stream as it leaves a ``with`` block)
+        means failed, with that exception; none (``close()``, ``break`` out of ``with``, garbage
+        collection) means closed. So ``close()`` called while handling an exception takes that one.
         """
         if self._ended:
             return

@@ -114,15 +114,12 @@ def output_messages(completion: ParsedChatCompletion[object], max_content: int) 
 def why_closed() -> BaseException | None:
     """The exception on its way when a stream is closed early, or None for a plain close.
 
-    ``ChatStream`` closes its sinks from ``close()``, from its ``with`` block's exit, and from its
-    generator's cleanup (garbage collection, cancellation). A close inside a generator's cleanup
-    sees ``GeneratorExit``; the exception that made the caller close (one raised in the caller's
-    loop, leaving its ``with`` block) is that ``GeneratorExit``'s context.
+    ``ChatStream.close()`` (and so leaving its ``with`` block) closes the sinks in the caller's
+    context, where an exception leaving the block is the one being handled. A close from the
+    stream's own cleanup (garbage collection) sees ``GeneratorExit``: no reason.
     """
     exception = sys.exc_info()[1]
-    while isinstance(exception, GeneratorExit):
-        exception = exception.__context__
-    return exception
+    return None if isinstance(exception, GeneratorExit) else exception
 
 
 def _clip(text: str, limit: int) -> str:

@@ -172,6 +172,27 @@ def test_exception_in_the_consumers_loop(server: ReplayServer, telemetry: Teleme
     assert point.attributes["error.type"] == span.attributes["error.type"]
 
 
+async def test_exception_in_the_async_consumers_loop(server: ReplayServer, telemetry: Telemetry) -> None:
+    """The same through ``async with``: failed with the consumer's exception."""
+    with pytest.raises(KeyError):
+        async with _astream(server, telemetry) as stream:
+            async for event in stream:
+                if event.type == "content.delta" and event.delta:
+                    raise KeyError(event.delta)
+    span = _ended_once(telemetry)
+    assert span.status.status_code is StatusCode.ERROR
+    assert span.attributes["error.type"] == "KeyError"
+
+
+async def test_break_out_of_async_with(server: ReplayServer, telemetry: Telemetry) -> None:
+    """``break`` out of an ``async with`` block: closed, once."""
+    async with _astream(server, telemetry) as stream:
+        async for event in stream:
+            if event.type == "content.delta" and event.delta:
+                break
+    _assert_closed(_ended_once(telemetry))
+
+
 async def test_task_cancellation(server: ReplayServer, telemetry: Telemetry) -> None:
     """A task cancelled while it waits for the next chunk (no ``async with``): cancelled, status unset."""
     stream = _astream(server, telemetry, fault="stall-after=3;stall=30")
