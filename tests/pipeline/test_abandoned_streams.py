@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import gc
+import sys
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -22,6 +23,7 @@ class Closings(Sink):
         self.events = 0
         self.closed = 0
         self.ended = 0
+        self.handling: BaseException | None = None
 
     def on_next(self, value: BaseEvent) -> None:
         self.events += 1
@@ -34,6 +36,7 @@ class Closings(Sink):
 
     def close(self) -> None:
         self.closed += 1
+        self.handling = sys.exc_info()[1]
 
 
 def test_garbage_collected_unfinished() -> None:
@@ -82,3 +85,33 @@ async def test_task_cancelled_while_waiting_for_a_chunk() -> None:
     assert (sink.closed, sink.ended) == (1, 0)
     await stream.close()
     assert sink.closed == 1
+
+
+class ConsumerError(Exception):
+    pass
+
+
+def test_closed_where_the_consumers_exception_is_handled() -> None:
+    """Leaving ``with`` by an exception closes observers while that exception is being handled."""
+    sink = Closings()
+    with pytest.raises(ConsumerError), ChatStream(text_stream(*"abc")).subscribe(sink) as stream:
+        next(stream)
+        raise ConsumerError
+    assert sink.closed == 1
+    assert isinstance(sink.handling, ConsumerError)
+
+
+async def test_async_closed_where_the_consumers_exception_is_handled() -> None:
+    """The async twin: ``async with`` left by an exception, the observer sees it being handled."""
+
+    async def chunks() -> AsyncIterator[Any]:
+        for item in text_stream(*"abc"):
+            yield item
+
+    sink = Closings()
+    with pytest.raises(ConsumerError):
+        async with AsyncChatStream(chunks()).subscribe(sink) as stream:
+            await anext(stream)
+            raise ConsumerError
+    assert sink.closed == 1
+    assert isinstance(sink.handling, ConsumerError)
