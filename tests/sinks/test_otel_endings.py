@@ -193,9 +193,8 @@ async def test_break_out_of_async_with(server: ReplayServer, telemetry: Telemetr
     _assert_closed(_ended_once(telemetry))
 
 
-async def test_task_cancellation(server: ReplayServer, telemetry: Telemetry) -> None:
-    """A task cancelled while it waits for the next chunk (no ``async with``): cancelled, status unset."""
-    stream = _astream(server, telemetry, fault="stall-after=3;stall=30")
+async def _reading_after_three_chunks(stream: Any) -> asyncio.Task[None]:
+    """A task iterating ``stream``, once three chunks have come (the provider then stalls)."""
     three_chunks = asyncio.Event()
 
     async def consume() -> None:
@@ -207,6 +206,13 @@ async def test_task_cancellation(server: ReplayServer, telemetry: Telemetry) -> 
 
     task = asyncio.ensure_future(consume())
     await asyncio.wait_for(three_chunks.wait(), 10)
+    return task
+
+
+async def test_task_cancellation(server: ReplayServer, telemetry: Telemetry) -> None:
+    """A task cancelled while it waits for the next chunk (no ``async with``): cancelled, status unset."""
+    stream = _astream(server, telemetry, fault="stall-after=3;stall=30")
+    task = await _reading_after_three_chunks(stream)
     task.cancel()
     with pytest.raises(asyncio.CancelledError):
         await task
@@ -218,17 +224,7 @@ async def test_task_cancellation(server: ReplayServer, telemetry: Telemetry) -> 
 async def test_close_from_another_task_mid_read(server: ReplayServer, telemetry: Telemetry) -> None:
     """``close()`` from another task while a read waits: closed, not failed by the read it cut short."""
     stream = _astream(server, telemetry, fault="stall-after=3;stall=30")
-    three_chunks = asyncio.Event()
-
-    async def consume() -> None:
-        chunks = 0
-        async for event in stream:
-            chunks += event.type == "chunk"
-            if chunks == 3:
-                three_chunks.set()
-
-    task = asyncio.ensure_future(consume())
-    await asyncio.wait_for(three_chunks.wait(), 10)
+    task = await _reading_after_three_chunks(stream)
     await asyncio.sleep(0.05)  # the consumer is back in the read by now; closing cuts it either way
     await stream.close()
     await asyncio.wait_for(task, 10)
