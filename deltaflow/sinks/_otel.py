@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import sys
+import threading
 import time
 from array import array
 from collections.abc import Callable, Mapping
@@ -18,7 +20,6 @@ from deltaflow.sinks._otel_attributes import (
     output_messages,
     server_attributes,
     usage_attributes,
-    why_closed,
 )
 from deltaflow.sinks._otel_conventions import Conventions, metric_names, provider_name, resolve_conventions
 from deltaflow.sinks._otel_metrics import GenAiMetrics
@@ -59,6 +60,7 @@ _METRIC_ATTRIBUTES = (
     "server.port",
 )
 _MAX_DESCRIPTION = 500
+_TIME_TO_FIRST_CHUNK = "gen_ai.response.time_to_first_chunk"
 
 
 def otel(
@@ -222,6 +224,8 @@ class OtelSink(Sink):
         self._max = max_content
         self._span: Span | None = None
         self._ended = False
+        # the end may be signalled from two threads at once (a fan-out's worker, a close())
+        self._ending = threading.Lock()
         self._last_chunk: ChunkReceived | None = None
         self._completion: ParsedChatCompletion[object] | None = None
         self._usage: CompletionUsage | None = None
@@ -305,30 +309,18 @@ class OtelSink(Sink):
         )
 
     def _end(self, outcome: Outcome, error: BaseException | None) -> None:
-        if self._ended:
-            return
-        self._ended = True
+        with self._ending:
+            if self._ended:
+                return
+            self._ended = True
         timer = self._timer
         timer.finish()
         span = self._span if self._span is not None else self._start_span()
         completion = self._known_completion(error)
-        attributes: dict[str, Any] = {OUTCOME_ATTRIBUTE: outcome, CHUNKS_ATTRIBUTE: timer.chunks}
-        if completion is not None:
-            if completion.id:
-                attributes["gen_ai.response.id"] = completion.id
-            if completion.model:
-                attributes["gen_ai.response.model"] = completion.model
-        reasons = finish_reasons(completion, self._finished)
-        if reasons:
-            attributes["gen_ai.response.finish_reasons"] = reasons
+        attributes = self._response_attributes(outcome, completion)
         usage = self._usage if self._usage is not None else getattr(completion, "usage", None)
         counts = usage_attributes(usage) if isinstance(usage, CompletionUsage) else {}
         attributes.update(counts)
-        time_to_first_chunk = None if timer.first_chunk is None else timer.first_chunk - timer.origin
-        if time_to_first_chunk is not None:
-            attributes["gen_ai.response.time_to_first_chunk"] = time_to_first_chunk
-        if self._capture and completion is not None:
-            attributes["gen_ai.output.messages"] = output_messages(completion, self._max)
         error_type = None
         if outcome == "failed" and error is not None:
             error_type = attributes["error.type"] = type(error).__qualname__
@@ -343,10 +335,30 @@ class OtelSink(Sink):
             {name: common[name] for name in _METRIC_ATTRIBUTES if name in common},
             duration=duration,
             error_type=error_type,
-            time_to_first_chunk=time_to_first_chunk,
+            time_to_first_chunk=attributes.get(_TIME_TO_FIRST_CHUNK),
             chunk_times=self._chunk_times(),
             usage=counts,
         )
+
+    def _response_attributes(
+        self, outcome: Outcome, completion: ParsedChatCompletion[object] | None
+    ) -> dict[str, Any]:
+        """What the stream showed of the response: id, model, finish reasons, timing, content."""
+        timer = self._timer
+        attributes: dict[str, Any] = {OUTCOME_ATTRIBUTE: outcome, CHUNKS_ATTRIBUTE: timer.chunks}
+        if completion is not None:
+            if completion.id:
+                attributes["gen_ai.response.id"] = completion.id
+            if completion.model:
+                attributes["gen_ai.response.model"] = completion.model
+        reasons = finish_reasons(completion, self._finished)
+        if reasons:
+            attributes["gen_ai.response.finish_reasons"] = reasons
+        if timer.first_chunk is not None:
+            attributes[_TIME_TO_FIRST_CHUNK] = timer.first_chunk - timer.origin
+        if self._capture and completion is not None:
+            attributes["gen_ai.output.messages"] = output_messages(completion, self._max)
+        return attributes
 
     def _known_completion(self, error: BaseException | None) -> ParsedChatCompletion[object] | None:
         """The final completion, else the failure's partial one, else the snapshot at the last chunk."""
@@ -364,3 +376,14 @@ class OtelSink(Sink):
         if timer.chunks < 2 or timer.first_chunk is None or timer.last_chunk is None:
             return []
         return [(timer.last_chunk - timer.first_chunk) / (timer.chunks - 1)]
+
+
+def why_closed() -> BaseException | None:
+    """The exception on its way when a stream is closed early, or None for a plain close.
+
+    ``ChatStream.close()`` (and so leaving its ``with`` block) closes the sinks in the caller's
+    context, where an exception leaving the block is the one being handled. A close from the
+    stream's own cleanup (garbage collection) sees ``GeneratorExit``: no reason.
+    """
+    exception = sys.exc_info()[1]
+    return None if isinstance(exception, GeneratorExit) else exception

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import sys
 from collections.abc import Mapping
 from typing import Any
 from urllib.parse import urlsplit
@@ -19,7 +18,6 @@ __all__ = [
     "output_messages",
     "server_attributes",
     "usage_attributes",
-    "why_closed",
 ]
 
 # the conventions' value for a choice whose finish reason was expected but never came
@@ -109,17 +107,6 @@ def output_messages(completion: ParsedChatCompletion[object], max_content: int) 
             {"role": "assistant", "parts": parts, "finish_reason": choice.finish_reason or ERROR_FINISH}
         )
     return json.dumps(messages, ensure_ascii=False)
-
-
-def why_closed() -> BaseException | None:
-    """The exception on its way when a stream is closed early, or None for a plain close.
-
-    ``ChatStream.close()`` (and so leaving its ``with`` block) closes the sinks in the caller's
-    context, where an exception leaving the block is the one being handled. A close from the
-    stream's own cleanup (garbage collection) sees ``GeneratorExit``: no reason.
-    """
-    exception = sys.exc_info()[1]
-    return None if isinstance(exception, GeneratorExit) else exception
 
 
 def _clip(text: str, limit: int) -> str:

@@ -42,12 +42,15 @@ def server() -> Iterator[ReplayServer]:
         yield running
 
 
+API_KEY = "sk-otel-endings-0123456789"
+
+
 def _client(server: ReplayServer) -> openai.OpenAI:
-    return openai.OpenAI(base_url=server.base_url, api_key="sk-test", max_retries=0)
+    return openai.OpenAI(base_url=server.base_url, api_key=API_KEY, max_retries=0)
 
 
 def _aclient(server: ReplayServer) -> openai.AsyncOpenAI:
-    return openai.AsyncOpenAI(base_url=server.base_url, api_key="sk-test", max_retries=0)
+    return openai.AsyncOpenAI(base_url=server.base_url, api_key=API_KEY, max_retries=0)
 
 
 def _stream(server: ReplayServer, telemetry: Telemetry, fault: str | None = None, **options: Any) -> Any:
@@ -100,6 +103,10 @@ def test_completed(server: ReplayServer, telemetry: Telemetry) -> None:
     assert attributes["server.address"] == "127.0.0.1"
     assert attributes["server.port"] == server.port
     assert 0 < attributes["gen_ai.response.time_to_first_chunk"] <= (span.end_time - span.start_time) / 1e9
+    # nothing of the request's credentials anywhere: attributes, metric attributes
+    recorded = [*attributes.values(), *(point.attributes for point in telemetry.histogram(DURATION))]
+    assert API_KEY not in repr(recorded)
+    assert "Bearer" not in repr(recorded)
 
 
 def test_break_out_of_the_loop(server: ReplayServer, telemetry: Telemetry) -> None:
