@@ -59,9 +59,9 @@ class GenAiMetrics:
             chunk_times: the time per output chunk values to record.
             usage: the ``gen_ai.usage.*`` counts the provider reported.
         """
-        self._duration.record(
-            duration, common if error_type is None else {**common, "error.type": error_type}
-        )
+        # the duration and the per-operation token histograms say how the operation ended
+        ended = common if error_type is None else {**common, "error.type": error_type}
+        self._duration.record(duration, ended)
         if time_to_first_chunk is not None:
             self._time_to_first_chunk.record(time_to_first_chunk, common)
         for seconds in chunk_times:
@@ -69,15 +69,15 @@ class GenAiMetrics:
         for token_type, name in (("input", _INPUT), ("output", _OUTPUT)):
             if self._token_usage is not None and name in usage:
                 self._token_usage.record(usage[name], {**common, "gen_ai.token.type": token_type})
-        if self._input_tokens is not None and _INPUT in usage:
-            self._input_tokens.record(usage[_INPUT], common)
-        if self._output_tokens is not None and _OUTPUT in usage:
-            self._output_tokens.record(usage[_OUTPUT], common)
+        # the latest conventions count every operation, failed ones too: 0 when no usage arrived
+        if self._input_tokens is not None:
+            self._input_tokens.record(usage.get(_INPUT, 0), ended)
+        if self._output_tokens is not None:
+            self._output_tokens.record(usage.get(_OUTPUT, 0), ended)
         if self._counters:
             # the provider does not split chat usage by modality: `unknown`, as the conventions say
             counted = {**common, "gen_ai.token.modality": "unknown"}
             for name, counter in self._counters.items():
-                # input and output are counted for every operation, 0 when no usage arrived
                 if name in usage or name in {_INPUT, _OUTPUT}:
                     counter.add(usage.get(name, 0), counted)
 

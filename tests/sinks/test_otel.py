@@ -80,6 +80,13 @@ class TestSpan:
         assert _values(telemetry, V1_41["duration"]) == (1, pytest.approx(sum(GAPS_BEFORE)))
         assert _values(telemetry, V1_41["time_to_first_chunk"]) == (1, pytest.approx(0.5))
 
+    def test_started_at_dates_the_span_back(self, telemetry: Telemetry) -> None:
+        """``started_at`` (the request's clock reading) is the origin of every time and of the span."""
+        _drive(telemetry, started_at=98.0)  # the fake clock reads 100 when the sink is built
+        span = telemetry.only_span()
+        assert span.attributes["gen_ai.response.time_to_first_chunk"] == pytest.approx(2.5)
+        assert (span.end_time - span.start_time) / 1e9 == pytest.approx(2.0 + sum(GAPS_BEFORE), abs=1e-6)
+
     def test_response_attributes(self, telemetry: Telemetry) -> None:
         """Id, model, finish reasons, usage with its cache and reasoning details, request attributes."""
         chunks = [
@@ -203,7 +210,8 @@ class TestMetrics:
         ).until_done()
         (output_tokens,) = telemetry.counter("gen_ai.client.inference.usage.output_tokens")
         assert output_tokens.value == 0
-        assert telemetry.points("gen_ai.client.inference.operation.output_tokens") == []
+        assert _values(telemetry, "gen_ai.client.inference.operation.output_tokens") == (1, 0)
+        assert telemetry.points("gen_ai.client.inference.usage.reasoning.output_tokens") == []
 
     def test_one_time_per_output_chunk_per_stream_by_default(self, telemetry: Telemetry) -> None:
         """``chunk_timing="stream"``: the mean gap after the first chunk, once."""
