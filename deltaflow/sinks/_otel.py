@@ -84,7 +84,9 @@ def otel(
 
     One ``CLIENT`` span per stream, named ``{operation} {model}``, a child of the span current when
     the sink is built. It starts with the first chunk (dated back to the sink's creation, or
-    ``started_at``) and ends exactly once, however the stream ends:
+    ``started_at``: build the sink just before the request goes out) and ends exactly once, however
+    the stream ends; a stream that ends before its first chunk (a refused connection, a close before
+    iterating) still gets its span, with no chunk:
 
     - completed: outcome ``completed``, status unset.
     - failed (a provider error mid-stream, a dropped connection, an idle timeout, a broken chunk):
