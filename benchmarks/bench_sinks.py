@@ -6,7 +6,10 @@ at INFO without content (rendered to JSON and written to ``os.devnull`` through 
 structlog's global configuration untouched), ``sinks.jsonl`` to a temporary file (raw chunks, the
 replayable recording; a row with ``what="events"`` shows what dumping every event's snapshots costs),
 and a no-op ``sinks.callback``. Each sink is also timed alone, and the three behind ``drop_oldest``
-queues (one thread each). CPU time counts every thread of the process.
+queues (one thread each). ``sinks.otel`` is timed alone against the OpenTelemetry SDK (a tracer
+provider with a simple processor into an in-memory exporter, a meter provider with an in-memory
+reader), with one time per output chunk per stream (the default) and with every gap recorded, and
+against the API's no-op providers (no SDK configured). CPU time counts every thread of the process.
 
     python -m benchmarks.bench_sinks
 """
@@ -23,6 +26,8 @@ from typing import Any, TextIO
 
 import structlog
 from openai.types.chat import ChatCompletionChunk
+from opentelemetry.metrics import NoOpMeterProvider
+from opentelemetry.trace import NoOpTracerProvider
 
 from benchmarks._common import DIALECT, cpu_time, run_deltaflow, run_openai, write_results
 from benchmarks.bench_core import text_chunks
@@ -74,6 +79,13 @@ def _cases(devnull: TextIO) -> dict[str, SinkFactory]:
             policy=policy,  # type: ignore[arg-type]
         )
 
+    tracer_provider, meter_provider = _otel_providers()
+
+    def otel(path: Path, **options: Any) -> Any:
+        return sinks.otel(
+            model="bench", tracer_provider=tracer_provider, meter_provider=meter_provider, **options
+        )
+
     return {
         "fan_out(log, jsonl chunks, callback)": three,
         "fan_out(log, jsonl events, callback)": lambda path: three(path, what="events"),
@@ -81,7 +93,25 @@ def _cases(devnull: TextIO) -> dict[str, SinkFactory]:
         "log alone (INFO, no content)": lambda path: sinks.log(logger),
         "jsonl alone (chunks)": lambda path: sinks.jsonl(path, what="chunks"),
         "callback alone (no-op)": lambda path: sinks.callback(lambda event: None),
+        "otel alone (SDK in memory)": otel,
+        "otel alone (SDK in memory, chunk_timing=each)": lambda path: otel(path, chunk_timing="each"),
+        "otel alone (API only, no SDK)": lambda path: sinks.otel(
+            model="bench", tracer_provider=NoOpTracerProvider(), meter_provider=NoOpMeterProvider()
+        ),
     }
+
+
+def _otel_providers() -> tuple[Any, Any]:
+    """An SDK tracer provider exporting each span to memory, and an SDK meter provider read from memory."""
+    from opentelemetry.sdk.metrics import MeterProvider  # noqa: PLC0415 - a dev dependency, for this bench
+    from opentelemetry.sdk.metrics.export import InMemoryMetricReader  # noqa: PLC0415
+    from opentelemetry.sdk.trace import TracerProvider  # noqa: PLC0415
+    from opentelemetry.sdk.trace.export import SimpleSpanProcessor  # noqa: PLC0415
+    from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter  # noqa: PLC0415
+
+    tracer_provider = TracerProvider()
+    tracer_provider.add_span_processor(SimpleSpanProcessor(InMemorySpanExporter()))
+    return tracer_provider, MeterProvider(metric_readers=[InMemoryMetricReader()])
 
 
 def _time_sink(chunks: list[ChatCompletionChunk], factory: SinkFactory, folder: Path) -> tuple[float, int]:

@@ -41,8 +41,9 @@ PUBLIC = {
         "relay_events", "show_reasoning", "structured_output", "tool_loop",
     ],
     "deltaflow.sinks": [
-        "CallbackSink", "ConsoleSink", "FanOut", "JsonlSink", "LogSink", "MetricsSink", "Policy", "Sink", "Stall",
-        "StreamMetrics", "callback", "console", "fan_out", "jsonl", "log", "metrics", "redact", "redact_processor",
+        "CallbackSink", "ConsoleSink", "FanOut", "JsonlSink", "LogSink", "MetricsSink", "OtelSink", "Policy", "Sink",
+        "Stall", "StreamMetrics", "callback", "console", "fan_out", "jsonl", "log", "metrics", "otel", "redact",
+        "redact_processor",
     ],
 }  # fmt: skip
 

@@ -81,6 +81,7 @@ def test_readme_examples_run(server: ReplayServer, monkeypatch: pytest.MonkeyPat
     assert "thought: A capital: Paris." in outputs[5]
     assert "Paris is the capital of France." in outputs[6]
     assert "city='Paris' celsius=18.5" in outputs[7]
+    assert any(output == "chat gpt-4o-mini closed\n" for output in outputs)  # the sinks.otel example
 
 
 def test_readme_first_example_passes_mypy_strict(tmp_path: Path) -> None:

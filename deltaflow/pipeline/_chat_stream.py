@@ -444,13 +444,14 @@ class ChatStream(_StreamCore[ResponseFormatT]):
         stream closed before its end raises ``StreamClosedError`` when used.
         """
         self._closed = True
+        # first, and here: the observers see why the caller closes (an exception it is handling)
+        self._stopped_early()
         if getattr(self._events, "gi_running", False):
             self._close_source()
             return
         self._events.close()
         self._close_source()
         self._driver.dispose()
-        self._stopped_early()
 
     def until_done(self) -> Self:
         """Consume the whole stream (calling ``.on`` handlers on the way)."""
@@ -484,18 +485,17 @@ class ChatStream(_StreamCore[ResponseFormatT]):
                     driver.complete()
                 except Exception as exc:  # noqa: BLE001 - the source's failure ends the stream
                     if self._closed:
-                        # closed from a handler or another thread: the read failed because of it
-                        self._stopped_early()
-                        return
+                        return  # closed from a handler or another thread: the read failed because of it
                     driver.fail(exc)
                 else:
                     push(chunk)
                 yield from self._hand_out()  # type: ignore[misc]  # the chain's events are Events
                 if self._closed:
-                    self._stopped_early()
                     return
             self._finish()
         finally:
+            # left unfinished without close() (garbage collected, cancelled): observers still hear of it
+            self._stopped_early()
             self._close_source()
 
     def _close_source(self) -> None:
@@ -569,13 +569,14 @@ class AsyncChatStream(_StreamCore[ResponseFormatT]):
         closed before its end raises ``StreamClosedError`` when used.
         """
         self._closed = True
+        # first, and here: the observers see why the caller closes (an exception it is handling)
+        self._stopped_early()
         if getattr(self._events, "ag_running", False):
             await self._close_source()
             return
         await self._events.aclose()
         await self._close_source()
         self._driver.dispose()
-        self._stopped_early()
 
     async def until_done(self) -> Self:
         """Consume the whole stream (calling ``.on`` handlers, awaiting async ones)."""
@@ -601,9 +602,7 @@ class AsyncChatStream(_StreamCore[ResponseFormatT]):
                     driver.complete()
                 except Exception as exc:  # noqa: BLE001 - the source's failure ends the stream
                     if self._closed:
-                        # closed from a handler or another task: the read failed because of it
-                        self._stopped_early()
-                        return
+                        return  # closed from a handler or another task: the read failed because of it
                     driver.fail(exc)
                 else:
                     push(chunk)
@@ -613,10 +612,11 @@ class AsyncChatStream(_StreamCore[ResponseFormatT]):
                         await awaiting.pop(0)
                     yield event  # type: ignore[misc]  # the chain's events are Events
                 if self._closed:
-                    self._stopped_early()
                     return
             self._finish()
         finally:
+            # left unfinished without close() (garbage collected, cancelled): observers still hear of it
+            self._stopped_early()
             await self._close_source()
 
     async def _close_source(self) -> None:

@@ -13,6 +13,7 @@ from deltaflow.sinks._fan_out import FanOut, Policy, fan_out
 from deltaflow.sinks._jsonl import JsonlSink, jsonl
 from deltaflow.sinks._log import LogSink, log
 from deltaflow.sinks._metrics import MetricsSink, Stall, StreamMetrics, metrics
+from deltaflow.sinks._otel import OtelSink, otel
 from deltaflow.sinks._redact import redact, redact_processor
 from deltaflow.sinks._sink import Sink
 
@@ -23,6 +24,7 @@ __all__ = [
     "JsonlSink",
     "LogSink",
     "MetricsSink",
+    "OtelSink",
     "Policy",
     "Sink",
     "Stall",
@@ -33,6 +35,7 @@ __all__ = [
     "jsonl",
     "log",
     "metrics",
+    "otel",
     "redact",
     "redact_processor",
 ]
