@@ -52,7 +52,7 @@ def serve(arguments: argparse.Namespace) -> int:
             path, ttft=arguments.ttft, tokens_per_second=arguments.tokens_per_second, fault=fault
         )
     source = scenarios if len(scenarios) > 1 else next(iter(scenarios.values()))
-    server = ReplayServer(source, host=arguments.host, port=arguments.port)
+    server = ReplayServer(source, host=arguments.host, port=arguments.port, api_key=arguments.api_key)
     try:
         server.start()
     except OSError as error:
@@ -84,6 +84,7 @@ def _configure(parser: argparse.ArgumentParser) -> None:
         "--ttft", type=_non_negative, default=0.0, help="seconds before the first event (default: 0)"
     )
     parser.add_argument("--fault", metavar="SPEC", help="a fault for every answer (see below)")
+    parser.add_argument("--api-key", help="answer 401 to requests without this key (default: accept any)")
 
 
 SERVE = Command("serve", serve, _configure, epilog=FAULTS_HELP)
