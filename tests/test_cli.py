@@ -472,7 +472,7 @@ def test_serve_injects_the_fault_given_and_the_header_overrides_it() -> None:
         received = []
         with pytest.raises(openai.APIConnectionError):
             for chunk in client.chat.completions.create(model="m", messages=[], stream=True):
-                received.append(chunk)
+                received.append(chunk)  # noqa: PERF402 - keeps the chunks before the drop
         whole = list(
             client.chat.completions.create(
                 model="m", messages=[], stream=True, extra_headers={"X-Replay-Fault": "none"}
