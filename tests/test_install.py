@@ -216,3 +216,20 @@ def test_chat_schema_works_with_its_extra_or_names_it(
         _names_the_extra(result, "schema")
     else:
         assert '"celsius": -3.5' in _works(result)
+
+
+def test_readme_quick_start_shows_both_routes_and_they_are_the_tested_ones() -> None:
+    """The quick start shows pip + ``deltaflow demo`` (run above in the plain venv) and clone + ``make demo``
+    (the Makefile runs the command ``tests/test_demo.py`` runs)."""
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    quick_start = readme[readme.index("## Quick start") : readme.index("## Use")]
+    commands = [
+        line.split("#")[0].strip()
+        for line in re.findall(r"```sh\n(.*?)```", quick_start, re.DOTALL)[0].splitlines()
+    ]
+    assert commands[:2] == ["pip install deltaflow", "deltaflow demo"]
+    assert "make demo" in quick_start
+    makefile = (ROOT / "Makefile").read_text(encoding="utf-8")
+    recipe = re.search(r"^demo: .*\n\t(.*)$", makefile, re.MULTILINE)
+    assert recipe is not None
+    assert recipe.group(1) == "$(BIN)/python -m deltaflow demo"

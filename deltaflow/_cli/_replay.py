@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import re
 from pathlib import Path
 from typing import Any
 
@@ -22,7 +23,7 @@ class _Recording:
         self.cut_at_line: int | None = None
         if path.suffix == ".sse":
             body = path.read_bytes()
-            self.finished = b"data: [DONE]" in body
+            self.finished = re.search(rb"^data: ?\[DONE\]\s*$", body, re.MULTILINE) is not None
             self.chunks: list[Any] = list(chunks_from_sse(body))
             return
         lines = path.read_text(encoding="utf-8").splitlines(keepends=True)
