@@ -205,6 +205,8 @@ def record(arguments: argparse.Namespace) -> int:
         )
     except OSError as error:
         raise CommandError(f"cannot write {target}: {error.strerror or error}") from error
+    # a temporary file is private (0600); the recording gets the mode any new file would
+    Path(partial.name).chmod(0o666 & ~_umask())
     recorder = sinks.jsonl(partial, what="chunks")
     try:
         _answer(arguments, (recorder,))
@@ -222,6 +224,12 @@ def record(arguments: argparse.Namespace) -> int:
                 Path(partial.name).unlink()
     print(f"recorded {recorder.lines} chunks to {target}", file=sys.stderr)
     return 0
+
+
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
 
 
 def _configure_record(parser: argparse.ArgumentParser) -> None:
