@@ -407,6 +407,23 @@ def test_a_recording_cut_short_is_kept_and_replaying_it_says_so(
     assert replayed.stdout.startswith("Hello the")
 
 
+def test_recording_a_whole_answer_that_fails_the_schema_is_not_called_cut_short(
+    provider: ReplayServer, tmp_path: Path
+) -> None:
+    """The stream ended, the answer is bad: exit 1 naming the problem; the recording is whole and replays cleanly."""
+    recording = tmp_path / "bad.jsonl"
+    schema = str(_weather_schema(tmp_path))
+    result = _chat(
+        provider, "record", "hi", "--model", "wrong-type", "--schema", schema, "-o", str(recording)
+    )
+    _one_line_error(
+        result,
+        f"does not match the schema: 'warm' is not of type 'number' (the stream is recorded in {recording})",
+    )
+    assert "cut" not in result.stderr
+    assert _run("replay", str(recording), "--output", "text").returncode == 0
+
+
 def test_a_recording_whose_last_line_is_incomplete_says_so(provider: ReplayServer, tmp_path: Path) -> None:
     """A writer killed mid-line: the whole lines replay, then one line says where it was cut."""
     recording = tmp_path / "run.jsonl"

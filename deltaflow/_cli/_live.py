@@ -111,27 +111,33 @@ def _schema_validator(schema: dict[str, Any] | None) -> Any:
     return validator_class(body)
 
 
-def _check_answer(completion: Any, validator: Any) -> None:
-    """Fail unless every answer is JSON valid against the schema (deltaflow parses; it does not validate)."""
+def _schema_problem(completion: Any, validator: Any) -> str | None:
+    """Why an answer is not JSON valid against the schema, or None: deltaflow parses, not validates."""
     if validator is None:
-        return
+        return None
     import jsonschema  # noqa: PLC0415
 
     for choice in completion.choices:
         message = choice.message
         if message.refusal and not message.content:
-            raise CommandError(f"choice {choice.index}: the model refused: {message.refusal}")
+            return f"choice {choice.index}: the model refused: {message.refusal}"
         try:
             answer = json.loads(message.content or "")
         except ValueError as error:
-            raise CommandError(f"choice {choice.index}: the answer is not JSON: {error}") from error
+            return f"choice {choice.index}: the answer is not JSON: {error}"
         problem = jsonschema.exceptions.best_match(validator.iter_errors(answer))
         if problem is not None:
             where = "".join(f"[{part!r}]" for part in problem.absolute_path) or "the answer"
-            raise CommandError(f"choice {choice.index}: {where} does not match the schema: {problem.message}")
+            return f"choice {choice.index}: {where} does not match the schema: {problem.message}"
+    return None
 
 
-def _answer(arguments: argparse.Namespace, extra_observers: tuple[Any, ...] = ()) -> int:
+def _answer(arguments: argparse.Namespace, extra_observers: tuple[Any, ...] = ()) -> str | None:
+    """Stream the answer through the chosen view; return what was wrong with it, if anything.
+
+    What went wrong inside a stream that ended (error events, an answer that fails the schema) is returned
+    rather than raised, so that ``record`` can tell a complete recording of a bad answer from a cut one.
+    """
     from deltaflow.pipeline import ChatStream, stream  # noqa: PLC0415 - imported once the arguments are known good
 
     from ._drive import drive  # noqa: PLC0415
@@ -163,15 +169,14 @@ def _answer(arguments: argparse.Namespace, extra_observers: tuple[Any, ...] = ()
 
         observers.append(sinks.log(json_logger(), include_content=True, content_level="info"))
     completion = drive(chat, observers)
-    if (summary := errors.summary()) is not None:
-        raise CommandError(summary)
-    _check_answer(completion, validator)
-    return 0
+    return errors.summary() or _schema_problem(completion, validator)
 
 
 def chat(arguments: argparse.Namespace) -> int:
     """Stream one answer from a provider to the terminal."""
-    return _answer(arguments)
+    if (problem := _answer(arguments)) is not None:
+        raise CommandError(problem)
+    return 0
 
 
 def _configure_chat(parser: argparse.ArgumentParser) -> None:
@@ -209,7 +214,7 @@ def record(arguments: argparse.Namespace) -> int:
     Path(partial.name).chmod(0o666 & ~_umask())
     recorder = sinks.jsonl(partial, what="chunks")
     try:
-        _answer(arguments, (recorder,))
+        problem = _answer(arguments, (recorder,))
     except Exception as error:
         if recorder.lines:
             kept = f"; the {recorder.lines} chunks received are in {target} (a cut-short recording)"
@@ -222,6 +227,8 @@ def record(arguments: argparse.Namespace) -> int:
         else:
             with contextlib.suppress(OSError):
                 Path(partial.name).unlink()
+    if problem is not None:
+        raise CommandError(f"{problem} (the stream is recorded in {target})")
     print(f"recorded {recorder.lines} chunks to {target}", file=sys.stderr)
     return 0
 
