@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import select
 import signal
 import socket
 import subprocess
@@ -461,12 +462,18 @@ def _start_serve(*arguments: str) -> tuple[subprocess.Popen[str], str]:
         stderr=subprocess.PIPE,
         text=True,
     )
-    assert process.stdout is not None
-    line = process.stdout.readline()
+    line = _first_line(process)
     match = re.search(r"at (http://127\.0\.0\.1:(\d+)/v1)", line)
     assert match is not None, line + (process.stderr.read() if process.poll() is not None else "")  # type: ignore[union-attr]
     assert int(match.group(2)) > 0
     return process, match.group(1)
+
+
+def _first_line(process: subprocess.Popen[str], timeout: float = 60) -> str:
+    """The first line the process prints, or "" if it prints none in time (rather than waiting forever)."""
+    assert process.stdout is not None
+    readable, _, _ = select.select([process.stdout], [], [], timeout)
+    return process.stdout.readline() if readable else ""
 
 
 def _stop(process: subprocess.Popen[str]) -> None:

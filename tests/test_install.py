@@ -11,6 +11,7 @@ import importlib.metadata
 import json
 import os
 import re
+import select
 import signal
 import subprocess
 import sys
@@ -143,7 +144,9 @@ def served(installed: tuple[str, Path], files: Path) -> Iterator[str]:
         env=_quiet_env(),
     )
     assert process.stdout is not None
-    line = process.stdout.readline()
+    # select first: a server that never prints its address must fail the test, not hang it
+    readable, _, _ = select.select([process.stdout], [], [], 60)
+    line = process.stdout.readline() if readable else ""
     match = re.search(r"at (http://127\.0\.0\.1:\d+/v1)", line)
     try:
         assert match is not None, line
