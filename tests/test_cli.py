@@ -380,6 +380,20 @@ def test_chat_schema_without_the_schema_extra_names_it_and_sends_nothing(
     assert len(provider.requests) == before
 
 
+def test_a_missing_module_is_one_line_naming_what_to_install() -> None:
+    """Any command whose import fails (here rich, for the text view) says what to install, without a traceback."""
+    path = require(OPENAI_FIXTURES / "parse_nothing.sse")
+    code = (
+        "import sys; sys.modules['rich'] = None; from deltaflow.cli import main; "
+        f"sys.exit(main(['replay', {str(path)!r}, '--output', 'text']))"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=False
+    )
+    _one_line_error(result, "deltaflow replay needs rich, which is not installed: pip install rich")
+    assert result.stdout == ""
+
+
 def test_a_failed_record_leaves_no_file_and_keeps_an_earlier_one(
     provider: ReplayServer, tmp_path: Path
 ) -> None:
