@@ -1,22 +1,27 @@
 """deltaflow: streamed LLM chat completions as a reactive pipeline of typed events."""
 
-from importlib.metadata import version as _version
+from __future__ import annotations
 
-from deltaflow import dialects, errors, events, operators, recipes, sinks
-from deltaflow.pipeline import (
-    AsyncChatStream,
-    AsyncChunkRequest,
-    ChatStream,
-    ChunkRequest,
-    achunks_from_sse,
-    astream,
-    chunks_from_jsonl,
-    chunks_from_sse,
-    from_chunks,
-    from_jsonl,
-    from_sse,
-    stream,
-)
+import importlib
+from importlib.metadata import version as _version
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from deltaflow import dialects, errors, events, operators, recipes, sinks
+    from deltaflow.pipeline import (
+        AsyncChatStream,
+        AsyncChunkRequest,
+        ChatStream,
+        ChunkRequest,
+        achunks_from_sse,
+        astream,
+        chunks_from_jsonl,
+        chunks_from_sse,
+        from_chunks,
+        from_jsonl,
+        from_sse,
+        stream,
+    )
 
 __all__ = [
     "AsyncChatStream",
@@ -40,3 +45,21 @@ __all__ = [
 ]
 
 __version__ = _version("deltaflow")
+
+_SUBMODULES = frozenset({"dialects", "errors", "events", "operators", "recipes", "sinks"})
+
+
+def __getattr__(name: str) -> Any:
+    # The public surface is imported on first use, not with the package: `deltaflow` the command imports
+    # `deltaflow.cli` (so this package) before it can catch a Ctrl+C, and openai + pydantic take a second.
+    if name in _SUBMODULES:
+        return importlib.import_module(f"deltaflow.{name}")
+    if name in __all__:
+        value = getattr(importlib.import_module("deltaflow.pipeline"), name)
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module 'deltaflow' has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted({*globals(), *__all__})

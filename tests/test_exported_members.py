@@ -94,7 +94,12 @@ def _defined_public_names(module_name: str) -> set[str]:
     source = inspect.getsource(module)
     is_package = hasattr(module, "__path__")
     names: set[str] = set()
-    for node in ast.parse(source).body:
+    nodes = list(ast.parse(source).body)
+    for node in list(nodes):
+        # a package whose public names are imported on first use declares them under TYPE_CHECKING
+        if isinstance(node, ast.If) and isinstance(node.test, ast.Name) and node.test.id == "TYPE_CHECKING":
+            nodes.extend(node.body)
+    for node in nodes:
         if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef):
             names.add(node.name)
         elif isinstance(node, ast.Assign):

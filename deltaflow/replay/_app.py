@@ -48,13 +48,22 @@ def _error_status(error: Mapping[str, Any]) -> int:
 class ReplayApp:
     """Answers ``POST /v1/chat/completions`` (and ``/chat/completions``) from scenarios.
 
+    Args:
+        scenarios: what to answer; see ``ScenarioSource``.
+        journal: where to record requests; a new one by default.
+        api_key: when given, a request without ``Authorization: Bearer <api_key>`` gets OpenAI's 401
+            ``invalid_api_key``; by default any key (or none) is accepted.
+
     Attributes:
         journal: every request received and how it was answered.
         streams: the streams in flight.
     """
 
-    def __init__(self, scenarios: ScenarioSource, journal: RequestJournal | None = None) -> None:
+    def __init__(
+        self, scenarios: ScenarioSource, journal: RequestJournal | None = None, *, api_key: str | None = None
+    ) -> None:
         self.journal = journal or RequestJournal()
+        self._api_key = api_key
         self.streams = StreamRegistry()
         self._resolve = _resolver(scenarios)
         self._ids = itertools.count(1)
@@ -86,6 +95,8 @@ class ReplayApp:
         return response
 
     async def _answer(self, request: Request, record: RecordedRequest) -> Response:
+        if self._api_key is not None and request.headers.get("authorization") != f"Bearer {self._api_key}":
+            return _error(401, "Incorrect API key provided.", "invalid_request_error", "invalid_api_key")
         try:
             body = await request.json()
         except ValueError:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal, TypeAlias, get_args
@@ -44,6 +45,8 @@ class Fault:
             raise ValueError(f"unknown fault kind {self.kind!r}")
         if self.after < 0 or self.seconds < 0:
             raise ValueError("a fault's 'after' and 'seconds' must not be negative")
+        if not math.isfinite(self.seconds):
+            raise ValueError(f"a stall lasts a finite number of seconds, not {self.seconds}")
 
     @classmethod
     def drop_after(cls, after: int) -> Fault:

@@ -58,6 +58,7 @@ class ReplayServer:
             (or None for a 404).
         host: the interface to listen on.
         port: the port; 0 picks a free one, anew at each start.
+        api_key: when given, requests must carry it as ``Authorization: Bearer <api_key>`` (else a 401).
         startup_timeout: seconds to wait for uvicorn to start listening.
     """
 
@@ -67,9 +68,11 @@ class ReplayServer:
         *,
         host: str = "127.0.0.1",
         port: int = 0,
+        api_key: str | None = None,
         startup_timeout: float = 10.0,
     ) -> None:
         self._scenarios = scenarios
+        self._api_key = api_key
         self._journal = RequestJournal()
         self._requested = (host, port)
         self._address = (host, port)
@@ -119,7 +122,7 @@ class ReplayServer:
         sock = socket.create_server(self._requested)
         self._address = (self._requested[0], sock.getsockname()[1])
         # a fresh app per run: the previous run's stream registry was closed for good by stop()
-        app = ReplayApp(self._scenarios, self._journal)
+        app = ReplayApp(self._scenarios, self._journal, api_key=self._api_key)
         config = uvicorn.Config(
             app,
             log_config=None,  # a library must not reconfigure the host application's logging

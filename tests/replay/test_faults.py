@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import json
+import math
 import time
 from collections.abc import Iterator
 
 import openai
 import pytest
+from hypothesis import example, given
+from hypothesis import strategies as st
 
 from deltaflow.replay import Fault, ReplayServer, Scenario
 
@@ -224,3 +227,36 @@ def test_fault_rejects_negative_counts() -> None:
     """A fault cannot trigger after a negative number of events."""
     with pytest.raises(ValueError, match="negative"):
         Fault.drop_after(-1)
+
+
+_hostile_value = st.one_of(
+    st.text(max_size=8), st.sampled_from(["1", "-1", "nan", "inf", "-inf", "1e400", "٣", "0"])
+)
+_fault_text = st.one_of(
+    st.text(max_size=60),
+    st.builds(
+        lambda trigger, value, options: ";".join([f"{trigger}={value}", *(f"{k}={v}" for k, v in options)]),
+        st.sampled_from(["drop-after", "stall-after", "malformed-after", "error-after", "boom-after"]),
+        _hostile_value,
+        st.lists(
+            st.tuples(st.sampled_from(["stall", "error-code", "error-message", "x"]), _hostile_value),
+            max_size=2,
+        ),
+    ),
+)
+
+
+@given(_fault_text)
+@example("stall-after=1;stall=nan")
+@example("stall-after=1;stall=inf")
+def test_any_fault_header_parses_to_a_usable_fault_or_a_value_error(header: str) -> None:
+    """Whatever a client sends as X-Replay-Fault (or a user as serve --fault): a fault with finite,
+    non-negative figures, None, or ``ValueError``; never another exception."""
+    try:
+        fault = Fault.parse(header)
+    except ValueError:
+        return
+    if fault is not None:
+        assert fault.after >= 0
+        assert math.isfinite(fault.seconds)
+        assert fault.seconds >= 0

@@ -106,6 +106,23 @@ def test_unknown_model_is_a_404_not_found() -> None:
     assert statuses == [404, 200]
 
 
+def test_api_key_when_set_is_checked_like_openai() -> None:
+    """With ``api_key=``, a wrong key is openai's ``AuthenticationError`` (401 ``invalid_api_key``); the right one streams."""
+    with (
+        ReplayServer(Scenario.scripted("welcome"), api_key="sk-right") as server,
+        openai.OpenAI(base_url=server.base_url, api_key="sk-wrong", max_retries=0) as wrong,
+        openai.OpenAI(base_url=server.base_url, api_key="sk-right", max_retries=0) as right,
+    ):
+        with pytest.raises(openai.AuthenticationError) as excinfo:
+            wrong.chat.completions.create(model="m", messages=[], stream=True)
+        chunks = list(right.chat.completions.create(model="m", messages=[], stream=True))
+        statuses = [record.status for record in server.requests]
+    assert excinfo.value.status_code == 401
+    assert excinfo.value.code == "invalid_api_key"
+    assert "".join(choice.delta.content or "" for chunk in chunks for choice in chunk.choices) == "welcome"
+    assert statuses == [401, 200]
+
+
 def test_callable_routes_on_the_request_body() -> None:
     """A routing function sees the request body; returning None is a 404."""
 
