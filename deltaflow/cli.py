@@ -11,10 +11,9 @@ from __future__ import annotations
 import sys
 from collections.abc import Sequence
 
-from deltaflow._cli._errors import CommandError
 from deltaflow._cli._terminal import LineTracker
 
-__all__ = ["CommandError", "main"]
+__all__ = ["main"]
 
 
 def main(argv: Sequence[str] | None = None) -> int:
