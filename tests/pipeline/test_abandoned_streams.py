@@ -115,3 +115,36 @@ async def test_async_closed_where_the_consumers_exception_is_handled() -> None:
             raise ConsumerError
     assert sink.closed == 1
     assert isinstance(sink.handling, ConsumerError)
+
+
+@pytest.mark.parametrize("transport", ["fast", "openai"])
+def test_an_abandoned_async_stream_collected_by_gc_logs_nothing(transport: str) -> None:
+    """Over real HTTP: nothing reaches the loop's exception handler ("Task exception was never retrieved")."""
+    import openai  # noqa: PLC0415
+
+    import deltaflow  # noqa: PLC0415
+    from deltaflow.replay import ReplayServer, Scenario  # noqa: PLC0415
+
+    reported: list[dict[str, Any]] = []
+
+    async def abandon(base_url: str) -> None:
+        asyncio.get_running_loop().set_exception_handler(lambda loop, context: reported.append(context))
+        client = openai.AsyncOpenAI(base_url=base_url, api_key="sk-test", max_retries=0)
+        stream = deltaflow.astream(
+            client, model="scripted", messages=[{"role": "user", "content": "hi"}], transport=transport
+        )
+        async for _ in stream:
+            break
+        del stream
+        gc.collect()
+        for _ in range(20):  # the finalizers' tasks run on the loop
+            await asyncio.sleep(0.01)
+        gc.collect()
+        await client.close()
+
+    scenarios = {"scripted": Scenario.scripted("Hello there, world " * 20, tokens_per_second=200)}
+    with ReplayServer(scenarios) as server:
+        asyncio.run(abandon(server.base_url))
+        gc.collect()
+
+    assert [context.get("message") for context in reported] == []
