@@ -299,8 +299,11 @@ class _StreamCore(Generic[ResponseFormatT]):
         if self._closed and not self._finished:
             raise StreamClosedError("the stream was closed before its end")
 
-    def _hand_out(self) -> Iterator[BaseEvent]:
-        """The events the last chunk produced, to observers and handlers, then to the caller."""
+    def _chunk_handed_out(self) -> list[BaseEvent]:
+        """The events the last chunk produced, to hand out in order, each through ``_notify`` first.
+
+        The twins' loops over it are the one place events are handed out; they clear it after.
+        """
         events = self._chunk_events
         if events:
             first = events[0]
@@ -308,11 +311,7 @@ class _StreamCore(Generic[ResponseFormatT]):
                 self._latest_chunk = first  # the chain's chunk event leads the chunk's events
             if ErrorReported in map(type, events) or self._driver.finished:  # rare: scanned in C first
                 self._watch(events)
-            for event in events:
-                if self._listening:
-                    self._notify(event)
-                yield event
-            events.clear()
+        return events
 
     def _watch(self, events: list[BaseEvent]) -> None:
         """What the facade keeps of a chunk's events besides the latest chunk: a failed parse, the end."""
@@ -489,7 +488,12 @@ class ChatStream(_StreamCore[ResponseFormatT]):
                     driver.fail(exc)
                 else:
                     push(chunk)
-                yield from self._hand_out()  # type: ignore[misc]  # the chain's events are Events
+                events = self._chunk_handed_out()
+                for event in events:
+                    if self._listening:  # looked up per event: a handler may be added mid-chunk
+                        self._notify(event)
+                    yield event  # type: ignore[misc]  # the chain's events are Events
+                events.clear()
                 if self._closed:
                     return
             self._finish()
@@ -536,6 +540,7 @@ class AsyncChatStream(_StreamCore[ResponseFormatT]):
         super().__init__(chain, parse_errors, response_format, handlers_may_be_async=True)
         self._chunks = chunks
         self._source: AsyncIterator[Any] | None = None
+        self._collected = False
         self._events: AsyncGenerator[Event, None] = self._generate()
 
     def __aiter__(self) -> AsyncIterator[Event]:
@@ -606,18 +611,30 @@ class AsyncChatStream(_StreamCore[ResponseFormatT]):
                     driver.fail(exc)
                 else:
                     push(chunk)
-                for event in self._hand_out():
-                    awaiting = self._awaiting
-                    while awaiting:
-                        await awaiting.pop(0)
+                events = self._chunk_handed_out()
+                for event in events:
+                    if self._listening:  # looked up per event: a handler may be added mid-chunk
+                        self._notify(event)
+                        awaiting = self._awaiting
+                        while awaiting:
+                            await awaiting.pop(0)
                     yield event  # type: ignore[misc]  # the chain's events are Events
+                events.clear()
                 if self._closed:
                     return
             self._finish()
+        except GeneratorExit:
+            if not self._closed:
+                # finalised by the garbage collector: the source's generators, collected with this
+                # one, are each closed by their own finaliser; closing them from here as well would
+                # race those (asyncio: "aclose(): asynchronous generator is already running")
+                self._collected = True
+            raise
         finally:
             # left unfinished without close() (garbage collected, cancelled): observers still hear of it
             self._stopped_early()
-            await self._close_source()
+            if not self._collected:
+                await self._close_source()
 
     async def _close_source(self) -> None:
         # the iterable (an HTTP request) first: garbage collection finalises the source's generator

@@ -146,5 +146,8 @@ def test_an_abandoned_async_stream_collected_by_gc_logs_nothing(transport: str) 
     with ReplayServer(scenarios) as server:
         asyncio.run(abandon(server.base_url))
         gc.collect()
+        record = server.requests[-1]
+        assert record.wait(timeout=10)  # the response ended: the stream let go of it
 
     assert [context.get("message") for context in reported] == []
+    assert record.disconnected  # before the answer's end: the collected stream closed it
