@@ -23,9 +23,10 @@ PUBLIC = {
         "RefusalDelta", "RefusalDone", "ToolCallDelta", "ToolCallDone", "UsageReported",
     ],
     "deltaflow.errors": [
-        "ContentFilterFinishReasonError", "DeltaflowError", "JsonLimitError", "JsonParseError",
-        "LengthFinishReasonError", "ProviderError", "RefusalError", "StreamContractError", "StreamInterrupted",
-        "StreamTimeout", "ToolArgumentsError",
+        "ContentFilterFinishReasonError", "DeltaflowError", "EventLogError", "EventLogUnavailable",
+        "EventsTrimmed", "JsonLimitError", "JsonParseError", "LeaseConflict", "LeaseLost", "LengthFinishReasonError",
+        "ProviderError", "RefusalError", "StreamAborted", "StreamContractError", "StreamInterrupted",
+        "StreamNotFound", "StreamTimeout", "ToolArgumentsError",
     ],
     "deltaflow.dialects": [
         "DIALECTS", "Dialect", "Outcome", "Step", "StreamNormalizer", "detect_dialect", "get_dialect",
