@@ -1,4 +1,4 @@
-"""The ``deltaflow`` command: demo, chat, replay, record and serve.
+"""The ``deltaflow`` command: demo, chat, replay, record, serve and relay.
 
 Every error a user can hit (no key, an unreachable base URL, an unknown dialect, a bad schema file,
 a missing recording) prints one line on stderr and exits non-zero, without a traceback.
@@ -205,6 +205,9 @@ def _parser() -> argparse.ArgumentParser:
     serve_command.add_argument("files", nargs="+", help="recordings to serve (.sse or .jsonl)")
     serve_command.add_argument("--host", default="127.0.0.1", help="interface (default: %(default)s)")
     serve_command.add_argument("--port", type=int, default=8000, help="port (default: %(default)s)")
+    from deltaflow.durable._command import add_relay_command  # noqa: PLC0415 - the durable relay's own module
+
+    add_relay_command(add)
     return parser
 
 

@@ -22,6 +22,10 @@ PUBLIC = {
         "LogprobsContentDone", "LogprobsRefusalDelta", "LogprobsRefusalDone", "ReasoningDelta", "ReasoningDone",
         "RefusalDelta", "RefusalDone", "ToolCallDelta", "ToolCallDone", "UsageReported",
     ],
+    "deltaflow.durable": [
+        "AppendResult", "DurableEndpoint", "EventLog", "Lease", "LogEntry", "MemoryEventLog", "RedisEventLog",
+        "StreamInfo", "durable_endpoint", "produce",
+    ],
     "deltaflow.errors": [
         "ContentFilterFinishReasonError", "DeltaflowError", "EventLogError", "EventLogUnavailable",
         "EventsTrimmed", "JsonLimitError", "JsonParseError", "LeaseConflict", "LeaseLost", "LengthFinishReasonError",

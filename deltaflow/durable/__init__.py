@@ -6,16 +6,21 @@ outlives the HTTP connection; a stop request, a dead producer or a lost log each
 with a terminal entry or a typed error, never a hang.
 """
 
+from ._endpoint import DurableEndpoint, durable_endpoint
 from ._log import AppendResult, EventLog, Lease, LogEntry, StreamInfo
 from ._memory import MemoryEventLog
+from ._producer import produce
 from ._redis import RedisEventLog
 
 __all__ = [
     "AppendResult",
+    "DurableEndpoint",
     "EventLog",
     "Lease",
     "LogEntry",
     "MemoryEventLog",
     "RedisEventLog",
     "StreamInfo",
+    "durable_endpoint",
+    "produce",
 ]

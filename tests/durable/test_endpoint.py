@@ -1,0 +1,296 @@
+"""durable_endpoint over real HTTP, on both logs: POST/GET/stop, resumption by Last-Event-ID, validation."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import threading
+from collections.abc import Iterator
+from typing import Any
+
+import httpx2
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from starlette.applications import Starlette
+from starlette.routing import Mount
+
+import deltaflow
+from deltaflow.durable import EventLog, MemoryEventLog, RedisEventLog, durable_endpoint
+from deltaflow.errors import StreamAborted, StreamNotFound
+from deltaflow.pipeline import iter_sse
+from deltaflow.recipes import RelayError, arelay_events, relay_events
+from deltaflow.replay import Fault, ReplayServer, Scenario
+from tests.durable.redis_server import RedisServer
+from tests.recipes import MESSAGES, aclient, client
+from tests.recipes.test_relay import AppServer
+
+TOOLS = [{"type": "function", "function": {"name": "get_weather", "parameters": {"type": "object"}}}]
+SCENARIOS = {
+    "scripted": Scenario.scripted(
+        "Hello from upstream, made durable.",
+        reasoning="Keep every event.",
+        tool_calls=[{"name": "get_weather", "arguments": {"city": "Paris"}}],
+    ),
+    "slow": Scenario.scripted("word " * 300, chunk_size=5, tokens_per_second=100),
+    "thinking": Scenario.scripted("after a pause", ttft=0.8),
+    "failing": Scenario.scripted("Hello world", fault=Fault.error_after(3, message="overloaded")),
+}
+
+
+@pytest.fixture(scope="module")
+def upstream() -> Iterator[ReplayServer]:
+    with ReplayServer(SCENARIOS) as server:
+        yield server
+
+
+@pytest.fixture(scope="module", params=["memory", "redis"])
+def relay(request: pytest.FixtureRequest, upstream: ReplayServer) -> Iterator[str]:
+    """A Starlette app with the durable endpoint mounted at /chat (async streams) and /sync; yields its root."""
+    if request.param == "memory":
+        log: EventLog = MemoryEventLog(lease_time=2)
+    else:
+        server: RedisServer = request.getfixturevalue("redis_server")
+        log = RedisEventLog.from_url(server.url, prefix="endpoint-test:", lease_time=2)
+    async_client, sync_client = aclient(upstream), client(upstream)
+
+    def make_async(body: dict[str, Any]) -> deltaflow.AsyncChatStream[Any]:
+        if body.get("model") not in SCENARIOS:
+            raise ValueError("unknown model")
+        return deltaflow.astream(async_client, model=body["model"], messages=MESSAGES, tools=TOOLS)
+
+    def make_sync(body: dict[str, Any]) -> deltaflow.ChatStream[Any]:
+        return deltaflow.stream(sync_client, model=body["model"], messages=MESSAGES, tools=TOOLS)
+
+    chat = durable_endpoint(make_async, log, keep_alive=0.2, max_body=4096)
+    sync = durable_endpoint(make_sync, log)
+    app = Starlette(routes=[Mount("/chat", app=chat), Mount("/sync", app=sync)])
+    with AppServer(app) as server:
+        yield server.url
+
+
+def direct(upstream: ReplayServer, model: str) -> list[Any]:
+    with deltaflow.stream(client(upstream), model=model, messages=MESSAGES, tools=TOOLS) as stream:
+        return [event for event in stream if event.type != "chunk"]
+
+
+def raw_sse(url: str, **headers: str | bytes) -> tuple[httpx2.Response, list[Any]]:
+    with httpx2.stream("GET", url, headers=headers, timeout=10) as response:
+        return response, list(iter_sse(response.iter_bytes())) if response.status_code == 200 else []
+
+
+def start(relay: str, model: str, **params: str) -> str:
+    response = httpx2.post(
+        f"{relay}/chat/", json={"model": model}, headers={"accept": "application/json"}, params=params
+    )
+    assert response.status_code == 201, response.text
+    assert response.headers["location"] == response.json()["url"]
+    return str(response.json()["url"])
+
+
+@pytest.mark.parametrize("path", ["/chat/", "/sync/"])
+def test_events_equal_the_direct_stream_and_replay_whole_after_the_end(
+    upstream: ReplayServer, relay: str, path: str
+) -> None:
+    """A POST relays the direct stream's events; a GET after the end replays the same ids and data."""
+    expected = direct(upstream, "scripted")
+    events = list(relay_events(relay + path, json={"model": "scripted"}))
+    assert [event.model_dump() for event in events] == [event.model_dump() for event in expected]
+    with httpx2.stream("POST", relay + path, json={"model": "scripted"}) as response:
+        location = response.headers["location"]
+        assert location.startswith(path)
+        assert response.headers["x-stream-id"] in location
+        first = list(iter_sse(response.iter_bytes()))
+    _, replayed = raw_sse(relay + location)
+    assert replayed == first
+    assert [sse.event for sse in first][-1] == "done"
+    assert sum(sse.event == "done" for sse in first) == 1
+
+
+async def test_the_async_client_follows_a_stream_by_its_url(upstream: ReplayServer, relay: str) -> None:
+    """arelay_events with no body GETs a stream by its URL, whole, and after a given id."""
+    url = relay + start(relay, "scripted")
+    expected = await asyncio.to_thread(direct, upstream, "scripted")
+    events = [event async for event in arelay_events(url)]
+    assert [event.model_dump() for event in events] == [event.model_dump() for event in expected]
+    _, frames = raw_sse(url)
+    rest = [event async for event in arelay_events(url, last_event_id=frames[2].id)]
+    assert [event.model_dump() for event in rest] == [event.model_dump() for event in expected[3:]]
+
+
+def test_leaving_does_not_stop_the_generation(upstream: ReplayServer, relay: str) -> None:
+    """A reader that leaves mid-stream, then comes back with its last id, gets the rest and the whole answer."""
+    expected = direct(upstream, "slow")
+    with httpx2.stream("POST", relay + "/chat/", json={"model": "slow"}) as response:
+        location = response.headers["location"]
+        frames = []
+        for sse in iter_sse(response.iter_bytes()):
+            frames.append(sse)
+            if len(frames) == 5:
+                break
+    rest = list(relay_events(relay + location, last_event_id=frames[-1].id))
+    assert rest[-1].type == "completion.done"
+    assert rest[-1].completion == expected[-1].completion
+    assert len(rest) == len(expected) - 5
+
+
+def test_a_stop_request_ends_the_generation_with_what_was_made(upstream: ReplayServer, relay: str) -> None:
+    """POST <id>/stop: the reader gets StreamAborted('stopped') with the partial completion; upstream is closed."""
+    url = relay + start(relay, "slow")
+    received: list[Any] = []
+    failure: list[BaseException] = []
+    some = threading.Event()
+
+    def read() -> None:
+        try:
+            for event in relay_events(url):
+                received.append(event)
+                if len(received) > 3:
+                    some.set()
+        except BaseException as error:
+            failure.append(error)
+            some.set()
+
+    reader = threading.Thread(target=read)
+    reader.start()
+    assert some.wait(10)
+    stop = httpx2.post(url + "/stop")
+    assert stop.status_code == 202, stop.text
+    reader.join(10)
+    assert not reader.is_alive()
+    assert len(failure) == 1
+    assert isinstance(failure[0], StreamAborted)
+    assert failure[0].reason == "stopped"
+    assert failure[0].completion is not None
+    content = failure[0].completion.choices[0].message.content or ""
+    assert content.startswith("word word")
+    assert len(content) < len("word " * 300)
+    upstream.wait_for_disconnect(10)
+    assert httpx2.post(url + "/stop").status_code == 409
+
+
+def test_an_upstream_failure_is_the_error_outcome(relay: str) -> None:
+    """The upstream's error is relayed as its event, then RelayError with the partial completion; it replays too."""
+    url = relay + start(relay, "failing")
+    outcomes = []
+    for _ in range(2):  # live, then replayed from the log after the end
+        events: list[Any] = []
+        with pytest.raises(RelayError) as raised:
+            events.extend(relay_events(url))
+        assert events[-1].type == "error"
+        assert raised.value.completion is not None
+        outcomes.append(([event.model_dump() for event in events], raised.value.error))
+    assert outcomes[0] == outcomes[1]
+
+
+def test_an_idle_stream_sends_keep_alive_comments(relay: str) -> None:
+    """While the model thinks, comments keep the connection busy; the answer follows."""
+    url = relay + start(relay, "thinking")
+    with httpx2.stream("GET", url, timeout=10) as response:
+        body = b"".join(response.iter_bytes())
+    head, _, rest = body.partition(b"id: ")
+    assert head.count(b": keep-alive\n\n") >= 2
+    assert b"after a pause" in rest
+
+
+def test_a_stream_id_is_single_use_while_retained(relay: str) -> None:
+    """A POST with a stream id already in use is refused with 409; the first stream is untouched."""
+    url = start(relay, "scripted", stream_id="chosen-id")
+    assert url.endswith("/chat/chosen-id")
+    again = httpx2.post(relay + "/chat/", json={"model": "scripted"}, params={"stream_id": "chosen-id"})
+    assert again.status_code == 409
+    assert list(relay_events(relay + url))[-1].type == "completion.done"
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "kwargs", "status"),
+    [
+        ("POST", "/chat/", {"content": b"not json"}, 400),
+        ("POST", "/chat/", {"json": [1, 2]}, 400),
+        ("POST", "/chat/", {"json": {"model": "x" * 5000}}, 413),
+        ("POST", "/chat/", {"json": {"model": "unknown"}}, 422),
+        ("POST", "/chat/?stream_id=bad%20id", {"json": {"model": "scripted"}}, 400),
+        ("GET", "/chat/no-such-stream", {}, 404),
+        ("GET", "/chat/a/b/c", {}, 404),
+        ("PUT", "/chat/", {}, 405),
+        ("GET", "/chat/x/stop", {}, 405),
+        ("POST", "/chat/no-such-stream/stop", {}, 404),
+        ("DELETE", "/chat/some-id", {}, 405),
+    ],
+)
+def test_bad_requests_get_clear_statuses(
+    relay: str, method: str, path: str, kwargs: Any, status: int
+) -> None:
+    """Each malformed request is answered with its own 4xx and a JSON error, never a 500."""
+    response = httpx2.request(method, relay + path, **kwargs)
+    assert response.status_code == status
+    assert "error" in response.json()
+
+
+def test_the_page_is_served_at_the_endpoint(relay: str) -> None:
+    """GET on the endpoint itself serves the browser page."""
+    response = httpx2.get(relay + "/chat/")
+    assert response.status_code == 200
+    assert response.headers["content-type"].startswith("text/html")
+    assert b"EventSource" in response.content
+
+
+@pytest.fixture(scope="module")
+def finished_stream(relay: str) -> tuple[str, list[Any]]:
+    url = relay + start(relay, "scripted")
+    _, frames = raw_sse(url)
+    return url, frames
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(
+    last_event_id=st.text(
+        st.characters(min_codepoint=0x20, max_codepoint=0xFF, exclude_characters="\x7f"), max_size=30
+    )
+    | st.from_regex(r"[0-9]{1,3}-[0-9]{1,3}", fullmatch=True)
+)
+def test_any_last_event_id_header_is_answered_without_a_server_error(
+    finished_stream: tuple[str, list[Any]], last_event_id: str
+) -> None:
+    """Whatever Last-Event-ID says, the relay answers 200 from the next event, 204 at the end, or 400/404."""
+    url, frames = finished_stream
+    ids = [frame.id for frame in frames]
+    response, received = raw_sse(url, **{"last-event-id": last_event_id.encode("latin-1")})
+    stripped = last_event_id.strip(" \t")  # as HTTP header parsing does
+    if stripped in ids:
+        expected = 204 if stripped == ids[-1] else 200
+        assert response.status_code == expected
+        assert received == frames[ids.index(stripped) + 1 :]
+    elif not stripped:
+        assert response.status_code == 200
+        assert received == frames
+    else:
+        assert response.status_code in (400, 404)
+
+
+def test_a_trimmed_range_arrives_as_a_gap(upstream: ReplayServer, redis_server: RedisServer) -> None:
+    """With MAXLEN 5, a reader from the start gets an explicit gap event; the Python client raises EventsTrimmed."""
+    from deltaflow.errors import EventsTrimmed  # noqa: PLC0415
+
+    log = RedisEventLog.from_url(redis_server.url, prefix="gap-test:", max_length=5)
+
+    def make(body: dict[str, Any]) -> deltaflow.AsyncChatStream[Any]:
+        return deltaflow.astream(aclient(upstream), model="scripted", messages=MESSAGES, tools=TOOLS)
+
+    app = Starlette(routes=[Mount("/chat", app=durable_endpoint(make, log))])
+    with AppServer(app) as server:
+        url = server.url + start(server.url, "scripted")
+        raw_sse(url)  # to the end: the stream is finished, and all but its last 5 entries trimmed
+        _, frames = raw_sse(url)
+        assert frames[0].event == "gap"
+        gap = json.loads(frames[0].data)
+        assert gap["missing"] > 0
+        assert gap["next"] == frames[1].id
+        sequences = [int(frame.id.split("-")[1]) for frame in frames[1:]]
+        assert sequences == list(range(gap["missing"] + 1, gap["missing"] + 6))
+        assert frames[-1].event == "done"
+        with pytest.raises(EventsTrimmed) as trimmed:
+            list(relay_events(url))
+        assert trimmed.value.missing > 0
+        with pytest.raises(StreamNotFound):
+            list(relay_events(server.url + "/chat/never-was"))
