@@ -4,8 +4,12 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 import threading
+import time
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 from typing import Any
 
 import httpx2
@@ -17,7 +21,7 @@ from starlette.routing import Mount
 
 import deltaflow
 from deltaflow.durable import EventLog, MemoryEventLog, RedisEventLog, durable_endpoint
-from deltaflow.errors import StreamAborted, StreamNotFound
+from deltaflow.errors import EventLogUnavailable, StreamAborted, StreamNotFound
 from deltaflow.pipeline import iter_sse
 from deltaflow.recipes import RelayError, arelay_events, relay_events
 from deltaflow.replay import Fault, ReplayServer, Scenario
@@ -294,3 +298,46 @@ def test_a_trimmed_range_arrives_as_a_gap(upstream: ReplayServer, redis_server: 
         assert trimmed.value.missing > 0
         with pytest.raises(StreamNotFound):
             list(relay_events(server.url + "/chat/never-was"))
+
+
+def test_redis_restarted_mid_stream_gives_typed_errors_on_both_sides(
+    upstream: ReplayServer, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Redis goes away (and comes back empty): the reader raises a typed error, the producer stops with one
+    and closes its upstream, nothing hangs; new streams work once Redis is back."""
+    redis = RedisServer(tmp_path)
+    redis.start()
+    log = RedisEventLog.from_url(redis.url, lease_time=1)
+
+    def make(body: dict[str, Any]) -> deltaflow.AsyncChatStream[Any]:
+        return deltaflow.astream(aclient(upstream), model=body["model"], messages=MESSAGES, tools=TOOLS)
+
+    caplog.set_level(logging.WARNING, logger="deltaflow.durable")
+    app = Starlette(routes=[Mount("/chat", app=durable_endpoint(make, log))])
+    try:
+        with AppServer(app) as server, ThreadPoolExecutor(1) as pool:
+            url = server.url + start(server.url, "slow")
+            events = relay_events(url, retry_delay=0.05)
+            assert [next(events).type for _ in range(3)]
+            redis.restart()
+
+            def drain() -> None:
+                for _ in events:
+                    pass
+
+            with pytest.raises((EventLogUnavailable, StreamNotFound)):
+                pool.submit(drain).result(timeout=30)
+            upstream.wait_for_disconnect(30)
+            deadline = time.monotonic() + 30
+            while not any("ended without its terminal entry" in r.getMessage() for r in caplog.records):
+                assert time.monotonic() < deadline, "the producer did not report the lost log"
+                time.sleep(0.05)
+            producer_error = next(r for r in caplog.records if "terminal entry" in r.getMessage())
+            assert (
+                "EventLogUnavailable" in producer_error.getMessage()
+                or "LeaseLost" in producer_error.getMessage()
+            )
+            fresh = list(relay_events(server.url + "/chat/", json={"model": "scripted"}))
+            assert fresh[-1].type == "completion.done"
+    finally:
+        redis.stop()
