@@ -30,6 +30,13 @@ class ChatMessage(BaseModel):
     content: str = Field(max_length=100_000)
 
 
+class ResponseFormat(BaseModel):
+    """Structured output, as OpenAI takes it: ``json_object``, or ``json_schema`` with its schema."""
+
+    type: Literal["json_object", "json_schema"]
+    json_schema: dict[str, Any] | None = None
+
+
 class ChatRequest(BaseModel):
     """What the relay command accepts in a POST: messages, and a model among the allowed ones."""
 
@@ -37,6 +44,7 @@ class ChatRequest(BaseModel):
 
     messages: list[ChatMessage] = Field(min_length=1, max_length=100)
     model: str | None = Field(default=None, max_length=200)
+    response_format: ResponseFormat | None = None
 
 
 def add_relay_command(
@@ -106,8 +114,15 @@ def relay(arguments: argparse.Namespace) -> int:
         if chosen not in allowed:
             raise ValueError(f"model {chosen[:200]!r} is not served here")
         messages: Any = [message.model_dump() for message in request.messages]
+        response_format = (
+            request.response_format.model_dump(exclude_none=True) if request.response_format else None
+        )
         return deltaflow.astream(
-            client, model=chosen, messages=messages, stream_options={"include_usage": True}
+            client,
+            model=chosen,
+            messages=messages,
+            response_format=response_format,
+            stream_options={"include_usage": True},
         )
 
     endpoint = durable_endpoint(make_stream, log, keep_alive=arguments.keep_alive)

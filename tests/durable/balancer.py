@@ -1,7 +1,7 @@
 """A round-robin TCP load balancer on loopback that can cut a response after its k-th SSE event.
 
 It runs its own event loop in a thread. Each new connection goes to the next backend in turn; the
-next planned cut (``cut_next``) applies to the next connection only: the response is forwarded up to
+next planned cut (``cut_next``) applies to the next connection that carries events: the response is forwarded up to
 the start of event k + 1 (plus ``into`` bytes of it, to cut inside a frame), then both sides are
 closed, as a dropped mobile connection or a deploy would.
 """
@@ -58,7 +58,6 @@ class CuttingBalancer:
         backend = self._backends[self._turn % len(self._backends)]
         self._turn += 1
         self.connections.append(backend)
-        plan = self._plans.popleft() if self._plans else None
         try:
             backend_reader, backend_writer = await asyncio.open_connection("127.0.0.1", backend)
         except OSError:
@@ -66,7 +65,7 @@ class CuttingBalancer:
             return
         upstream = asyncio.ensure_future(self._pipe(client_reader, backend_writer))
         try:
-            await self._respond(backend_reader, client_writer, plan)
+            await self._respond(backend_reader, client_writer)
         finally:
             upstream.cancel()
             for writer in (client_writer, backend_writer):
@@ -80,14 +79,16 @@ class CuttingBalancer:
                 writer.write(data)
                 await writer.drain()
 
-    async def _respond(
-        self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, plan: tuple[int, int] | None
-    ) -> None:
+    async def _respond(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        # a planned cut goes to the next connection that carries events (a browser may open others)
+        plan: tuple[int, int] | None = None
         seen = 0  # event starts forwarded so far
         # the last bytes of the previous read: a marker split across two reads is still found once
         keep = len(EVENT_START) - 1
         tail = b""
         while data := await reader.read(65536):
+            if plan is None and self._plans and EVENT_START in tail + data:
+                plan = self._plans.popleft()
             if plan is not None:
                 events, into = plan
                 window = tail + data
