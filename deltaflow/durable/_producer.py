@@ -11,13 +11,15 @@ from typing import Any
 from deltaflow.errors import DeltaflowError, EventLogError
 from deltaflow.events import ErrorReported
 from deltaflow.pipeline import AsyncChatStream, ChatStream
-from deltaflow.recipes._relay import _AsyncEvents, _EventSource, _failure, _ThreadEvents
+from deltaflow.recipes._relay import COMPACTED_FIELDS, _AsyncEvents, _EventSource, _failure, _ThreadEvents
 
 from ._log import EventLog, Lease, Outcome, aborted_payload
 
 __all__ = ["produce"]
 
 DONE_PAYLOAD = '{"ok":true,"outcome":"done"}'
+# running texts (snapshots) are rebuilt by readers from the deltas: the log stays linear in the answer
+_LEFT_OUT = {kind: {field} for kind, (field, _) in COMPACTED_FIELDS.items()}
 
 
 @dataclass(slots=True)
@@ -125,7 +127,8 @@ async def _append_events(
             progress.reported = event
         if event.type in exclude:
             continue
-        result = await log.append(lease, event.type, event.model_dump_json(fallback=repr))
+        left_out = _LEFT_OUT.get(event.type)
+        result = await log.append(lease, event.type, event.model_dump_json(fallback=repr, exclude=left_out))
         progress.appended += 1
         if result.stop_requested or watch.stop_requested:
             watch.stop_requested = True

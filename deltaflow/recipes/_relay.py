@@ -59,6 +59,16 @@ StreamFactory: TypeAlias = Callable[[dict[str, Any]], AnyChatStream | Awaitable[
 """Makes the stream for one HTTP request from its JSON body: sync or ``async def``."""
 
 DONE_EVENT = "done"
+COMPACTED_FIELDS: dict[str, tuple[str, str]] = {
+    "content.delta": ("snapshot", "delta"),
+    "reasoning.delta": ("snapshot", "delta"),
+    "refusal.delta": ("snapshot", "delta"),
+    "tool_calls.function.arguments.delta": ("arguments", "arguments_delta"),
+}
+"""Running texts a durable log leaves out of delta events, each with the delta field it grows by.
+
+Logged whole, they would make a stream's log quadratic in its length; a reader rebuilds them from
+the deltas it has read (so a reader that joins mid-stream has them from where it joined)."""
 # openai's default: long enough for slow reasoning models, finite so a dead relay is noticed
 _DEFAULT_TIMEOUT = httpx.Timeout(600.0, connect=5.0)
 _SSE_HEADERS = [
@@ -407,6 +417,8 @@ class _Reader:
         # known up front when following a durable stream by its URL, else told by a durable relay
         self.stream_id = url.rstrip("/").rsplit("/", 1)[-1] if following else ""
         self._resume_url: str | None = url if following else None
+        # the deltas of each running text a durable log left out, by (event type, choice, tool call)
+        self._pieces: dict[tuple[str, object, object], list[str]] = {}
         self._last_id = last_event_id
 
     def headers(self, extra: Mapping[str, str] | None) -> dict[str, str]:
@@ -452,11 +464,29 @@ class _Reader:
         if sse.event in ("gap", "log_error"):
             raise self._log_failure(sse)
         try:
+            if sse.event in COMPACTED_FIELDS:
+                return self._rebuilt(sse.event, sse.data)
             return self._adapter.validate_json(sse.data)
         except ValidationError as error:
             raise StreamContractError(
                 f"the relay sent {sse.event!r}, not a deltaflow event: {error}"
             ) from error
+
+    def _rebuilt(self, kind: str, data: str) -> Event:
+        """A delta event whose running text was left out, with that text rebuilt (lazily) from the deltas."""
+        try:
+            fields = json.loads(data)
+        except ValueError as error:
+            raise StreamContractError(f"the relay sent {kind!r} with invalid JSON: {error}") from error
+        running, grows_by = COMPACTED_FIELDS[kind]
+        if not isinstance(fields, dict) or running in fields:
+            return self._adapter.validate_python(fields)
+        key = (kind, fields.get("choice_index"), fields.get("index"))
+        pieces = self._pieces.setdefault(key, [])
+        event = self._adapter.validate_python({**fields, running: ""})
+        pieces.append(fields[grows_by])  # validated as a string just above
+        # joined on first read, as the pipeline's own snapshots are: reading none costs nothing
+        return event.evolve(lazy={running: (_joined, (pieces, len(pieces)))})
 
     def _log_failure(self, sse: ServerSentEvent) -> Exception:
         try:
@@ -507,6 +537,11 @@ class _Reader:
             error={"status": status, "body": text},
             status_code=status,
         )
+
+
+def _joined(pieces_and_count: tuple[list[str], int]) -> str:
+    pieces, count = pieces_and_count
+    return "".join(pieces[:count])
 
 
 class _EventSource(Protocol):
