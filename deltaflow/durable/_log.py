@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, Literal, NamedTuple, Protocol, TypeAlias
 
@@ -80,7 +81,7 @@ class LogEntry:
 
 
 class AppendResult(NamedTuple):
-    """What an append wrote, and whether a stop was requested meanwhile."""
+    """The id of the (last) entry an append wrote, and whether a stop was requested meanwhile."""
 
     entry_id: str
     stop_requested: bool
@@ -116,6 +117,14 @@ class EventLog(Protocol):
 
     async def append(self, lease: Lease, kind: str, data: str) -> AppendResult:
         """Append one entry and renew the lease.
+
+        Raises:
+            LeaseLost: the lease expired or the stream ended: this producer must stop.
+        """
+        ...
+
+    async def append_many(self, lease: Lease, entries: Sequence[tuple[str, str]]) -> AppendResult:
+        """Append ``(kind, data)`` entries in order (one round trip); the result names the last one.
 
         Raises:
             LeaseLost: the lease expired or the stream ended: this producer must stop.

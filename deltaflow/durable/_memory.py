@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from deltaflow.errors import LeaseConflict, LeaseLost
@@ -122,6 +123,15 @@ class MemoryEventLog:
         stream = self._held(lease)
         stream.lease_until = time.monotonic() + self._lease_time
         return AppendResult(self._add(stream, kind, data), stream.stop_requested)
+
+    async def append_many(self, lease: Lease, entries: Sequence[tuple[str, str]]) -> AppendResult:
+        """Append entries in order; see ``EventLog.append_many``."""
+        stream = self._held(lease)
+        stream.lease_until = time.monotonic() + self._lease_time
+        entry_id = ""
+        for kind, data in entries:
+            entry_id = self._add(stream, kind, data)
+        return AppendResult(entry_id, stream.stop_requested)
 
     async def finish(self, lease: Lease, data: str) -> str:
         """Append the terminal entry; see ``EventLog.finish``."""

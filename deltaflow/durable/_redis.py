@@ -3,14 +3,15 @@
 Each stream is three keys: ``<prefix>{<id>}:log`` (the Redis stream, entry ids set by us as
 ``<generation>-<sequence>``), ``<prefix>{<id>}:meta`` (a hash: generation, sequence, finished, stop)
 and ``<prefix>{<id>}:lease`` (the producer's generation, expiring after the lease time). Every write
-is one Lua script, so an append is one round trip: it checks the lease (fencing), adds the entry,
-trims to ``MAXLEN``, renews the TTLs and reports a pending stop request. Generations come from one
-counter key, so this backend wants a single Redis (or a primary), not a cluster.
+is one Lua script, so an append is one round trip, for one entry or a batch: it checks the lease
+(fencing), adds the entries, trims to ``MAXLEN``, renews the TTLs and reports a pending stop
+request. Generations come from one counter key, so this backend wants a single Redis (or a
+primary), not a cluster.
 """
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from typing import TYPE_CHECKING, Any, TypeVar, cast
 
 from deltaflow.errors import EventLogUnavailable, LeaseConflict, LeaseLost
@@ -35,22 +36,25 @@ redis.call('SET', KEYS[2], generation, 'PX', ARGV[1])
 return generation
 """
 
-# KEYS: meta, lease, log. ARGV: generation, kind, data, maxlen, lease ms, running ttl ms,
-# terminal (0/1), finished ttl ms. Returns {} when fenced, else {id, stop}.
+# KEYS: meta, lease, log. ARGV: generation, maxlen, lease ms, running ttl ms, terminal (0/1),
+# finished ttl ms, then kind and data of each entry. Returns {} when fenced, else {last id, stop}.
 _APPEND = """
 if redis.call('GET', KEYS[2]) ~= ARGV[1] then return {} end
-local id = ARGV[1] .. '-' .. redis.call('HINCRBY', KEYS[1], 'sequence', 1)
-redis.call('XADD', KEYS[3], 'MAXLEN', ARGV[4], id, 'k', ARGV[2], 'd', ARGV[3])
-if ARGV[7] == '1' then
+local id
+for i = 7, #ARGV, 2 do
+  id = ARGV[1] .. '-' .. redis.call('HINCRBY', KEYS[1], 'sequence', 1)
+  redis.call('XADD', KEYS[3], 'MAXLEN', ARGV[2], id, 'k', ARGV[i], 'd', ARGV[i + 1])
+end
+if ARGV[5] == '1' then
   redis.call('HSET', KEYS[1], 'finished', 1)
   redis.call('DEL', KEYS[2])
-  redis.call('PEXPIRE', KEYS[1], ARGV[8])
-  redis.call('PEXPIRE', KEYS[3], ARGV[8])
+  redis.call('PEXPIRE', KEYS[1], ARGV[6])
+  redis.call('PEXPIRE', KEYS[3], ARGV[6])
   return {id, '0'}
 end
-redis.call('PEXPIRE', KEYS[2], ARGV[5])
-redis.call('PEXPIRE', KEYS[1], ARGV[6])
-redis.call('PEXPIRE', KEYS[3], ARGV[6])
+redis.call('PEXPIRE', KEYS[2], ARGV[3])
+redis.call('PEXPIRE', KEYS[1], ARGV[4])
+redis.call('PEXPIRE', KEYS[3], ARGV[4])
 return {id, redis.call('HGET', KEYS[1], 'stop')}
 """
 
@@ -166,17 +170,19 @@ class RedisEventLog:
             raise LeaseConflict(f"stream id {stream_id!r} is in use", stream_id=stream_id)
         return Lease(stream_id, int(generation))
 
-    async def _write(self, lease: Lease, kind: str, data: str, *, terminal: bool) -> AppendResult:
+    async def _write(
+        self, lease: Lease, entries: Sequence[tuple[str, str]], *, terminal: bool
+    ) -> AppendResult:
         args: list[str | int] = [
             lease.generation,
-            kind,
-            data,
             self._max_length,
             self._lease_ms,
             self._running_ttl_ms,
             int(terminal),
             self._ttl_ms,
         ]
+        for kind, data in entries:
+            args += (kind, data)
         keys = self._keys(lease.stream_id)
         reply = await self._call(lease.stream_id, lambda: self._append(keys=keys, args=args))
         if not reply:
@@ -189,11 +195,15 @@ class RedisEventLog:
 
     async def append(self, lease: Lease, kind: str, data: str) -> AppendResult:
         """Append one entry and renew the lease, in one round trip; see ``EventLog.append``."""
-        return await self._write(lease, kind, data, terminal=False)
+        return await self._write(lease, [(kind, data)], terminal=False)
+
+    async def append_many(self, lease: Lease, entries: Sequence[tuple[str, str]]) -> AppendResult:
+        """Append entries in order, in one round trip; see ``EventLog.append_many``."""
+        return await self._write(lease, entries, terminal=False)
 
     async def finish(self, lease: Lease, data: str) -> str:
         """Append the terminal entry; see ``EventLog.finish``."""
-        return (await self._write(lease, TERMINAL_KIND, data, terminal=True)).entry_id
+        return (await self._write(lease, [(TERMINAL_KIND, data)], terminal=True)).entry_id
 
     async def renew(self, lease: Lease) -> bool:
         """Renew the lease; see ``EventLog.renew``."""

@@ -38,6 +38,7 @@ SCENARIOS = {
         tool_calls=[{"name": "get_weather", "arguments": {"city": "Paris"}}],
     ),
     "slow": Scenario.scripted("word " * 300, chunk_size=5, tokens_per_second=100),
+    "brisk": Scenario.scripted("word " * 150, chunk_size=5, tokens_per_second=150),
     "thinking": Scenario.scripted("after a pause", ttft=0.8),
     "failing": Scenario.scripted("Hello world", fault=Fault.error_after(3, message="overloaded")),
 }
@@ -133,21 +134,21 @@ def test_the_log_leaves_running_texts_out_and_the_client_rebuilds_them(
     upstream: ReplayServer, relay: str
 ) -> None:
     """Delta events go out without their snapshot (the log stays linear); relay_events rebuilds it exactly."""
-    url = relay + start(relay, "slow")
+    url = relay + start(relay, "brisk")
     _, frames = raw_sse(url)
     deltas = [json.loads(frame.data) for frame in frames if frame.event == "content.delta"]
     assert len(deltas) > 50
     assert all("snapshot" not in delta for delta in deltas)
     events = [event for event in relay_events(url) if event.type == "content.delta"]
     assert [event.snapshot for event in events] == [
-        e.snapshot for e in direct(upstream, "slow") if e.type == "content.delta"
+        e.snapshot for e in direct(upstream, "brisk") if e.type == "content.delta"
     ]
 
 
 def test_leaving_does_not_stop_the_generation(upstream: ReplayServer, relay: str) -> None:
     """A reader that leaves mid-stream, then comes back with its last id, gets the rest and the whole answer."""
-    expected = direct(upstream, "slow")
-    with httpx2.stream("POST", relay + "/chat/", json={"model": "slow"}) as response:
+    expected = direct(upstream, "brisk")
+    with httpx2.stream("POST", relay + "/chat/", json={"model": "brisk"}) as response:
         location = response.headers["location"]
         frames = []
         for sse in iter_sse(response.iter_bytes()):
@@ -268,7 +269,7 @@ def finished_stream(relay: str) -> tuple[str, list[Any]]:
     return url, frames
 
 
-@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(
     last_event_id=st.text(
         st.characters(min_codepoint=0x20, max_codepoint=0xFF, exclude_characters="\x7f"), max_size=30
@@ -281,8 +282,9 @@ def test_any_last_event_id_header_is_answered_without_a_server_error(
     """Whatever Last-Event-ID says, the relay answers 200 from the next event, 204 at the end, or 400/404."""
     url, frames = finished_stream
     ids = [frame.id for frame in frames]
-    response, received = raw_sse(url, **{"last-event-id": last_event_id.encode("latin-1")})
-    stripped = last_event_id.strip(" \t")  # as HTTP header parsing does
+    # HTTP strips a header value's outer whitespace (and httpx refuses to send it)
+    stripped = last_event_id.strip(" \t")
+    response, received = raw_sse(url, **({"last-event-id": stripped.encode("latin-1")} if stripped else {}))
     if stripped in ids:
         expected = 204 if stripped == ids[-1] else 200
         assert response.status_code == expected
