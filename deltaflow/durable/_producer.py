@@ -89,6 +89,8 @@ async def produce(
                 last = ErrorReported(code="relay_upstream_error", message=str(error) or type(error).__name__)
                 await log.append(lease, last.type, last.model_dump_json())
             payload = {"outcome": "error", **_failure(error, last)}
+            # an error from outside deltaflow (the source's own) carries no completion: the stream has it
+            payload["completion"] = payload["completion"] or _snapshot(stream)
             await log.finish(lease, json.dumps(payload, separators=(",", ":")))
             return "error"
         if watch.stop_requested:
