@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 from collections.abc import AsyncIterator, Callable
 from typing import Any
@@ -42,6 +43,16 @@ class Upstream:
         return deltaflow.AsyncChatStream(self._generate())
 
 
+async def until_logged(log: EventLog, stream_id: str, count: int) -> None:
+    """Wait (a blocking read of the log) until the stream has ``count`` entries."""
+    position = await start_position(log, stream_id, None)
+    async with contextlib.aclosing(follow(log, stream_id, position, idle=0.05)) as reader:
+        async for item in reader:
+            count -= not isinstance(item, Idle)
+            if count <= 0:
+                return
+
+
 async def entries(log: EventLog, stream_id: str) -> list[Any]:
     position = await start_position(log, stream_id, None)
     return [item async for item in follow(log, stream_id, position, idle=0.05) if not isinstance(item, Idle)]
@@ -67,8 +78,7 @@ async def test_a_stop_request_reaches_a_producer_whose_model_is_thinking(make_lo
     upstream = Upstream()
     upstream.release(5)
     running = asyncio.ensure_future(produce(log, await log.claim("p2"), upstream.stream()))
-    while (info := await log.info("p2")) is None or info.sequence < 3:
-        await asyncio.sleep(0.01)
+    await until_logged(log, "p2", 3)
     assert await log.request_stop("p2")
     assert await asyncio.wait_for(running, 10) == "aborted"
     assert upstream.closed.is_set()
@@ -85,8 +95,7 @@ async def test_cancelling_the_producer_writes_aborted_shutdown(make_log: MakeLog
     upstream = Upstream()
     upstream.release(4)
     running = asyncio.ensure_future(produce(log, await log.claim("p3"), upstream.stream()))
-    while (info := await log.info("p3")) is None or info.sequence < 2:
-        await asyncio.sleep(0.01)
+    await until_logged(log, "p3", 2)
     running.cancel()
     with pytest.raises(asyncio.CancelledError):
         await running
@@ -120,8 +129,7 @@ async def test_a_producer_that_lost_its_lease_stops_and_writes_nothing(make_log:
     upstream = Upstream()
     upstream.release(3)
     running = asyncio.ensure_future(produce(log, await log.claim("p5"), upstream.stream()))
-    while (info := await log.info("p5")) is None or info.sequence < 1:
-        await asyncio.sleep(0.01)
+    await until_logged(log, "p5", 1)
     await log.delete("p5")
     with pytest.raises(LeaseLost):
         await asyncio.wait_for(running, 10)
