@@ -78,3 +78,4 @@ def test_readme_examples_run(server: ReplayServer, monkeypatch: pytest.MonkeyPat
     assert "It is 18.5 °C in Paris. (2 requests)" in outputs[4]
     assert "thought: A capital: Paris." in outputs[5]
     assert "Paris is the capital of France." in outputs[6]
+    assert "DurableEndpoint 10.0" in outputs[7]
