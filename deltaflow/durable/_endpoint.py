@@ -33,10 +33,10 @@ from deltaflow.recipes._relay import (
     Scope,
     Send,
     _body,
-    _disconnected,
     _frame,
     _lifespan,
     _respond,
+    _until_disconnected,
 )
 
 from ._follow import Gap, Idle, follow, start_position
@@ -250,16 +250,10 @@ class DurableEndpoint:
             # the reader has everything: 204 tells an EventSource not to reconnect
             await _respond_bytes(send, 204, b"", b"text/plain")
             return
-        pump = asyncio.ensure_future(self._pump(send, stream_id, position, _stream_headers(scope, stream_id)))
-        watch = asyncio.ensure_future(_disconnected(receive))
-        try:
-            await asyncio.wait({pump, watch}, return_when=asyncio.FIRST_COMPLETED)
-        finally:
-            watch.cancel()
-            pump.cancel()
-            outcome, _ = await asyncio.gather(pump, watch, return_exceptions=True)
-        if isinstance(outcome, Exception):
-            raise outcome
+        # a reader leaving ends this response only: the stream's producer goes on
+        await _until_disconnected(
+            self._pump(send, stream_id, position, _stream_headers(scope, stream_id)), receive
+        )
 
     async def _pump(
         self, send: Send, stream_id: str, position: tuple[int, int], headers: list[tuple[bytes, bytes]]

@@ -180,18 +180,9 @@ class RelayEndpoint:
         source: _EventSource = (
             _AsyncEvents(stream) if isinstance(stream, AsyncChatStream) else _ThreadEvents(stream)
         )
-        pump = asyncio.ensure_future(self._pump(source, send))
-        watch = asyncio.ensure_future(_disconnected(receive))
-        try:
-            await asyncio.wait({pump, watch}, return_when=asyncio.FIRST_COMPLETED)
-        finally:
-            # the client left (or the server is stopping): stop relaying, which closes the stream
-            watch.cancel()
-            pump.cancel()
-            outcome, _ = await asyncio.gather(pump, watch, return_exceptions=True)
-        # a failure of the relay itself (the stream's own failure was relayed, not raised)
-        if isinstance(outcome, Exception):
-            raise outcome
+        # the client leaving stops relaying, which closes the stream; a failure of the relay itself
+        # is raised (the stream's own failure was relayed, not raised)
+        await _until_disconnected(self._pump(source, send), receive)
 
     async def _pump(self, source: _EventSource, send: Send) -> None:
         sequence = 0
@@ -620,6 +611,20 @@ async def _read_body(receive: Receive) -> bytes | None:
         parts.append(message.get("body", b""))
         if not message.get("more_body", False):
             return b"".join(parts)
+
+
+async def _until_disconnected(work: Awaitable[None], receive: Receive) -> None:
+    """Run ``work`` until it ends or the client disconnects, which cancels it; re-raise its failure."""
+    pump = asyncio.ensure_future(work)
+    watch = asyncio.ensure_future(_disconnected(receive))
+    try:
+        await asyncio.wait({pump, watch}, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        watch.cancel()
+        pump.cancel()
+        outcome, _ = await asyncio.gather(pump, watch, return_exceptions=True)
+    if isinstance(outcome, Exception):
+        raise outcome
 
 
 async def _disconnected(receive: Receive) -> None:

@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-import threading
 import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -26,6 +25,7 @@ from deltaflow.pipeline import iter_sse
 from deltaflow.recipes import RelayError, arelay_events, relay_events
 from deltaflow.recipes._relay import COMPACTED_FIELDS
 from deltaflow.replay import Fault, ReplayServer, Scenario
+from tests.durable.reading import BackgroundReader
 from tests.durable.redis_server import RedisServer
 from tests.recipes import MESSAGES, aclient, client
 from tests.recipes.test_relay import AppServer
@@ -164,32 +164,16 @@ def test_leaving_does_not_stop_the_generation(upstream: ReplayServer, relay: str
 def test_a_stop_request_ends_the_generation_with_what_was_made(upstream: ReplayServer, relay: str) -> None:
     """POST <id>/stop: the reader gets StreamAborted('stopped') with the partial completion; upstream is closed."""
     url = relay + start(relay, "slow")
-    received: list[Any] = []
-    failure: list[BaseException] = []
-    some = threading.Event()
-
-    def read() -> None:
-        try:
-            for event in relay_events(url):
-                received.append(event)
-                if len(received) > 3:
-                    some.set()
-        except BaseException as error:
-            failure.append(error)
-            some.set()
-
-    reader = threading.Thread(target=read)
-    reader.start()
-    assert some.wait(10)
+    reader = BackgroundReader(url, enough=4)
+    assert reader.some.wait(10)
     stop = httpx2.post(url + "/stop")
     assert stop.status_code == 202, stop.text
     reader.join(10)
-    assert not reader.is_alive()
-    assert len(failure) == 1
-    assert isinstance(failure[0], StreamAborted)
-    assert failure[0].reason == "stopped"
-    assert failure[0].completion is not None
-    content = failure[0].completion.choices[0].message.content or ""
+    stopped = reader.failure
+    assert isinstance(stopped, StreamAborted)
+    assert stopped.reason == "stopped"
+    assert stopped.completion is not None
+    content = stopped.completion.choices[0].message.content or ""
     assert content.startswith("word word")
     assert len(content) < len("word " * 300)
     upstream.wait_for_disconnect(10)

@@ -6,7 +6,6 @@ in turn, and the client reconnects through it to the other instance.
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
@@ -19,6 +18,7 @@ from deltaflow.recipes import relay_events
 from deltaflow.replay import ReplayServer, Scenario
 from tests.durable.balancer import CuttingBalancer
 from tests.durable.instances import RelayProcess
+from tests.durable.reading import BackgroundReader
 from tests.durable.redis_server import RedisServer
 
 MESSAGES = [{"role": "user", "content": "hi"}]
@@ -121,35 +121,18 @@ def test_a_stop_request_to_the_other_instance_ends_the_generation(
     first, second = instances
     started = httpx2.post(first.url + "/chat/", json=body("slow"), headers={"accept": "application/json"})
     location = started.json()["url"]
-    failure: list[BaseException] = []
-    received: list[Any] = []
-    some = threading.Event()
-
-    def read() -> None:
-        try:
-            for event in relay_events(first.url + location):
-                received.append(event)
-                if len(received) >= 5:
-                    some.set()
-        except BaseException as error:
-            failure.append(error)
-        some.set()
-
-    reader = threading.Thread(target=read)
-    reader.start()
-    assert some.wait(15)
+    reader = BackgroundReader(first.url + location, enough=5)
+    assert reader.some.wait(15)
     assert httpx2.post(second.url + location + "/stop").status_code == 202
     reader.join(15)
-    assert not reader.is_alive()
-    assert len(failure) == 1
-    stopped = failure[0]
+    stopped = reader.failure
     assert isinstance(stopped, StreamAborted)
     assert stopped.reason == "stopped"
     assert stopped.completion is not None
     text = stopped.completion.choices[0].message.content or ""
     assert text.startswith("word word")
     assert len(text) < len("word " * 400)
-    assert text == "".join(event.delta for event in received if event.type == "content.delta")
+    assert text == "".join(event.delta for event in reader.events if event.type == "content.delta")
     upstream.wait_for_disconnect(15)
 
 
