@@ -5,12 +5,14 @@ in memory (no upstream HTTP, so the relay's own cost shows): the plain ``relay_e
 ``durable_endpoint`` on a ``MemoryEventLog`` and on a ``RedisEventLog`` (a real ``redis-server``
 started here). The client reads raw SSE over HTTP in this process.
 
-- Throughput: one unpaced stream of ``EVENTS`` content deltas, POST to ``done``: events per second.
+- Throughput: one unpaced stream of ``EVENTS`` content deltas, POST to ``done``: events per second;
+  and the replay of a finished stream of that length from the log (a GET, as after a reconnect).
 - Redis round trips per event: ``INFO commandstats`` before and after one stream, over its events
   (the producer's ``EVALSHA`` per event, the reader's ``XREAD``s, the lease renewals).
 - Latency: events paced every ``INTERVAL`` s, each carrying the ``perf_counter_ns`` (CLOCK_MONOTONIC,
   the same clock in every process) of the moment its chunk was made; the reader takes the difference
-  on arrival. p50/p99 per relay; "added" is the durable relay's percentile minus the plain relay's.
+  on arrival. p50/p99 per relay (the median of three interleaved runs' percentiles); "added" is the
+  durable relay's percentile minus the plain relay's.
 - Memory per retained stream: ``MEMORY USAGE`` of a finished stream's Redis keys, and ``tracemalloc``
   around a stream produced into a ``MemoryEventLog`` in this process.
 
@@ -23,6 +25,7 @@ import asyncio
 import gc
 import json
 import os
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -43,8 +46,12 @@ from deltaflow.pipeline import iter_sse
 EVENTS = 5_000
 LATENCY_EVENTS = 1_000
 INTERVAL = 0.004
+LATENCY_RUNS = 3
 RETAINED_EVENTS = 1_000
 RELAYS = ("plain", "memory", "redis")
+# besides the content deltas: the role chunk's empty delta, content.done, choice.done, usage,
+# completion.done and the terminal entry
+EXTRA_FRAMES = 6
 
 
 def synthetic_chunks(count: int, interval: float) -> AsyncIterator[dict[str, Any]]:
@@ -120,19 +127,42 @@ def relays(redis_url: str) -> Iterator[dict[str, str]]:
 
 
 def read_stream(url: str, events: int, interval: float) -> tuple[float, list[float], int]:
-    """POST one stream and read it to the end: seconds, per-event latencies (ms), content deltas read."""
+    """POST one stream and read it to the end: seconds, per-event latencies (ms), content deltas read.
+
+    Unpaced (a throughput run), events are only counted: parsing their JSON would time the client.
+    """
     latencies: list[float] = []
+    deltas = 0
     start = time.perf_counter()
     with httpx2.stream("POST", url, json={"events": events, "interval": interval}, timeout=60) as response:
         for sse in iter_sse(response.iter_bytes()):
             if sse.event == "content.delta":
-                arrived = time.perf_counter_ns()
-                stamp = json.loads(sse.data)["delta"].strip()
-                if stamp:
-                    latencies.append((arrived - int(stamp)) / 1e6)
+                deltas += 1
+                if interval:
+                    arrived = time.perf_counter_ns()
+                    stamp = json.loads(sse.data)["delta"].strip()
+                    if stamp:
+                        latencies.append((arrived - int(stamp)) / 1e6)
             elif sse.event == "done":
                 break
-    return time.perf_counter() - start, latencies, len(latencies)
+    return time.perf_counter() - start, latencies, deltas - 1  # the first delta is the empty role chunk's
+
+
+def replay_seconds(url: str) -> float:
+    """Best of three GETs of a finished stream of ``EVENTS`` deltas, from the log, to its end."""
+    with httpx2.stream("POST", url, json={"events": EVENTS, "interval": 0}, timeout=60) as response:
+        location = response.headers["location"]
+        for _ in response.iter_bytes():
+            pass
+    stream_url = url.split("/relay", maxsplit=1)[0] + location
+    best = float("inf")
+    for _ in range(3):
+        start = time.perf_counter()
+        with httpx2.stream("GET", stream_url, timeout=60) as response:
+            frames = sum(1 for _ in iter_sse(response.iter_bytes()))
+        best = min(best, time.perf_counter() - start)
+        assert frames == EVENTS + EXTRA_FRAMES, frames
+    return best
 
 
 def percentile(values: list[float], fraction: float) -> float:
@@ -140,21 +170,25 @@ def percentile(values: list[float], fraction: float) -> float:
     return ordered[min(len(ordered) - 1, int(fraction * len(ordered)))]
 
 
-def round_trips(client: redis.Redis, url: str) -> dict[str, float]:
+def round_trips(client: redis.Redis, url: str, interval: float) -> dict[str, Any]:
+    """Redis calls during one stream read by one reader, from ``INFO commandstats``, per event."""
+
     def counts() -> dict[str, int]:
         stats = client.info("commandstats")
         return {name.removeprefix("cmdstat_"): int(value["calls"]) for name, value in stats.items()}
 
+    events = EVENTS if not interval else LATENCY_EVENTS
     before = counts()
-    _, _, read = read_stream(url, EVENTS, 0)
+    read_stream(url, events, interval)
     after = counts()
     calls = {name: after[name] - before.get(name, 0) for name in after if after[name] != before.get(name, 0)}
-    events = read + 4  # content deltas, plus the first empty delta, choice.done, usage and completion.done
+    events += EXTRA_FRAMES
     # commandstats also counts the commands a script runs inside Redis: only these cross the network
     writes = calls.get("evalsha", 0) + calls.get("eval", 0)
     reads = calls.get("xread", 0) + calls.get("hmget", 0)
     return {
         "events": events,
+        "interval": interval,
         "calls": calls,
         "writer_round_trips_per_event": writes / events,
         "reader_round_trips_per_event": reads / events,
@@ -168,7 +202,7 @@ def redis_memory(client: redis.Redis, url: str) -> dict[str, float]:
             pass
     keys = client.keys(f"bench:{{{stream_id}}}:*")
     size = sum(int(client.memory_usage(key, samples=0) or 0) for key in keys)
-    return {"bytes": size, "bytes_per_event": size / (RETAINED_EVENTS + 5), "keys": len(keys)}
+    return {"bytes": size, "bytes_per_event": size / (RETAINED_EVENTS + EXTRA_FRAMES), "keys": len(keys)}
 
 
 def memory_log_memory() -> dict[str, float]:
@@ -189,7 +223,7 @@ def memory_log_memory() -> dict[str, float]:
     after = tracemalloc.get_traced_memory()[0]
     tracemalloc.stop()
     size = (after - before) / streams
-    return {"bytes": size, "bytes_per_event": size / (RETAINED_EVENTS + 5)}
+    return {"bytes": size, "bytes_per_event": size / (RETAINED_EVENTS + EXTRA_FRAMES)}
 
 
 def main() -> None:
@@ -206,12 +240,22 @@ def main() -> None:
                 throughput = {}
                 for kind, url in urls.items():
                     best = min(read_stream(url, EVENTS, 0)[0] for _ in range(3))
-                    throughput[kind] = (EVENTS + 4) / best
-                latency = {}
-                for kind, url in urls.items():
-                    _, values, _ = read_stream(url, LATENCY_EVENTS, INTERVAL)
-                    latency[kind] = {"p50": percentile(values, 0.5), "p99": percentile(values, 0.99)}
-                trips = round_trips(client, urls["redis"])
+                    throughput[kind] = (EVENTS + EXTRA_FRAMES) / best
+                replay = {
+                    kind: (EVENTS + EXTRA_FRAMES) / replay_seconds(urls[kind]) for kind in ("memory", "redis")
+                }
+                runs: dict[str, list[list[float]]] = {kind: [] for kind in urls}
+                for _ in range(LATENCY_RUNS):  # interleaved, so the machine's noise falls on all three
+                    for kind, url in urls.items():
+                        runs[kind].append(read_stream(url, LATENCY_EVENTS, INTERVAL)[1])
+                latency = {
+                    kind: {
+                        "p50": statistics.median(percentile(values, 0.5) for values in samples),
+                        "p99": statistics.median(percentile(values, 0.99) for values in samples),
+                    }
+                    for kind, samples in runs.items()
+                }
+                trips = [round_trips(client, urls["redis"], interval) for interval in (0, INTERVAL)]
                 retained = {"redis": redis_memory(client, urls["redis"]), "memory": memory_log_memory()}
         finally:
             client.close()
@@ -221,8 +265,12 @@ def main() -> None:
     print("| relay | events/s | ratio vs plain relay |\n|---|---:|---:|")
     for kind in RELAYS:
         print(f"| {kind} | {throughput[kind]:,.0f} | {throughput[kind] / throughput['plain']:.2f} |")
+    print("\nreplay of the finished stream from the log (GET to the end):")
+    for kind, rate in replay.items():
+        print(f"  {kind}: {rate:,.0f} events/s")
     print(
-        f"\nlatency from chunk made to event read by the SSE client, {LATENCY_EVENTS:,} events every {INTERVAL * 1000:g} ms:"
+        f"\nlatency from chunk made to event read by the SSE client, {LATENCY_EVENTS:,} events every "
+        f"{INTERVAL * 1000:g} ms, median of {LATENCY_RUNS} interleaved runs' percentiles:"
     )
     print("| relay | p50 ms | p99 ms | added p50 ms | added p99 ms |\n|---|---:|---:|---:|---:|")
     for kind in RELAYS:
@@ -230,12 +278,14 @@ def main() -> None:
         added50 = row["p50"] - latency["plain"]["p50"]
         added99 = row["p99"] - latency["plain"]["p99"]
         print(f"| {kind} | {row['p50']:.2f} | {row['p99']:.2f} | {added50:+.2f} | {added99:+.2f} |")
-    print(
-        f"\nRedis round trips per event ({trips['events']:,} events, one reader): writer "
-        f"{trips['writer_round_trips_per_event']:.3f}, reader {trips['reader_round_trips_per_event']:.3f}; "
-        f"calls {trips['calls']}"
-    )
-    print(f"\nmemory per retained stream of {RETAINED_EVENTS + 5:,} events:")
+    print("\nRedis round trips per event, one stream read by one reader:")
+    for row in trips:
+        paced = f"paced every {row['interval'] * 1000:g} ms" if row["interval"] else "unpaced"
+        print(
+            f"  {row['events']:,} events, {paced}: writer {row['writer_round_trips_per_event']:.3f}, "
+            f"reader {row['reader_round_trips_per_event']:.3f} (calls {row['calls']})"
+        )
+    print(f"\nmemory per retained stream of {RETAINED_EVENTS + EXTRA_FRAMES:,} entries:")
     for kind, row in retained.items():
         print(f"  {kind}: {row['bytes'] / 1024:,.1f} KiB ({row['bytes_per_event']:.0f} B/event)")
     write_results(
@@ -243,6 +293,7 @@ def main() -> None:
         {
             "events": EVENTS,
             "throughput_events_per_second": throughput,
+            "replay_events_per_second": replay,
             "latency_ms": latency,
             "latency_interval_s": INTERVAL,
             "redis_round_trips": trips,

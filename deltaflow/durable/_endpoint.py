@@ -39,8 +39,8 @@ from deltaflow.recipes._relay import (
     _until_disconnected,
 )
 
-from ._follow import Gap, Idle, follow, start_position
-from ._log import STREAM_ID, EventLog
+from ._follow import Gap, Idle, follow_batches, start_position
+from ._log import STREAM_ID, EventLog, LogEntry
 from ._memory import MemoryEventLog
 from ._producer import produce
 
@@ -262,20 +262,24 @@ class DurableEndpoint:
         await send(start)
         await send(_body(self._retry))
         try:
-            async for item in follow(self.log, stream_id, position, idle=self._idle):
-                if isinstance(item, Idle):
-                    await send(_body(_KEEP_ALIVE))
-                elif isinstance(item, Gap):
-                    gap = {"after": item.after, "next": item.next_id, "missing": item.missing}
-                    await send(_body(_frame("gap", json.dumps(gap))))
-                else:
-                    await send(_body(_frame(item.kind, item.data, item.id)))
+            async for batch in follow_batches(self.log, stream_id, position, idle=self._idle):
+                # one write per read of the log: a catch-up of thousands of events is a few writes
+                await send(
+                    _body(_KEEP_ALIVE if isinstance(batch, Idle) else b"".join(map(_sse_frame, batch)))
+                )
         except EventLogError as error:
             code = "unavailable" if isinstance(error, EventLogUnavailable) else "not_found"
             failure = {"code": code, "message": str(error)}
             await send(_body(_frame("log_error", json.dumps(failure)), more=False))
             return
         await send(_body(b"", more=False))
+
+
+def _sse_frame(item: LogEntry | Gap) -> bytes:
+    if isinstance(item, Gap):
+        gap = {"after": item.after, "next": item.next_id, "missing": item.missing}
+        return _frame("gap", json.dumps(gap))
+    return _frame(item.kind, item.data, item.id)
 
 
 def _relative_path(scope: Scope) -> str:

@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+import contextlib
+from collections.abc import AsyncGenerator, AsyncIterator
 from typing import NamedTuple
 
 from deltaflow.errors import StreamNotFound
 
 from ._log import EventLog, LogEntry, aborted_payload, parse_entry_id
 
-__all__ = ["Gap", "Idle", "follow", "start_position"]
+__all__ = ["Gap", "Idle", "follow", "follow_batches", "start_position"]
 
 
 class Gap(NamedTuple):
@@ -45,18 +46,10 @@ async def start_position(log: EventLog, stream_id: str, last_event_id: str | Non
     return generation, sequence
 
 
-async def follow(
+async def follow_batches(
     log: EventLog, stream_id: str, position: tuple[int, int], *, idle: float
-) -> AsyncIterator[LogEntry | Gap | Idle]:
-    """Entries after ``position`` up to the terminal one; a ``Gap`` before a trimmed range.
-
-    Blocks on the log (never polls) up to ``idle`` seconds at a time; after each empty wait it
-    checks the producer's lease, writing ``aborted`` (``producer_lost``) for a producer that died,
-    and yields ``Idle`` while the producer is alive.
-
-    Raises:
-        StreamNotFound: the stream expired or was replaced under the same id while being read.
-    """
+) -> AsyncGenerator[list[LogEntry | Gap] | Idle, None]:
+    """Entries after ``position`` up to the terminal one, a list per read of the log (see ``follow``)."""
     generation, sequence = position
     wait = idle
     while True:
@@ -72,15 +65,41 @@ async def follow(
             # ended (or just reaped): one more short read picks up the terminal entry if it is new
             wait = idle if state == "live" else 0.001
             continue
+        batch: list[LogEntry | Gap] = []
         for entry in entries:
             entry_generation, entry_sequence = parse_entry_id(entry.id, stream_id=stream_id)
             if entry_generation != generation:
+                if batch:
+                    yield batch
                 raise StreamNotFound(
                     f"stream {stream_id!r} was replaced by a new answer", stream_id=stream_id
                 )
             if entry_sequence != sequence + 1:
-                yield Gap(f"{generation}-{sequence}", entry.id, entry_sequence - sequence - 1)
+                batch.append(Gap(f"{generation}-{sequence}", entry.id, entry_sequence - sequence - 1))
             sequence = entry_sequence
-            yield entry
+            batch.append(entry)
             if entry.terminal:
+                yield batch
                 return
+        yield batch
+
+
+async def follow(
+    log: EventLog, stream_id: str, position: tuple[int, int], *, idle: float
+) -> AsyncIterator[LogEntry | Gap | Idle]:
+    """Entries after ``position`` up to the terminal one; a ``Gap`` before a trimmed range.
+
+    Blocks on the log (never polls) up to ``idle`` seconds at a time; after each empty wait it
+    checks the producer's lease, writing ``aborted`` (``producer_lost``) for a producer that died,
+    and yields ``Idle`` while the producer is alive.
+
+    Raises:
+        StreamNotFound: the stream expired or was replaced under the same id while being read.
+    """
+    async with contextlib.aclosing(follow_batches(log, stream_id, position, idle=idle)) as batches:
+        async for batch in batches:
+            if isinstance(batch, Idle):
+                yield batch
+            else:
+                for item in batch:
+                    yield item
