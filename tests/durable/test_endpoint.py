@@ -20,13 +20,14 @@ from starlette.routing import Mount
 
 import deltaflow
 from deltaflow.durable import EventLog, MemoryEventLog, RedisEventLog, durable_endpoint
-from deltaflow.errors import EventLogUnavailable, StreamAborted, StreamNotFound
+from deltaflow.errors import EventLogUnavailable, StreamAborted, StreamInterrupted, StreamNotFound
 from deltaflow.pipeline import iter_sse
 from deltaflow.recipes import RelayError, arelay_events, relay_events
 from deltaflow.recipes._relay import COMPACTED_FIELDS
 from deltaflow.replay import Fault, ReplayServer, Scenario
+from tests.durable.balancer import CuttingBalancer
 from tests.durable.reading import BackgroundReader
-from tests.durable.redis_server import RedisServer
+from tests.durable.redis_server import RedisServer, free_port
 from tests.recipes import MESSAGES, aclient, client
 from tests.recipes.test_relay import AppServer
 
@@ -349,3 +350,40 @@ def test_redis_restarted_mid_stream_gives_typed_errors_on_both_sides(
             assert fresh[-1].type == "completion.done"
     finally:
         redis.stop()
+
+
+@pytest.mark.parametrize("twin", ["sync", "async"])
+@pytest.mark.parametrize(("retries", "resumes"), [(3, True), (2, False)])
+def test_reconnections_are_bounded_in_a_row(
+    upstream: ReplayServer, relay: str, twin: str, retries: int, resumes: bool
+) -> None:
+    """Cut after 4 events, the next two reconnections land on a dead backend and the third on the relay:
+    with 3 retries the client resumes (nothing lost or repeated), with 2 it raises StreamInterrupted."""
+    relay_port = int(relay.rsplit(":", 1)[1])
+    expected = [event.model_dump() for event in direct(upstream, "scripted")]
+    with CuttingBalancer([relay_port, free_port(), free_port(), relay_port]) as balancer:
+        balancer.cut_next(4, into=3)
+        url, body = balancer.url + "/chat/", {"model": "scripted"}
+        received: list[Any] = []
+
+        async def read_async() -> None:
+            async for event in arelay_events(url, json=body, retries=retries, retry_delay=0.01):
+                received.append(event.model_dump())
+
+        def read() -> None:
+            if twin == "async":
+                asyncio.run(read_async())
+            else:
+                received.extend(
+                    e.model_dump() for e in relay_events(url, json=body, retries=retries, retry_delay=0.01)
+                )
+
+        if resumes:
+            read()
+            assert received == expected
+            assert len(balancer.connections) == 4
+        else:
+            with pytest.raises(StreamInterrupted, match="2 reconnections failed"):
+                read()
+            assert received == expected[:4]
+            assert len(balancer.connections) == 3
