@@ -141,7 +141,10 @@ def relay(arguments: argparse.Namespace) -> int:
     where = f"redis {arguments.redis}" if arguments.redis else "memory"
     print(f"durable relay at http://{arguments.host}:{arguments.port}/chat/ (log: {where})", file=sys.stderr)
     try:
-        uvicorn.run(app, host=arguments.host, port=arguments.port, log_level="warning")
+        # a deploy stops within seconds: streams still running here end `aborted` (shutdown)
+        uvicorn.run(
+            app, host=arguments.host, port=arguments.port, log_level="warning", timeout_graceful_shutdown=5
+        )
     finally:
         if demo is not None:
             demo.stop()

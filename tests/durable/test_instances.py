@@ -163,3 +163,23 @@ def test_a_killed_producer_process_leaves_readers_aborted_within_the_lease(
     with pytest.raises(StreamAborted) as replayed:
         list(relay_events(second.url + location))
     assert replayed.value.reason == "producer_lost"
+
+
+def test_an_instance_stopped_for_a_deploy_ends_its_streams_aborted_shutdown(
+    upstream: ReplayServer, redis_server: RedisServer, instances: tuple[RelayProcess, RelayProcess]
+) -> None:
+    """SIGTERM the instance producing a stream: its shutdown writes aborted (shutdown) at once for readers elsewhere."""
+    _, second = instances
+    with RelayProcess(*relay_arguments(upstream, redis_server, "--lease", "30")) as leaving:
+        started = httpx2.post(
+            leaving.url + "/chat/", json=body("slow"), headers={"accept": "application/json"}
+        )
+        location = started.json()["url"]
+        reader = BackgroundReader(second.url + location, enough=3)
+        assert reader.some.wait(15)
+        leaving.stop()
+        # a lease of 30 s: an answer within the wait below comes from the shutdown, not from reaping
+        reader.join(20)
+    assert isinstance(reader.failure, StreamAborted)
+    assert reader.failure.reason == "shutdown"
+    assert reader.failure.completion is not None
