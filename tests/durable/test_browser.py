@@ -39,6 +39,7 @@ SCENARIOS = {
         tokens_per_second=40,
     ),
     "structured": Scenario.scripted(json.dumps(STRUCTURED), tokens_per_second=60),
+    "long": Scenario.scripted("word " * 500, chunk_size=5, tokens_per_second=40),
 }
 SCHEMA = {
     "type": "json_schema",
@@ -52,7 +53,7 @@ def site(redis_server: RedisServer) -> Iterator[CuttingBalancer]:
     with ReplayServer(SCENARIOS) as upstream:
         arguments = [
             "--redis", redis_server.url, "--base-url", upstream.base_url,
-            "--model", "browser", "--allow-model", "structured",
+            "--model", "browser", "--allow-model", "structured", "--allow-model", "long",
         ]  # fmt: skip
         with (
             RelayProcess(*arguments) as first,
@@ -128,4 +129,22 @@ def test_structured_output_grows_as_a_tree(site: CuttingBalancer, browser: Any) 
         assert text in tree
     assert page.locator("#tree li").count() == 7  # title, points and its 3 items, meta and its 1 key
     assert site.cuts == cuts + 1
+    page.close()
+
+
+def test_the_stop_button_ends_the_generation_on_any_instance(site: CuttingBalancer, browser: Any) -> None:
+    """Stop while the answer streams: the page ends with `aborted (stopped)` and keeps what was generated."""
+    page = browser.new_page()
+    page.goto(site.url + "/chat/")
+    page.evaluate(
+        "body => window.deltaflowStart(body)",
+        {"model": "long", "messages": [{"role": "user", "content": "go"}]},
+    )
+    page.wait_for_function("document.getElementById('content').textContent.length > 20", timeout=30_000)
+    page.click("#stop")
+    page.wait_for_selector("body[data-outcome]", timeout=30_000)
+    assert page.get_attribute("body", "data-outcome") == "aborted (stopped)"
+    shown = page.inner_text("#content")
+    assert shown.startswith("word word")
+    assert len(shown) < len("word " * 500)
     page.close()

@@ -62,8 +62,9 @@ def relay(request: pytest.FixtureRequest, upstream: ReplayServer) -> Iterator[st
     async_client, sync_client = aclient(upstream), client(upstream)
 
     def make_async(body: dict[str, Any]) -> deltaflow.AsyncChatStream[Any]:
-        if body.get("model") not in SCENARIOS:
-            raise ValueError("unknown model")
+        model = body.get("model")
+        if not isinstance(model, str) or model not in SCENARIOS:
+            raise ValueError("model: one of the scenarios' names")
         return deltaflow.astream(async_client, model=body["model"], messages=MESSAGES, tools=TOOLS)
 
     def make_sync(body: dict[str, Any]) -> deltaflow.ChatStream[Any]:
@@ -387,3 +388,30 @@ def test_reconnections_are_bounded_in_a_row(
                 read()
             assert received == expected[:4]
             assert len(balancer.connections) == 3
+
+
+json_values = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=20),
+    lambda children: (
+        st.lists(children, max_size=4) | st.dictionaries(st.text(max_size=8), children, max_size=4)
+    ),
+    max_leaves=12,
+)
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(
+    body=st.binary(max_size=64)
+    | json_values.map(lambda value: json.dumps(value).encode())
+    | st.dictionaries(st.sampled_from(["model", "messages", "x"]), json_values, max_size=3).map(
+        lambda value: json.dumps(value).encode()
+    )
+)
+def test_any_post_body_is_answered_without_a_server_error(relay: str, body: bytes) -> None:
+    """Whatever the POST body, the endpoint answers 201 (a stream started), or 400/413/422 with a JSON error."""
+    response = httpx2.post(relay + "/chat/", content=body, headers={"accept": "application/json"})
+    assert response.status_code in (201, 400, 413, 422), response.text
+    if response.status_code == 201:
+        assert json.loads(body)["model"] in SCENARIOS
+    else:
+        assert "error" in response.json()
