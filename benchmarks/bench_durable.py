@@ -24,7 +24,6 @@ from __future__ import annotations
 import asyncio
 import gc
 import json
-import os
 import statistics
 import subprocess
 import sys
@@ -298,7 +297,6 @@ def main() -> None:
             "latency_interval_s": INTERVAL,
             "redis_round_trips": trips,
             "retained_memory": retained,
-            "pid": os.getpid(),
         },
     )
 
