@@ -46,11 +46,12 @@ class MemoryEventLog:
 
     Args:
         max_length: entries kept per stream; older ones are trimmed (readers then get a ``gap``).
+            An answer streams about one event per token: the default keeps the longest whole.
         ttl: seconds a stream is kept after its terminal entry.
         lease_time: seconds a producer's lease lasts without an append or renewal.
     """
 
-    def __init__(self, *, max_length: int = 10_000, ttl: float = 600.0, lease_time: float = 10.0) -> None:
+    def __init__(self, *, max_length: int = 100_000, ttl: float = 600.0, lease_time: float = 10.0) -> None:
         if max_length < 1 or ttl <= 0 or lease_time <= 0:
             raise ValueError("max_length, ttl and lease_time must be positive")
         self._max_length = max_length

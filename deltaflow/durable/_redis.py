@@ -101,6 +101,7 @@ class RedisEventLog:
         client: a ``redis.asyncio.Redis`` made with ``decode_responses=True``.
         prefix: the key prefix of every key this log writes.
         max_length: entries kept per stream (``XADD MAXLEN``); readers of trimmed ones get a ``gap``.
+            An answer streams about one event per token: the default keeps the longest whole.
         ttl: seconds a stream is kept after its terminal entry.
         lease_time: seconds a producer's lease lasts without an append or renewal.
     """
@@ -110,7 +111,7 @@ class RedisEventLog:
         client: aioredis.Redis,
         *,
         prefix: str = "deltaflow:",
-        max_length: int = 10_000,
+        max_length: int = 100_000,
         ttl: float = 600.0,
         lease_time: float = 10.0,
     ) -> None:
