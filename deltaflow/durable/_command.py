@@ -68,7 +68,9 @@ def add_relay_command(
         "--lease", type=float, default=10.0, help="producer lease, seconds (default: %(default)s)"
     )
     command.add_argument("--ttl", type=float, default=600.0, help="retention after the end, seconds")
-    command.add_argument("--max-length", type=int, default=100_000, help="events kept per stream (default: %(default)s)")
+    command.add_argument(
+        "--max-length", type=int, default=100_000, help="events kept per stream (default: %(default)s)"
+    )
     command.add_argument(
         "--keep-alive", type=float, default=15.0, help="keep-alive comment interval, seconds"
     )
