@@ -6,6 +6,7 @@ in turn, and the client reconnects through it to the other instance.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
@@ -170,16 +171,20 @@ def test_an_instance_stopped_for_a_deploy_ends_its_streams_aborted_shutdown(
 ) -> None:
     """SIGTERM the instance producing a stream: its shutdown writes aborted (shutdown) at once for readers elsewhere."""
     _, second = instances
-    with RelayProcess(*relay_arguments(upstream, redis_server, "--lease", "30")) as leaving:
+    with RelayProcess(*relay_arguments(upstream, redis_server, "--lease", "120")) as leaving:
         started = httpx2.post(
             leaving.url + "/chat/", json=body("slow"), headers={"accept": "application/json"}
         )
         location = started.json()["url"]
         reader = BackgroundReader(second.url + location, enough=3)
         assert reader.some.wait(15)
-        leaving.stop()
-        # a lease of 30 s: an answer within the wait below comes from the shutdown, not from reaping
-        reader.join(20)
+        stopping = time.monotonic()
+        leaving.stop(grace=60)
+        stopped_in = time.monotonic() - stopping
+        # generous waits for a loaded machine; with a lease of 120 s, an answer within them comes from the
+        # shutdown, not from reaping
+        assert stopped_in < 59, f"the instance did not stop on SIGTERM: {leaving.stderr()}"
+        reader.join(60)
     assert isinstance(reader.failure, StreamAborted)
     assert reader.failure.reason == "shutdown"
     assert reader.failure.completion is not None
