@@ -23,6 +23,7 @@ class CuttingBalancer:
         self._turn = 0
         self._plans: deque[tuple[int, int]] = deque()
         self.connections: list[int] = []  # the backend port of each connection, in order
+        self.event_backends: list[int] = []  # the backend of each connection that carried events, in order
         self.cuts = 0
         self._loop = asyncio.new_event_loop()
         self._ready = threading.Event()
@@ -70,7 +71,7 @@ class CuttingBalancer:
             return
         upstream = asyncio.ensure_future(self._pipe(client_reader, backend_writer))
         try:
-            await self._respond(backend_reader, client_writer)
+            await self._respond(backend_reader, client_writer, backend)
         finally:
             upstream.cancel()
             for writer in (client_writer, backend_writer):
@@ -84,14 +85,20 @@ class CuttingBalancer:
                 writer.write(data)
                 await writer.drain()
 
-    async def _respond(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+    async def _respond(
+        self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, backend: int
+    ) -> None:
         # a planned cut goes to the next connection that carries events (a browser may open others)
         plan: tuple[int, int] | None = None
         seen = 0  # event starts forwarded so far
         # the last bytes of the previous read: a marker split across two reads is still found once
         keep = len(EVENT_START) - 1
         tail = b""
+        carried = False
         while data := await reader.read(65536):
+            if not carried and EVENT_START in tail + data:
+                carried = True
+                self.event_backends.append(backend)
             if plan is None and self._plans and EVENT_START in tail + data:
                 plan = self._plans.popleft()
             if plan is not None:

@@ -82,12 +82,15 @@ def test_the_page_shows_the_whole_answer_once_after_a_cut(site: CuttingBalancer,
     Last-Event-ID by itself and the page ends with every part exactly once; a reload replays it from the log."""
     page = browser.new_page(viewport={"width": 900, "height": 900})
     site.cut_next(15, into=5)
-    cuts = site.cuts
+    cuts, carried = site.cuts, len(site.event_backends)
     page.goto(site.url + "/chat/")
     page.fill("#prompt", "How do durable streams work?")
     page.click("#start")
     page.wait_for_selector("body[data-outcome]", timeout=30_000)
     assert site.cuts == cuts + 1
+    # the cut connection, then the browser's own reconnection carried the rest (round robin usually sends it
+    # to the other instance, but Chromium may reuse an idle connection: which one is not asserted)
+    assert len(site.event_backends[carried:]) == 2
     assert page.get_attribute("body", "data-outcome") == "done"
     assert page.inner_text("#content") == ANSWER
     assert page.inner_text("#reasoning") == REASONING
