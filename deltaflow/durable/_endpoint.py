@@ -34,6 +34,7 @@ from deltaflow.recipes._relay import (
     Send,
     _body,
     _frame,
+    _json_object,
     _lifespan,
     _respond,
     _until_disconnected,
@@ -171,11 +172,8 @@ class DurableEndpoint:
         if body is None:
             await _respond(send, 413, {"error": f"the request body exceeds {self._max_body} bytes"})
             return
-        try:
-            request_json = json.loads(body)
-        except ValueError:
-            request_json = None
-        if not isinstance(request_json, dict):
+        request_json = _json_object(body)
+        if request_json is None:
             await _respond(send, 400, {"error": "the request body must be a JSON object"})
             return
         stream_id = _query(scope, "stream_id") or secrets.token_urlsafe(12)

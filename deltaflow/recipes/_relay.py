@@ -168,11 +168,8 @@ class RelayEndpoint:
         body = await _read_body(receive)
         if body is None:
             return
-        try:
-            request_json = json.loads(body)
-        except ValueError:
-            request_json = None
-        if not isinstance(request_json, dict):
+        request_json = _json_object(body)
+        if request_json is None:
             await _respond(send, 400, {"error": "the request body must be a JSON object"})
             return
         made = self._make_stream(request_json)
@@ -599,6 +596,15 @@ def _body(chunk: bytes, *, more: bool = True) -> Message:
 
 def _headers(headers: Mapping[str, str] | None) -> dict[str, str]:
     return {"accept": "text/event-stream", **(headers or {})}
+
+
+def _json_object(body: bytes) -> dict[str, Any] | None:
+    """The request body as a JSON object, or None when it is not one."""
+    try:
+        value = json.loads(body)
+    except ValueError:
+        return None
+    return value if isinstance(value, dict) else None
 
 
 async def _read_body(receive: Receive) -> bytes | None:
