@@ -15,7 +15,14 @@ Hierarchy::
     │   └── RelayError           a relayed stream failed upstream, or the relay answered an HTTP error
     ├── StreamInterrupted        the connection broke mid-stream (also openai's APIConnectionError)
     ├── StreamTimeout            no chunk within the idle timeout (also openai's APITimeoutError)
-    └── ToolLoopLimitError       ``recipes.tool_loop`` reached ``max_steps``
+    ├── ToolLoopLimitError       ``recipes.tool_loop`` reached ``max_steps``
+    ├── StreamAborted            a durable stream ended ``aborted``: stopped, producer lost, shut down
+    └── EventLogError            a durable stream's event log refused or failed an operation
+        ├── LeaseConflict        another producer holds the stream id, or the id is still retained
+        ├── LeaseLost            a stale producer tried to write (fenced)
+        ├── StreamNotFound       no such stream: never started, expired, or replaced by a new one
+        ├── EventsTrimmed        the events after the reader's last id were trimmed (a ``gap``)
+        └── EventLogUnavailable  the log's backend (Redis) cannot be reached
 
 ``ParseError`` is a ``ValueError``, as what openai's helper raises in the same places (pydantic's
 ``ValidationError``, ``json.JSONDecodeError``): an ``except ValueError`` written for it still works.
@@ -40,16 +47,23 @@ __all__ = [
     "ContentFilterFinishReasonError",
     "ContentInvalidError",
     "DeltaflowError",
+    "EventLogError",
+    "EventLogUnavailable",
+    "EventsTrimmed",
     "JsonLimitError",
     "JsonParseError",
+    "LeaseConflict",
+    "LeaseLost",
     "LengthFinishReasonError",
     "ParseError",
     "ProviderError",
     "RefusalError",
     "RelayError",
+    "StreamAborted",
     "StreamClosedError",
     "StreamContractError",
     "StreamInterrupted",
+    "StreamNotFound",
     "StreamTimeout",
     "ToolArgumentsError",
     "ToolLoopLimitError",
@@ -313,3 +327,71 @@ class ToolLoopLimitError(DeltaflowError):
         super().__init__(f"the model still asked for tools after {max_steps} steps", completion=completion)
         self.max_steps = max_steps
         self.messages = messages
+
+
+class StreamAborted(DeltaflowError):  # noqa: N818 - reads as what happened, like StreamInterrupted
+    """A durable stream ended ``aborted`` rather than ``done``.
+
+    Attributes:
+        reason: ``stopped`` (a stop request), ``producer_lost`` (its producer died or lost its lease)
+            or ``shutdown`` (its relay instance stopped).
+        usage: the usage reported so far as a dict, or None when the provider had not reported it.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        reason: str,
+        usage: dict[str, object] | None = None,
+        completion: ParsedChatCompletion[object] | None = None,
+    ) -> None:
+        super().__init__(message, completion=completion)
+        self.reason = reason
+        self.usage = usage
+
+
+class EventLogError(DeltaflowError):
+    """A durable stream's event log refused or failed an operation.
+
+    Attributes:
+        stream_id: the stream concerned.
+    """
+
+    def __init__(
+        self, message: str, *, stream_id: str, completion: ParsedChatCompletion[object] | None = None
+    ) -> None:
+        super().__init__(message, completion=completion)
+        self.stream_id = stream_id
+
+
+class LeaseConflict(EventLogError):  # noqa: N818 - names what happened, like StreamTimeout
+    """A producer asked for a stream id another producer holds, or that a retained stream still uses."""
+
+
+class LeaseLost(EventLogError):  # noqa: N818 - names what happened, like StreamTimeout
+    """A producer's lease was gone or taken over when it wrote: a stale producer cannot write."""
+
+
+class StreamNotFound(EventLogError):  # noqa: N818 - names what happened, like StreamTimeout
+    """No such stream: never started, expired after its retention, or replaced under the same id."""
+
+
+class EventsTrimmed(EventLogError):  # noqa: N818 - names what happened, like StreamTimeout
+    """Events after the reader's last id were trimmed from the log (retention by length).
+
+    Attributes:
+        after: the reader's last event id.
+        next_id: the first event id still in the log.
+        missing: how many events were lost between the two.
+    """
+
+    def __init__(self, message: str, *, stream_id: str, after: str, next_id: str, missing: int) -> None:
+        super().__init__(message, stream_id=stream_id)
+        self.after = after
+        self.next_id = next_id
+        self.missing = missing
+
+
+class EventLogUnavailable(EventLogError):  # noqa: N818 - names what happened, like StreamTimeout
+    """The event log's backend (Redis) cannot be reached; the backend's exception is the ``__cause__``."""

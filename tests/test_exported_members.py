@@ -24,11 +24,16 @@ PUBLIC = {
         "ReasoningDone",
         "RefusalDelta", "RefusalDone", "ToolCallDelta", "ToolCallDone", "UsageReported",
     ],
+    "deltaflow.durable": [
+        "AppendResult", "DurableEndpoint", "EventLog", "Lease", "LogEntry", "MemoryEventLog", "RedisEventLog",
+        "StreamInfo", "durable_endpoint", "produce",
+    ],
     "deltaflow.errors": [
-        "ContentFilterFinishReasonError", "ContentInvalidError", "DeltaflowError", "JsonLimitError",
-        "JsonParseError", "LengthFinishReasonError", "ParseError", "ProviderError", "RefusalError", "RelayError",
-        "StreamClosedError", "StreamContractError", "StreamInterrupted", "StreamTimeout", "ToolArgumentsError",
-        "ToolLoopLimitError",
+        "ContentFilterFinishReasonError", "ContentInvalidError", "DeltaflowError", "EventLogError",
+        "EventLogUnavailable", "EventsTrimmed", "JsonLimitError", "JsonParseError", "LeaseConflict", "LeaseLost",
+        "LengthFinishReasonError", "ParseError", "ProviderError", "RefusalError", "RelayError", "StreamAborted",
+        "StreamClosedError", "StreamContractError", "StreamInterrupted", "StreamNotFound", "StreamTimeout",
+        "ToolArgumentsError", "ToolLoopLimitError",
     ],
     "deltaflow.dialects": [
         "DIALECTS", "Dialect", "Outcome", "Step", "StreamNormalizer", "detect_dialect", "get_dialect",

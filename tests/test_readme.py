@@ -82,6 +82,7 @@ def test_readme_examples_run(server: ReplayServer, monkeypatch: pytest.MonkeyPat
     assert "Paris is the capital of France." in outputs[6]
     assert "city='Paris' celsius=18.5" in outputs[7]
     assert any(output == "chat gpt-4o-mini closed\n" for output in outputs)  # the sinks.otel example
+    assert any("DurableEndpoint 10.0" in output for output in outputs)  # the durable streams example
 
 
 def test_readme_first_example_passes_mypy_strict(tmp_path: Path) -> None:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import inspect
 import json
+import time
 from collections.abc import (
     AsyncGenerator,
     Awaitable,
@@ -26,7 +27,15 @@ from openai.types.chat import ParsedChatCompletion
 from pydantic import TypeAdapter, ValidationError
 
 from deltaflow._openai_compat import construct
-from deltaflow.errors import RelayError, StreamContractError, StreamInterrupted
+from deltaflow.errors import (
+    EventLogUnavailable,
+    EventsTrimmed,
+    RelayError,
+    StreamAborted,
+    StreamContractError,
+    StreamInterrupted,
+    StreamNotFound,
+)
 from deltaflow.events import BaseEvent, ErrorReported, Event
 from deltaflow.pipeline import AsyncChatStream, ChatStream, ServerSentEvent, aiter_sse, iter_sse
 
@@ -50,6 +59,16 @@ StreamFactory: TypeAlias = Callable[[dict[str, Any]], AnyChatStream | Awaitable[
 """Makes the stream for one HTTP request from its JSON body: sync or ``async def``."""
 
 DONE_EVENT = "done"
+COMPACTED_FIELDS: dict[str, tuple[str, str]] = {
+    "content.delta": ("snapshot", "delta"),
+    "reasoning.delta": ("snapshot", "delta"),
+    "refusal.delta": ("snapshot", "delta"),
+    "tool_calls.function.arguments.delta": ("arguments", "arguments_delta"),
+}
+"""Running texts a durable log leaves out of delta events, each with the delta field it grows by.
+
+Logged whole, they would make a stream's log quadratic in its length; a reader rebuilds them from
+the deltas it has read (so a reader that joins mid-stream has them from where it joined)."""
 # openai's default: long enough for slow reasoning models, finite so a dead relay is noticed
 _DEFAULT_TIMEOUT = httpx.Timeout(600.0, connect=5.0)
 _SSE_HEADERS = [
@@ -127,11 +146,8 @@ class RelayEndpoint:
         body = await _read_body(receive)
         if body is None:
             return
-        try:
-            request_json = json.loads(body)
-        except ValueError:
-            request_json = None
-        if not isinstance(request_json, dict):
+        request_json = _json_object(body)
+        if request_json is None:
             await _respond(send, 400, {"error": "the request body must be a JSON object"})
             return
         made = self._make_stream(request_json)
@@ -139,18 +155,9 @@ class RelayEndpoint:
         source: _EventSource = (
             _AsyncEvents(stream) if isinstance(stream, AsyncChatStream) else _ThreadEvents(stream)
         )
-        pump = asyncio.ensure_future(self._pump(source, send))
-        watch = asyncio.ensure_future(_disconnected(receive))
-        try:
-            await asyncio.wait({pump, watch}, return_when=asyncio.FIRST_COMPLETED)
-        finally:
-            # the client left (or the server is stopping): stop relaying, which closes the stream
-            watch.cancel()
-            pump.cancel()
-            outcome, _ = await asyncio.gather(pump, watch, return_exceptions=True)
-        # a failure of the relay itself (the stream's own failure was relayed, not raised)
-        if isinstance(outcome, Exception):
-            raise outcome
+        # the client leaving stops relaying, which closes the stream; a failure of the relay itself
+        # is raised (the stream's own failure was relayed, not raised)
+        await _until_disconnected(self._pump(source, send), receive)
 
     async def _pump(self, source: _EventSource, send: Send) -> None:
         sequence = 0
@@ -188,9 +195,12 @@ class RelayEndpoint:
 def relay_events(
     url: str,
     *,
-    json: object,
+    json: object = None,
     http_client: httpx.Client | None = None,
     headers: Mapping[str, str] | None = None,
+    retries: int = 3,
+    retry_delay: float = 0.25,
+    last_event_id: str | None = None,
 ) -> Generator[Event, None, None]:
     """Read a relay (``relay_endpoint``) back as deltaflow events.
 
@@ -200,6 +210,12 @@ def relay_events(
     stream failed, its ``error`` event is yielded first, then ``RelayError`` is raised, carrying
     the partial completion; a relay that stops before ``done`` raises ``StreamInterrupted``.
     Closing the generator early closes the HTTP response, and the relay then closes its upstream.
+
+    A durable relay (``deltaflow.durable.durable_endpoint``) names the stream in its answer's
+    ``Location``: when the connection breaks there, the client reconnects to it with
+    ``Last-Event-ID`` and continues from exactly the next event, transparently, up to ``retries``
+    times in a row without a new event (behind a load balancer, any instance sharing the log serves
+    it). A durable stream that was stopped or lost its producer raises ``StreamAborted``.
 
     Example::
 
@@ -217,34 +233,51 @@ def relay_events(
 
     Args:
         url: the relay endpoint's URL.
-        json: the request body (what the endpoint's ``make_stream`` expects).
+        json: the request body (what the endpoint's ``make_stream`` expects); None sends a GET
+            instead, to follow a durable stream at ``url`` (``<endpoint>/<stream id>``).
         http_client: an ``httpx2.Client`` (``httpx.Client`` with older openai) to send with; by
             default a new one, closed at the end, with openai's timeouts.
         headers: extra request headers (authentication...).
+        retries: reconnections to a durable relay allowed in a row without a new event.
+        retry_delay: seconds before the first reconnection, doubled for each following one.
+        last_event_id: with a GET, read a durable stream from after this event id.
 
     Yields:
         The relayed events, in order.
 
     Raises:
         RelayError: the relayed stream failed, or the relay answered with an HTTP error.
-        StreamInterrupted: the connection broke, or the relay ended without ``done``.
+        StreamInterrupted: the connection broke (past the retries), or the relay ended without ``done``.
         StreamContractError: the relay sent something that is not a deltaflow event.
+        StreamAborted: a durable stream ended ``aborted`` (stopped, producer lost, shutdown).
+        EventsTrimmed: a durable stream's events after the last one read were trimmed.
+        StreamNotFound: a durable stream expired or was replaced before it could be resumed.
+        EventLogUnavailable: a durable relay's event log (Redis) cannot be reached.
     """
-    reader = _Reader()
+    reader = _Reader(
+        url, following=json is None, retries=retries, retry_delay=retry_delay, last_event_id=last_event_id
+    )
     client = http_client or httpx.Client(timeout=_DEFAULT_TIMEOUT)
     try:
-        with client.stream("POST", url, json=json, headers=_headers(headers)) as response:
-            if response.status_code >= 300:
-                raise reader.http_error(response.status_code, response.read())
+        method, target, body = "GET" if json is None else "POST", url, json
+        while reader.done is None:
+            broken: Exception | None = None
             try:
-                for sse in iter_sse(response.iter_bytes()):
-                    event = reader.read(sse)
-                    if event is not None:
-                        yield event
-                    if reader.done is not None:
-                        break
+                with client.stream(method, target, json=body, headers=reader.headers(headers)) as response:
+                    if response.status_code >= 300 or response.status_code == 204:
+                        raise reader.http_error(response.status_code, response.read())
+                    reader.connected(response.headers)
+                    for sse in iter_sse(response.iter_bytes()):
+                        event = reader.read(sse)
+                        if event is not None:
+                            yield event
+                        if reader.done is not None:
+                            break
             except httpx.TransportError as error:
-                raise StreamInterrupted(f"the relay's connection broke: {error!r}") from error
+                broken = error
+            if reader.done is None:
+                method, target, body = "GET", reader.resumption(broken), None
+                time.sleep(reader.delay())
         reader.finish()
     finally:
         if http_client is None:
@@ -254,9 +287,12 @@ def relay_events(
 async def arelay_events(
     url: str,
     *,
-    json: object,
+    json: object = None,
     http_client: httpx.AsyncClient | None = None,
     headers: Mapping[str, str] | None = None,
+    retries: int = 3,
+    retry_delay: float = 0.25,
+    last_event_id: str | None = None,
 ) -> AsyncGenerator[Event, None]:
     """The async twin of ``relay_events``, with an ``httpx2.AsyncClient``.
 
@@ -274,33 +310,51 @@ async def arelay_events(
 
     Args:
         url: the relay endpoint's URL.
-        json: the request body.
+        json: the request body; None sends a GET, to follow a durable stream at ``url``.
         http_client: an ``httpx2.AsyncClient`` to send with; by default a new one, closed at the end.
         headers: extra request headers.
+        retries: reconnections to a durable relay allowed in a row without a new event.
+        retry_delay: seconds before the first reconnection, doubled for each following one.
+        last_event_id: with a GET, read a durable stream from after this event id.
 
     Yields:
         The relayed events, in order.
 
     Raises:
         RelayError: the relayed stream failed, or the relay answered with an HTTP error.
-        StreamInterrupted: the connection broke, or the relay ended without ``done``.
+        StreamInterrupted: the connection broke (past the retries), or the relay ended without ``done``.
         StreamContractError: the relay sent something that is not a deltaflow event.
+        StreamAborted: a durable stream ended ``aborted`` (stopped, producer lost, shutdown).
+        EventsTrimmed: a durable stream's events after the last one read were trimmed.
+        StreamNotFound: a durable stream expired or was replaced before it could be resumed.
+        EventLogUnavailable: a durable relay's event log (Redis) cannot be reached.
     """
-    reader = _Reader()
+    reader = _Reader(
+        url, following=json is None, retries=retries, retry_delay=retry_delay, last_event_id=last_event_id
+    )
     client = http_client or httpx.AsyncClient(timeout=_DEFAULT_TIMEOUT)
     try:
-        async with client.stream("POST", url, json=json, headers=_headers(headers)) as response:
-            if response.status_code >= 300:
-                raise reader.http_error(response.status_code, await response.aread())
+        method, target, body = "GET" if json is None else "POST", url, json
+        while reader.done is None:
+            broken: Exception | None = None
             try:
-                async for sse in aiter_sse(response.aiter_bytes()):
-                    event = reader.read(sse)
-                    if event is not None:
-                        yield event
-                    if reader.done is not None:
-                        break
+                async with client.stream(
+                    method, target, json=body, headers=reader.headers(headers)
+                ) as response:
+                    if response.status_code >= 300 or response.status_code == 204:
+                        raise reader.http_error(response.status_code, await response.aread())
+                    reader.connected(response.headers)
+                    async for sse in aiter_sse(response.aiter_bytes()):
+                        event = reader.read(sse)
+                        if event is not None:
+                            yield event
+                        if reader.done is not None:
+                            break
             except httpx.TransportError as error:
-                raise StreamInterrupted(f"the relay's connection broke: {error!r}") from error
+                broken = error
+            if reader.done is None:
+                method, target, body = "GET", reader.resumption(broken), None
+                await asyncio.sleep(reader.delay())
         reader.finish()
     finally:
         if http_client is None:
@@ -308,14 +362,64 @@ async def arelay_events(
 
 
 class _Reader:
-    """The client side's decoding, shared by both twins: SSE events in, deltaflow events out."""
+    """The client side's decoding and resumption, shared by both twins: SSE in, deltaflow events out."""
 
-    def __init__(self) -> None:
+    def __init__(
+        self,
+        url: str,
+        *,
+        following: bool = False,
+        retries: int = 3,
+        retry_delay: float = 0.25,
+        last_event_id: str | None = None,
+    ) -> None:
         # built per relay read, not at import: importing deltaflow.recipes stays cheap
         self._adapter: TypeAdapter[Event] = TypeAdapter(Event)
         self.done: dict[str, Any] | None = None
+        self._url = url
+        self._retries = retries
+        self._retry_delay = retry_delay
+        self._failures = 0
+        # known up front when following a durable stream by its URL, else told by a durable relay
+        self.stream_id = url.rstrip("/").rsplit("/", 1)[-1] if following else ""
+        self._resume_url: str | None = url if following else None
+        # the deltas of each running text a durable log left out, by (event type, choice, tool call)
+        self._pieces: dict[tuple[str, object, object], list[str]] = {}
+        self._last_id = last_event_id
+
+    def headers(self, extra: Mapping[str, str] | None) -> dict[str, str]:
+        headers = _headers(extra)
+        if self._last_id is not None:
+            headers["last-event-id"] = self._last_id
+        return headers
+
+    def connected(self, headers: Mapping[str, str]) -> None:
+        location, stream_id = headers.get("location"), headers.get("x-stream-id")
+        if location and stream_id and self._resume_url is None:
+            self._resume_url = str(httpx.URL(self._url).join(location))
+            self.stream_id = stream_id
+
+    def resumption(self, broken: Exception | None) -> str:
+        """Where to reconnect after a broken read, or StreamInterrupted when that is not possible."""
+        what = (
+            f"the relay's connection broke: {broken!r}"
+            if broken
+            else "the relay ended before its 'done' event"
+        )
+        if self._resume_url is None:
+            raise StreamInterrupted(what) from broken
+        if self._failures >= self._retries:
+            raise StreamInterrupted(f"{what} ({self._retries} reconnections failed)") from broken
+        self._failures += 1
+        return self._resume_url
+
+    def delay(self) -> float:
+        return float(self._retry_delay * 2 ** (self._failures - 1))
 
     def read(self, sse: ServerSentEvent) -> Event | None:
+        self._failures = 0
+        if sse.id is not None and self._resume_url is not None:
+            self._last_id = sse.id
         if sse.event == DONE_EVENT:
             try:
                 done = json.loads(sse.data)
@@ -323,12 +427,50 @@ class _Reader:
                 done = None
             self.done = done if isinstance(done, dict) else {"ok": False, "error": {"message": sse.data}}
             return None
+        if sse.event in ("gap", "log_error"):
+            raise self._log_failure(sse)
         try:
+            if sse.event in COMPACTED_FIELDS:
+                return self._rebuilt(sse.event, sse.data)
             return self._adapter.validate_json(sse.data)
         except ValidationError as error:
             raise StreamContractError(
                 f"the relay sent {sse.event!r}, not a deltaflow event: {error}"
             ) from error
+
+    def _rebuilt(self, kind: str, data: str) -> Event:
+        """A delta event whose running text was left out, with that text rebuilt (lazily) from the deltas."""
+        try:
+            fields = json.loads(data)
+        except ValueError as error:
+            raise StreamContractError(f"the relay sent {kind!r} with invalid JSON: {error}") from error
+        running, grows_by = COMPACTED_FIELDS[kind]
+        if not isinstance(fields, dict) or running in fields:
+            return self._adapter.validate_python(fields)
+        key = (kind, fields.get("choice_index"), fields.get("index"))
+        pieces = self._pieces.setdefault(key, [])
+        event = self._adapter.validate_python({**fields, running: ""})
+        pieces.append(fields[grows_by])  # validated as a string just above
+        # joined on first read, as the pipeline's own snapshots are: reading none costs nothing
+        return event.evolve(lazy={running: (_joined, (pieces, len(pieces)))})
+
+    def _log_failure(self, sse: ServerSentEvent) -> Exception:
+        try:
+            detail = json.loads(sse.data)
+        except ValueError:
+            detail = None
+        detail = detail if isinstance(detail, dict) else {}
+        if sse.event == "gap":
+            return EventsTrimmed(
+                f"{detail.get('missing')} events of stream {self.stream_id!r} were trimmed",
+                stream_id=self.stream_id,
+                after=str(detail.get("after")),
+                next_id=str(detail.get("next")),
+                missing=int(detail.get("missing") or 0),
+            )
+        message = str(detail.get("message") or "the relay's event log failed")
+        kind = EventLogUnavailable if detail.get("code") == "unavailable" else StreamNotFound
+        return kind(message, stream_id=self.stream_id)
 
     def finish(self) -> None:
         done = self.done
@@ -336,23 +478,36 @@ class _Reader:
             raise StreamInterrupted("the relay ended before its 'done' event")
         if done.get("ok") is True:
             return
-        reported = done.get("error")
-        error = reported if isinstance(reported, dict) else {}
-        message = str(error.get("message") or "the relayed stream failed")
         completion = None
         if isinstance(done.get("completion"), dict):
             # built as openai builds snapshots, unvalidated: a partial one lacks its finish_reason
             completion = construct(ParsedChatCompletion[object], done["completion"])
+        if done.get("outcome") == "aborted":
+            reason = str(done.get("reason") or "aborted")
+            usage = done.get("usage") if isinstance(done.get("usage"), dict) else None
+            raise StreamAborted(
+                f"the stream was aborted: {reason}", reason=reason, usage=usage, completion=completion
+            )
+        reported = done.get("error")
+        error = reported if isinstance(reported, dict) else {}
+        message = str(error.get("message") or "the relayed stream failed")
         raise RelayError(f"the relayed stream failed: {message}", error=error, completion=completion)
 
-    @staticmethod
-    def http_error(status: int, body: bytes) -> RelayError:
+    def http_error(self, status: int, body: bytes) -> Exception:
         text = body.decode("utf-8", errors="replace")
+        if self._resume_url is not None and status in (404, 503):
+            kind = StreamNotFound if status == 404 else EventLogUnavailable
+            return kind(f"the relay answered HTTP {status}: {text[:500]}", stream_id=self.stream_id)
         return RelayError(
             f"the relay answered HTTP {status}: {text[:500]}",
             error={"status": status, "body": text},
             status_code=status,
         )
+
+
+def _joined(pieces_and_count: tuple[list[str], int]) -> str:
+    pieces, count = pieces_and_count
+    return "".join(pieces[:count])
 
 
 class _EventSource(Protocol):
@@ -421,6 +576,15 @@ def _headers(headers: Mapping[str, str] | None) -> dict[str, str]:
     return {"accept": "text/event-stream", **(headers or {})}
 
 
+def _json_object(body: bytes) -> dict[str, Any] | None:
+    """The request body as a JSON object, or None when it is not one."""
+    try:
+        value = json.loads(body)
+    except ValueError:
+        return None
+    return value if isinstance(value, dict) else None
+
+
 async def _read_body(receive: Receive) -> bytes | None:
     """The whole request body, or None when the client left before sending it."""
     parts: list[bytes] = []
@@ -431,6 +595,20 @@ async def _read_body(receive: Receive) -> bytes | None:
         parts.append(message.get("body", b""))
         if not message.get("more_body", False):
             return b"".join(parts)
+
+
+async def _until_disconnected(work: Awaitable[None], receive: Receive) -> None:
+    """Run ``work`` until it ends or the client disconnects, which cancels it; re-raise its failure."""
+    pump = asyncio.ensure_future(work)
+    watch = asyncio.ensure_future(_disconnected(receive))
+    try:
+        await asyncio.wait({pump, watch}, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        watch.cancel()
+        pump.cancel()
+        outcome, _ = await asyncio.gather(pump, watch, return_exceptions=True)
+    if isinstance(outcome, Exception):
+        raise outcome
 
 
 async def _disconnected(receive: Receive) -> None:

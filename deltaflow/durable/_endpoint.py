@@ -1,0 +1,356 @@
+"""``durable_endpoint``: start streams with a POST, follow them from any instance with a GET.
+
+Routes, relative to where the endpoint is mounted::
+
+    GET  /             the browser page
+    POST /             start a stream from a JSON body; SSE from its first event, or
+                       {"stream_id", "url"} with ``Accept: application/json``
+    GET  /<stream id>  the stream as SSE after ``Last-Event-ID`` (header or ``?last_event_id=``)
+    POST /<stream id>/stop   ask the stream's producer to stop, from any instance
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import inspect
+import json
+import logging
+import re
+import secrets
+from collections.abc import Collection
+from importlib import resources
+from typing import Any
+from urllib.parse import parse_qs
+
+from deltaflow.errors import EventLogError, EventLogUnavailable, LeaseConflict
+from deltaflow.pipeline import AsyncChatStream
+from deltaflow.recipes import StreamFactory
+from deltaflow.recipes._relay import (
+    _SSE_HEADERS,
+    Message,
+    Receive,
+    Scope,
+    Send,
+    _body,
+    _frame,
+    _json_object,
+    _lifespan,
+    _respond,
+    _until_disconnected,
+)
+
+from ._follow import Gap, Idle, follow_batches, start_position
+from ._log import STREAM_ID, EventLog, LogEntry
+from ._memory import MemoryEventLog
+from ._producer import produce
+
+__all__ = ["DurableEndpoint", "durable_endpoint"]
+
+_logger = logging.getLogger("deltaflow.durable")
+_LAST_EVENT_ID = re.compile(r"\d{1,19}-\d{1,19}")
+_KEEP_ALIVE = b": keep-alive\n\n"
+
+
+def durable_endpoint(
+    make_stream: StreamFactory,
+    log: EventLog | None = None,
+    *,
+    exclude: Collection[str] = ("chunk",),
+    keep_alive: float = 15.0,
+    retry: float = 1.0,
+    max_body: int = 1 << 20,
+) -> DurableEndpoint:
+    """An ASGI endpoint whose streams outlive their HTTP connections, resumable from any instance.
+
+    A POST's JSON body goes to ``make_stream`` (validate it there: a ``ValueError``, pydantic's
+    ``ValidationError`` included, answers 422). The stream runs in the background into ``log``; each
+    event goes out as SSE with the log's entry id as ``id:``, so a reader (``EventSource``, or
+    ``relay_events``) that reconnects with ``Last-Event-ID`` continues from exactly the next event, on
+    this instance or any other sharing the log. The last event is always ``event: done`` whose data
+    says the outcome (``done``, ``error`` or ``aborted``). Leaving does not stop the generation;
+    ``POST <endpoint>/<id>/stop`` does. A ``stream_id`` query parameter chooses the id (URL-safe,
+    up to 128 characters); by default a random one is made.
+
+    Mount it as a Starlette route as it is (``Mount("/chat", app=endpoint)``) and call ``aclose``
+    on shutdown (served on its own, its lifespan does it), which ends running streams ``aborted``.
+
+    Args:
+        make_stream: builds the stream for a request's JSON body: an ``AsyncChatStream`` (preferred)
+            or a ``ChatStream``, or an awaitable of either.
+        log: where streams live; a ``MemoryEventLog`` (one process) by default, a ``RedisEventLog``
+            for many instances.
+        exclude: event types not logged (``chunk``: each carries the whole snapshot so far).
+        keep_alive: seconds of silence after which a comment goes out, so proxies keep the
+            connection while a reasoning model thinks.
+        retry: the reconnection delay the browser is told (SSE ``retry:``), in seconds.
+        max_body: the largest request body accepted, in bytes.
+
+    Returns:
+        The ASGI endpoint.
+    """
+    return DurableEndpoint(
+        make_stream,
+        log if log is not None else MemoryEventLog(),
+        exclude=exclude,
+        keep_alive=keep_alive,
+        retry=retry,
+        max_body=max_body,
+    )
+
+
+class DurableEndpoint:
+    """The ASGI app ``durable_endpoint`` returns; see there.
+
+    Attributes:
+        log: the event log the streams live in.
+    """
+
+    def __init__(
+        self,
+        make_stream: StreamFactory,
+        log: EventLog,
+        *,
+        exclude: Collection[str] = ("chunk",),
+        keep_alive: float = 15.0,
+        retry: float = 1.0,
+        max_body: int = 1 << 20,
+    ) -> None:
+        if keep_alive <= 0 or retry < 0 or max_body < 1:
+            raise ValueError("keep_alive and max_body must be positive, retry not negative")
+        self.log = log
+        self._make_stream = make_stream
+        self._exclude = frozenset(exclude)
+        # blocking reads last at most this long: a keep-alive, and a check that the producer lives
+        self._idle = min(keep_alive, log.lease_time / 2)
+        self._retry = f"retry: {int(retry * 1000)}\n\n".encode()
+        self._max_body = max_body
+        self._producers: set[asyncio.Task[Any]] = set()
+
+    async def aclose(self) -> None:
+        """Stop this instance's running streams (they end ``aborted``, reason ``shutdown``)."""
+        producers = list(self._producers)
+        for task in producers:
+            task.cancel()
+        await asyncio.gather(*producers, return_exceptions=True)
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "lifespan":
+            await _lifespan(receive, send)
+            await self.aclose()
+            return
+        if scope["type"] != "http":
+            raise ValueError(f"the durable endpoint serves HTTP, not {scope['type']!r}")
+        path = _relative_path(scope)
+        method = scope["method"]
+        parts = [part for part in path.split("/") if part]
+        if not parts:
+            if method == "GET":
+                await _respond_bytes(send, 200, _page(), b"text/html; charset=utf-8")
+            elif method == "POST":
+                await self._start(scope, receive, send)
+            else:
+                await _respond(
+                    send, 405, {"error": "GET the page or POST a JSON object"}, _allow(b"GET, POST")
+                )
+            return
+        stream_id = parts[0]
+        if not STREAM_ID.fullmatch(stream_id) or len(parts) > 2 or (len(parts) == 2 and parts[1] != "stop"):
+            await _respond(send, 404, {"error": "no such route"})
+        elif len(parts) == 2:
+            if method != "POST":
+                await _respond(send, 405, {"error": "POST to stop a stream"}, _allow(b"POST"))
+            else:
+                await self._stop(stream_id, send)
+        elif method != "GET":
+            await _respond(send, 405, {"error": "GET a stream"}, _allow(b"GET"))
+        else:
+            await self._follow(scope, receive, send, stream_id=stream_id, last_event_id=_last_event_id(scope))
+
+    async def _start(self, scope: Scope, receive: Receive, send: Send) -> None:
+        body = await _read_limited(receive, self._max_body)
+        if body is None:
+            await _respond(send, 413, {"error": f"the request body exceeds {self._max_body} bytes"})
+            return
+        request_json = _json_object(body)
+        if request_json is None:
+            await _respond(send, 400, {"error": "the request body must be a JSON object"})
+            return
+        stream_id = _query(scope, "stream_id") or secrets.token_urlsafe(12)
+        if not STREAM_ID.fullmatch(stream_id):
+            await _respond(send, 400, {"error": "stream_id: 1 to 128 of A-Z a-z 0-9 _ -"})
+            return
+        try:
+            made = self._make_stream(request_json)
+            stream = await made if inspect.isawaitable(made) else made
+        except ValueError as error:
+            await _respond(send, 422, {"error": str(error)[:2000]})
+            return
+        try:
+            lease = await self.log.claim(stream_id)
+        except EventLogError as error:
+            await _close(stream)
+            status = 409 if isinstance(error, LeaseConflict) else 503
+            await _respond(send, status, {"error": str(error)})
+            return
+        task = asyncio.ensure_future(self._produce(produce(self.log, lease, stream, exclude=self._exclude)))
+        self._producers.add(task)
+        task.add_done_callback(self._producers.discard)
+        if b"application/json" in _header(scope, b"accept"):
+            url = f"{_mount_path(scope)}/{stream_id}"
+            await _respond(send, 201, {"stream_id": stream_id, "url": url}, _stream_headers(scope, stream_id))
+            return
+        await self._follow(scope, receive, send, stream_id=stream_id, last_event_id=None)
+
+    @staticmethod
+    async def _produce(running: Any) -> None:
+        try:
+            await running
+        except EventLogError as error:
+            # readers see the log's failure (or the reaped stream) themselves; no content is logged
+            _logger.warning("durable stream %s ended without its terminal entry: %r", error.stream_id, error)
+
+    async def _stop(self, stream_id: str, send: Send) -> None:
+        try:
+            stopping = await self.log.request_stop(stream_id)
+            known = stopping or await self.log.info(stream_id) is not None
+        except EventLogUnavailable as error:
+            await _respond(send, 503, {"error": str(error)})
+            return
+        if stopping:
+            await _respond(send, 202, {"stream_id": stream_id, "stopping": True})
+        elif known:
+            await _respond(send, 409, {"error": f"stream {stream_id!r} has ended already"})
+        else:
+            await _respond(send, 404, {"error": f"no stream {stream_id!r}"})
+
+    async def _follow(
+        self,
+        scope: Scope,
+        receive: Receive,
+        send: Send,
+        *,
+        stream_id: str,
+        last_event_id: str | None,
+    ) -> None:
+        if last_event_id is not None and not _LAST_EVENT_ID.fullmatch(last_event_id):
+            await _respond(send, 400, {"error": "Last-Event-ID must be an event id of this relay"})
+            return
+        try:
+            position = await start_position(self.log, stream_id, last_event_id)
+            info = await self.log.info(stream_id)
+        except EventLogError as error:
+            await _respond(
+                send, 503 if isinstance(error, EventLogUnavailable) else 404, {"error": str(error)}
+            )
+            return
+        if info is not None and info.finished and position[1] >= info.sequence:
+            # the reader has everything: 204 tells an EventSource not to reconnect
+            await _respond_bytes(send, 204, b"", b"text/plain")
+            return
+        # a reader leaving ends this response only: the stream's producer goes on
+        await _until_disconnected(
+            self._pump(send, stream_id, position, _stream_headers(scope, stream_id)), receive
+        )
+
+    async def _pump(
+        self, send: Send, stream_id: str, position: tuple[int, int], headers: list[tuple[bytes, bytes]]
+    ) -> None:
+        start: Message = {"type": "http.response.start", "status": 200, "headers": [*_SSE_HEADERS, *headers]}
+        await send(start)
+        await send(_body(self._retry))
+        try:
+            async for batch in follow_batches(self.log, stream_id, position, idle=self._idle):
+                # one write per read of the log: a catch-up of thousands of events is a few writes
+                await send(
+                    _body(_KEEP_ALIVE if isinstance(batch, Idle) else b"".join(map(_sse_frame, batch)))
+                )
+        except EventLogError as error:
+            code = "unavailable" if isinstance(error, EventLogUnavailable) else "not_found"
+            failure = {"code": code, "message": str(error)}
+            await send(_body(_frame("log_error", json.dumps(failure)), more=False))
+            return
+        await send(_body(b"", more=False))
+
+
+def _sse_frame(item: LogEntry | Gap) -> bytes:
+    if isinstance(item, Gap):
+        gap = {"after": item.after, "next": item.next_id, "missing": item.missing}
+        return _frame("gap", json.dumps(gap))
+    return _frame(item.kind, item.data, item.id)
+
+
+def _relative_path(scope: Scope) -> str:
+    path: str = scope["path"]
+    root: str = scope.get("root_path", "")
+    # Starlette's Mount leaves the whole path in `path` and the mount point in `root_path`
+    return path[len(root) :] if root and path.startswith(root) else path
+
+
+def _mount_path(scope: Scope) -> str:
+    root: str = scope.get("root_path", "")
+    path: str = scope["path"]
+    return (root if root and path.startswith(root) else "").rstrip("/")
+
+
+def _stream_headers(scope: Scope, stream_id: str) -> list[tuple[bytes, bytes]]:
+    # where a reader resumes: relay_events follows `location` when the connection breaks
+    location = f"{_mount_path(scope)}/{stream_id}".encode()
+    return [(b"location", location), (b"x-stream-id", stream_id.encode())]
+
+
+def _header(scope: Scope, name: bytes) -> bytes:
+    for key, value in scope.get("headers", ()):
+        if key == name:
+            return bytes(value)
+    return b""
+
+
+def _query(scope: Scope, name: str) -> str | None:
+    values = parse_qs(scope.get("query_string", b"").decode("latin-1")).get(name)
+    return values[0] if values else None
+
+
+def _last_event_id(scope: Scope) -> str | None:
+    header = _header(scope, b"last-event-id").decode("latin-1").strip(" \t")
+    return header or _query(scope, "last_event_id") or None
+
+
+def _allow(methods: bytes) -> list[tuple[bytes, bytes]]:
+    return [(b"allow", methods)]
+
+
+async def _read_limited(receive: Receive, limit: int) -> bytes | None:
+    """The request body, or None when it is larger than ``limit`` (or the client left)."""
+    parts: list[bytes] = []
+    size = 0
+    while True:
+        message = await receive()
+        if message["type"] == "http.disconnect":
+            return None
+        part = message.get("body", b"")
+        size += len(part)
+        if size > limit:
+            return None
+        parts.append(part)
+        if not message.get("more_body", False):
+            return b"".join(parts)
+
+
+async def _respond_bytes(send: Send, status: int, body: bytes, content_type: bytes) -> None:
+    await send(
+        {"type": "http.response.start", "status": status, "headers": [(b"content-type", content_type)]}
+    )
+    await send(_body(body, more=False))
+
+
+async def _close(stream: Any) -> None:
+    with contextlib.suppress(Exception):
+        if isinstance(stream, AsyncChatStream):
+            await stream.close()
+        else:
+            await asyncio.to_thread(stream.close)
+
+
+def _page() -> bytes:
+    return resources.files("deltaflow.durable").joinpath("_page.html").read_bytes()

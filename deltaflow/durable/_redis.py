@@ -1,0 +1,271 @@
+"""``RedisEventLog``: the event log on Redis Streams, shared by any number of relay instances.
+
+Each stream is three keys: ``<prefix>{<id>}:log`` (the Redis stream, entry ids set by us as
+``<generation>-<sequence>``), ``<prefix>{<id>}:meta`` (a hash: generation, sequence, finished, stop)
+and ``<prefix>{<id>}:lease`` (the producer's generation, expiring after the lease time). Every write
+is one Lua script, so an append is one round trip, for one entry or a batch: it checks the lease
+(fencing), adds the entries, trims to ``MAXLEN``, renews the TTLs and reports a pending stop
+request. Generations come from one counter key, so this backend wants a single Redis (or a
+primary), not a cluster.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable, Sequence
+from typing import TYPE_CHECKING, Any, TypeVar, cast
+
+from deltaflow.errors import EventLogUnavailable, LeaseConflict, LeaseLost
+
+from ._log import TERMINAL_KIND, AppendResult, Lease, LogEntry, ReapResult, StreamInfo, parse_entry_id
+
+if TYPE_CHECKING:
+    import redis.asyncio as aioredis
+
+__all__ = ["RedisEventLog"]
+
+T = TypeVar("T")
+
+# KEYS: meta, lease, log, generation counter. ARGV: lease ms, running ttl ms.
+_CLAIM = """
+if redis.call('EXISTS', KEYS[1]) == 1 then return 0 end
+local generation = redis.call('INCR', KEYS[4])
+redis.call('DEL', KEYS[3])
+redis.call('HSET', KEYS[1], 'generation', generation, 'sequence', 0, 'finished', 0, 'stop', 0)
+redis.call('PEXPIRE', KEYS[1], ARGV[2])
+redis.call('SET', KEYS[2], generation, 'PX', ARGV[1])
+return generation
+"""
+
+# KEYS: meta, lease, log. ARGV: generation, maxlen, lease ms, running ttl ms, terminal (0/1),
+# finished ttl ms, then kind and data of each entry. Returns {} when fenced, else {last id, stop}.
+_APPEND = """
+if redis.call('GET', KEYS[2]) ~= ARGV[1] then return {} end
+local id
+for i = 7, #ARGV, 2 do
+  id = ARGV[1] .. '-' .. redis.call('HINCRBY', KEYS[1], 'sequence', 1)
+  redis.call('XADD', KEYS[3], 'MAXLEN', ARGV[2], id, 'k', ARGV[i], 'd', ARGV[i + 1])
+end
+if ARGV[5] == '1' then
+  redis.call('HSET', KEYS[1], 'finished', 1)
+  redis.call('DEL', KEYS[2])
+  redis.call('PEXPIRE', KEYS[1], ARGV[6])
+  redis.call('PEXPIRE', KEYS[3], ARGV[6])
+  return {id, '0'}
+end
+redis.call('PEXPIRE', KEYS[2], ARGV[3])
+redis.call('PEXPIRE', KEYS[1], ARGV[4])
+redis.call('PEXPIRE', KEYS[3], ARGV[4])
+return {id, redis.call('HGET', KEYS[1], 'stop')}
+"""
+
+# KEYS: meta, lease, log. ARGV: generation, lease ms, running ttl ms. Returns -1 when fenced.
+_RENEW = """
+if redis.call('GET', KEYS[2]) ~= ARGV[1] then return -1 end
+redis.call('PEXPIRE', KEYS[2], ARGV[2])
+redis.call('PEXPIRE', KEYS[1], ARGV[3])
+redis.call('PEXPIRE', KEYS[3], ARGV[3])
+return tonumber(redis.call('HGET', KEYS[1], 'stop'))
+"""
+
+# KEYS: meta.
+_STOP = """
+if redis.call('HGET', KEYS[1], 'finished') ~= '0' then return 0 end
+redis.call('HSET', KEYS[1], 'stop', 1)
+return 1
+"""
+
+# KEYS: meta, lease, log. ARGV: generation, data, maxlen, finished ttl ms.
+_REAP = """
+local generation = redis.call('HGET', KEYS[1], 'generation')
+if not generation then return 'gone' end
+if generation ~= ARGV[1] then return 'replaced' end
+if redis.call('HGET', KEYS[1], 'finished') == '1' then return 'finished' end
+if redis.call('EXISTS', KEYS[2]) == 1 then return 'live' end
+local id = ARGV[1] .. '-' .. redis.call('HINCRBY', KEYS[1], 'sequence', 1)
+redis.call('XADD', KEYS[3], 'MAXLEN', ARGV[3], id, 'k', 'done', 'd', ARGV[2])
+redis.call('HSET', KEYS[1], 'finished', 1)
+redis.call('PEXPIRE', KEYS[1], ARGV[4])
+redis.call('PEXPIRE', KEYS[3], ARGV[4])
+return 'reaped'
+"""
+
+
+class RedisEventLog:
+    """An event log on Redis Streams.
+
+    Example::
+
+        log = RedisEventLog.from_url("redis://127.0.0.1:6379/0")
+
+    Args:
+        client: a ``redis.asyncio.Redis`` made with ``decode_responses=True``.
+        prefix: the key prefix of every key this log writes.
+        max_length: entries kept per stream (``XADD MAXLEN``); readers of trimmed ones get a ``gap``.
+            An answer streams about one event per token: the default keeps the longest whole.
+        ttl: seconds a stream is kept after its terminal entry.
+        lease_time: seconds a producer's lease lasts without an append or renewal.
+    """
+
+    def __init__(
+        self,
+        client: aioredis.Redis,
+        *,
+        prefix: str = "deltaflow:",
+        max_length: int = 100_000,
+        ttl: float = 600.0,
+        lease_time: float = 10.0,
+    ) -> None:
+        if max_length < 1 or ttl <= 0 or lease_time <= 0:
+            raise ValueError("max_length, ttl and lease_time must be positive")
+        self._client = client
+        self._prefix = prefix
+        self._max_length = max_length
+        self._ttl_ms = int(ttl * 1000)
+        self._lease_ms = max(1, int(lease_time * 1000))
+        # a running stream whose producer vanished without a reader to notice still goes away
+        self._running_ttl_ms = self._ttl_ms + self._lease_ms
+        self._claim = client.register_script(_CLAIM)
+        self._append = client.register_script(_APPEND)
+        self._renew = client.register_script(_RENEW)
+        self._stop = client.register_script(_STOP)
+        self._reap = client.register_script(_REAP)
+
+    @classmethod
+    def from_url(cls, url: str, **options: Any) -> RedisEventLog:
+        """A log on the Redis at ``url`` (``redis://host:port/db``); ``options`` as the constructor's."""
+        try:
+            import redis.asyncio as aioredis  # noqa: PLC0415 - the redis extra is optional
+        except ImportError as error:  # pragma: no cover - depends on the extras installed
+            raise ImportError(
+                "RedisEventLog needs the redis extra: pip install 'deltaflow[redis]'"
+            ) from error
+        return cls(aioredis.Redis.from_url(url, decode_responses=True), **options)
+
+    @property
+    def lease_time(self) -> float:
+        """Seconds a producer's lease lasts without an append or a renewal."""
+        return self._lease_ms / 1000
+
+    def _keys(self, stream_id: str) -> list[str]:
+        # the hash tag keeps a stream's keys in one slot
+        base = f"{self._prefix}{{{stream_id}}}"
+        return [f"{base}:meta", f"{base}:lease", f"{base}:log"]
+
+    async def _call(self, stream_id: str, command: Callable[[], Awaitable[T]]) -> T:
+        import redis.exceptions  # noqa: PLC0415
+
+        try:
+            return await command()
+        except (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError, OSError) as error:
+            raise EventLogUnavailable(
+                f"the Redis event log is unavailable: {error}", stream_id=stream_id
+            ) from error
+
+    async def claim(self, stream_id: str) -> Lease:
+        """Start a stream and hold its lease; see ``EventLog.claim``."""
+        keys = [*self._keys(stream_id), f"{self._prefix}generation"]
+        generation = await self._call(
+            stream_id, lambda: self._claim(keys=keys, args=[self._lease_ms, self._running_ttl_ms])
+        )
+        if not generation:
+            raise LeaseConflict(f"stream id {stream_id!r} is in use", stream_id=stream_id)
+        return Lease(stream_id, int(generation))
+
+    async def _write(
+        self, lease: Lease, entries: Sequence[tuple[str, str]], *, terminal: bool
+    ) -> AppendResult:
+        args: list[str | int] = [
+            lease.generation,
+            self._max_length,
+            self._lease_ms,
+            self._running_ttl_ms,
+            int(terminal),
+            self._ttl_ms,
+        ]
+        for kind, data in entries:
+            args += (kind, data)
+        keys = self._keys(lease.stream_id)
+        reply = await self._call(lease.stream_id, lambda: self._append(keys=keys, args=args))
+        if not reply:
+            raise LeaseLost(
+                f"the lease on stream {lease.stream_id!r} (generation {lease.generation}) is gone",
+                stream_id=lease.stream_id,
+            )
+        entry_id, stop = reply
+        return AppendResult(str(entry_id), stop == "1")
+
+    async def append(self, lease: Lease, kind: str, data: str) -> AppendResult:
+        """Append one entry and renew the lease, in one round trip; see ``EventLog.append``."""
+        return await self._write(lease, [(kind, data)], terminal=False)
+
+    async def append_many(self, lease: Lease, entries: Sequence[tuple[str, str]]) -> AppendResult:
+        """Append entries in order, in one round trip; see ``EventLog.append_many``."""
+        return await self._write(lease, entries, terminal=False)
+
+    async def finish(self, lease: Lease, data: str) -> str:
+        """Append the terminal entry; see ``EventLog.finish``."""
+        return (await self._write(lease, [(TERMINAL_KIND, data)], terminal=True)).entry_id
+
+    async def renew(self, lease: Lease) -> bool:
+        """Renew the lease; see ``EventLog.renew``."""
+        keys = self._keys(lease.stream_id)
+        args = [lease.generation, self._lease_ms, self._running_ttl_ms]
+        stop = await self._call(lease.stream_id, lambda: self._renew(keys=keys, args=args))
+        if int(stop) < 0:
+            raise LeaseLost(
+                f"the lease on stream {lease.stream_id!r} (generation {lease.generation}) is gone",
+                stream_id=lease.stream_id,
+            )
+        return int(stop) == 1
+
+    async def request_stop(self, stream_id: str) -> bool:
+        """Ask the producer to stop; see ``EventLog.request_stop``."""
+        keys = self._keys(stream_id)[:1]
+        return bool(await self._call(stream_id, lambda: self._stop(keys=keys)))
+
+    async def info(self, stream_id: str) -> StreamInfo | None:
+        """The stream's state; see ``EventLog.info``."""
+        meta = self._keys(stream_id)[0]
+        fields = await self._call(
+            stream_id,
+            lambda: cast(
+                "Awaitable[list[str | None]]",
+                self._client.hmget(meta, ["generation", "sequence", "finished"]),
+            ),
+        )
+        generation, sequence, finished = fields
+        if generation is None:
+            return None
+        return StreamInfo(int(generation), int(sequence or 0), finished == "1")
+
+    async def read(self, stream_id: str, after: str, *, block: float, count: int = 256) -> list[LogEntry]:
+        """Entries after ``after`` by ``XREAD BLOCK``; see ``EventLog.read``."""
+        parse_entry_id(after, stream_id=stream_id)
+        log = self._keys(stream_id)[2]
+        block = max(1, int(block * 1000))  # 0 would block forever
+        reply = await self._call(
+            stream_id,
+            lambda: cast(
+                "Awaitable[list[Any] | None]", self._client.xread({log: after}, count=count, block=block)
+            ),
+        )
+        if not reply:
+            return []
+        _, entries = reply[0]
+        return [LogEntry(entry_id, fields["k"], fields["d"]) for entry_id, fields in entries]
+
+    async def reap(self, stream_id: str, generation: int, data: str) -> ReapResult:
+        """Record a lost producer's end; see ``EventLog.reap``."""
+        keys = self._keys(stream_id)
+        args: list[str | int] = [generation, data, self._max_length, self._ttl_ms]
+        result = await self._call(stream_id, lambda: self._reap(keys=keys, args=args))
+        return cast("ReapResult", str(result))
+
+    async def delete(self, stream_id: str) -> None:
+        """Remove a stream now; see ``EventLog.delete``."""
+        keys = self._keys(stream_id)
+        await self._call(stream_id, lambda: self._client.delete(*keys))
+
+    async def aclose(self) -> None:
+        """Close the client's connections."""
+        await self._client.aclose()
