@@ -28,7 +28,17 @@ from typing import TYPE_CHECKING, Any, Self, TypeAlias, TypeVar
 
 from pydantic import BaseModel, SerializerFunctionWrapHandler, model_serializer
 
-__all__ = ["LazyModel", "Thunk", "build", "compute", "derive", "field_thunk", "set_pending", "with_pending"]
+__all__ = [
+    "LazyModel",
+    "Thunk",
+    "build",
+    "compute",
+    "derive",
+    "refine_copy",
+    "refine_pending",
+    "set_pending",
+    "with_pending",
+]
 
 Thunk: TypeAlias = Callable[[], Any] | tuple[Callable[[Any], Any], Any]
 """How a pending field is computed: a zero-argument callable, or ``(function, argument)`` (cheaper to
@@ -212,22 +222,6 @@ def _read(of: tuple[LazyModel, str]) -> Any:
     return getattr(model, name)
 
 
-def field_thunk(model: LazyModel, name: str, *, taken: bool) -> Thunk:
-    """A thunk giving field ``name`` as ``model`` has it, for a value computed from it later.
-
-    With ``taken``, the field is about to be replaced in place (``set_pending``): the thunk is the
-    field's own (or its value), which the model will no longer hold. Otherwise it reads the model.
-    """
-    if not taken:
-        return (_read, (model, name))
-    if name in model.__dict__:
-        return (_identity, model.__dict__[name])
-    pending, _ = _pending_of(model)
-    if pending is None or name not in pending:
-        raise AttributeError(f"{type(model).__name__} has no field {name!r} to take")
-    return pending[name]
-
-
 def set_pending(model: ModelT, name: str, thunk: Thunk) -> ModelT:
     """Make field ``name`` of ``model`` pending, in place: only for a model nobody else holds yet.
 
@@ -235,9 +229,26 @@ def set_pending(model: ModelT, name: str, thunk: Thunk) -> ModelT:
     one outside the chain, so a later stage may fill in what it adds instead of deriving a copy.
     """
     model.__dict__.pop(name, None)
-    pending, lock = _pending_of(model)
-    if pending is None:
-        _set_pending(model, ({name: thunk}, lock))
-    else:
-        pending[name] = thunk
+    try:
+        _get_pending(model)[0][name] = thunk
+    except (AttributeError, TypeError):  # no pending record yet (TypeError: one with no thunks)
+        _set_pending(model, ({name: thunk}, _pending_of(model)[1]))
     return model
+
+
+def refine_pending(model: ModelT, name: str, function: Callable[[Any], Any], argument: Any) -> ModelT:
+    """In place (as ``set_pending``): field ``name`` becomes ``function((its former thunk, argument))``.
+
+    ``function`` computes the field's former value with ``compute`` on that thunk when it needs it.
+    """
+    fields = model.__dict__
+    if name in fields:
+        former: Thunk = (_identity, fields.pop(name))
+    else:
+        former = _get_pending(model)[0][name]
+    return set_pending(model, name, (function, (former, argument)))
+
+
+def refine_copy(model: ModelT, name: str, function: Callable[[Any], Any], argument: Any) -> ModelT:
+    """As ``refine_pending``, on a copy: for a model others may hold (the former value is read from it)."""
+    return with_pending(model, name, (function, ((_read, (model, name)), argument)))

@@ -205,7 +205,11 @@ class _Run(Stage):
         if kind is ContentDelta:
             self._on_delta(event)  # type: ignore[arg-type]  # checked just above
         elif kind is ChunkReceived or isinstance(event, ChunkReceived):
-            self._on_chunk(event)  # type: ignore[arg-type]  # checked just above
+            self.chunks = chunk = self.chunks + 1
+            if self.rich:
+                received = self.refine(event, "snapshot", self._snapshot_with_parsed, chunk)
+                self.latest_chunk = event = received  # type: ignore[assignment]  # a ChunkReceived still
+            self.emit(event)
         elif isinstance(event, ContentDelta):
             self._on_delta(event)
         elif isinstance(event, ContentDone):
@@ -225,13 +229,6 @@ class _Run(Stage):
             if isinstance(completion, ParsedChatCompletion):
                 error.completion = self._with_parsed(completion, self.chunks)  # type: ignore[attr-defined]
         super().on_error(error)
-
-    def _on_chunk(self, event: ChunkReceived) -> None:
-        self.chunks = chunk = self.chunks + 1
-        if self.rich:
-            event = self.refine(event, "snapshot", self._snapshot_with_parsed, chunk)
-            self.latest_chunk = event
-        self.emit(event)
 
     def _snapshot_with_parsed(self, of: tuple[Thunk, int | None]) -> ParsedChatCompletion[object]:
         """A snapshot as of chunk number ``chunk`` (None: the last), with what this operator parsed."""

@@ -24,7 +24,7 @@ from typing import Any, TypeVar
 
 from reactivex import Observable, abc
 
-from deltaflow._lazy import LazyModel, Thunk, field_thunk, set_pending, with_pending
+from deltaflow._lazy import LazyModel, Thunk, refine_copy, refine_pending, set_pending, with_pending
 from deltaflow.operators._report import report_and_fail
 
 __all__ = ["ChainState", "Fused", "Stage"]
@@ -79,18 +79,14 @@ class Stage(abc.ObserverBase[Any]):
         In place when the event was made in this fused chain (``ChainState.makes_events``), else on
         a copy: the event as given may be another subscriber's too.
         """
-        if self.chain.makes_events:
-            return set_pending(event, name, thunk)
-        return with_pending(event, name, thunk)
+        return (set_pending if self.chain.makes_events else with_pending)(event, name, thunk)
 
     def refine(self, event: EventT, name: str, function: Callable[[Any], Any], argument: Any) -> EventT:
         """``event`` whose field ``name`` becomes ``function((a thunk of its value before, argument))``.
 
         As ``with_lazy``, in place or on a copy; either way nothing is computed until it is read.
         """
-        in_place = self.chain.makes_events
-        thunk = (function, (field_thunk(event, name, taken=in_place), argument))
-        return set_pending(event, name, thunk) if in_place else with_pending(event, name, thunk)
+        return (refine_pending if self.chain.makes_events else refine_copy)(event, name, function, argument)
 
     def fail(self, error: Exception) -> None:
         """End the stream with ``error``, reported as an ``error`` event first."""
