@@ -11,7 +11,6 @@ from openai.types.chat import ParsedChatCompletion
 from pydantic import ValidationError
 from reactivex import Observable, abc
 
-from deltaflow._lazy import Thunk, compute
 from deltaflow._tools import ToolSpec, tool_specs
 from deltaflow.errors import JsonParseError, ToolArgumentsError
 from deltaflow.events import (
@@ -23,8 +22,8 @@ from deltaflow.events import (
     ToolCallDelta,
     ToolCallDone,
 )
-from deltaflow.operators._snapshot_copies import with_parsed_arguments
-from deltaflow.operators._stage import Fused, Stage
+from deltaflow.operators._snapshot_copies import SnapshotAdder, with_parsed_arguments
+from deltaflow.operators._stage import Fused
 from deltaflow.partial_json import IncrementalJsonParser
 
 __all__ = ["assemble_tool_calls"]
@@ -107,48 +106,33 @@ def assemble_tool_calls(
     return _assemble
 
 
-class _Assemble(Stage):
+class _Assemble(SnapshotAdder):
     """One subscription: a parse per tool call, and the snapshots of the events it passes on."""
 
-    __slots__ = ("calls", "chunks", "latest_chunk", "specs")
+    __slots__ = ("calls", "specs")
 
     def __init__(self, specs: dict[str, ToolSpec], observer: abc.ObserverBase[Any]) -> None:
         super().__init__(observer)
         self.specs = specs
         self.calls: dict[tuple[int, int], _CallParse] = {}
-        self.chunks = 0
-        """How many ``chunk`` events passed: the number of the chunk being handled."""
-        self.latest_chunk: ChunkReceived | None = None
 
     def on_next(self, event: BaseEvent) -> None:
         if isinstance(event, ToolCallDelta):
             self.emit(self._on_delta(event))
         elif isinstance(event, ChunkReceived):
-            self.chunks = chunk = self.chunks + 1
-            event = self.refine(event, "snapshot", self._snapshot_with_parsed, chunk)
-            self.latest_chunk = event
-            self.emit(event)
+            self.pass_chunk(event)
         elif isinstance(event, ToolCallDone):
             for out in self._on_done(event):
                 self.emit(out)
         elif isinstance(event, CompletionDone):
-            self.emit(self.refine(event, "completion", self._snapshot_with_parsed, None))
+            self.pass_completion(event)
         else:
             self.emit(event)
 
-    def on_error(self, error: Exception) -> None:
-        if not self.stopped and self.calls:
-            completion = getattr(error, "completion", None)
-            if isinstance(completion, ParsedChatCompletion):
-                error.completion = self._with_parsed(completion, self.chunks)  # type: ignore[attr-defined]
-        super().on_error(error)
+    def adds_anything(self) -> bool:
+        return bool(self.calls)
 
-    def _snapshot_with_parsed(self, of: tuple[Thunk, int | None]) -> ParsedChatCompletion[object]:
-        """A snapshot as of chunk number ``chunk`` (None: the last), with what this operator parsed."""
-        upstream, chunk = of
-        return self._with_parsed(compute(upstream), self.chunks if chunk is None else chunk)
-
-    def _with_parsed(
+    def with_added(
         self, completion: ParsedChatCompletion[object], chunk: int
     ) -> ParsedChatCompletion[object]:
         if not self.calls:
@@ -185,8 +169,7 @@ class _Assemble(Stage):
         done = event.evolve(fields={"parsed_arguments": parsed, "tool_call": tool_call})
         if error is None:
             return [done]
-        if self.latest_chunk is not None:
-            error.completion = self.latest_chunk.snapshot
+        error.completion = self.latest_completion()
         report = ErrorReported(
             code="tool_arguments_invalid",
             message=str(error),

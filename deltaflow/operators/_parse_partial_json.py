@@ -16,7 +16,7 @@ from openai.types.chat import ParsedChatCompletion
 from pydantic import AliasChoices, AliasPath, BaseModel, TypeAdapter, ValidationError
 from reactivex import Observable, abc
 
-from deltaflow._lazy import Thunk, build, compute
+from deltaflow._lazy import build
 from deltaflow._tools import has_json_content, is_rich_response_format, validate_content
 from deltaflow.errors import ContentInvalidError, JsonParseError
 from deltaflow.events import (
@@ -31,8 +31,8 @@ from deltaflow.events import (
     Event,
     RefusalDelta,
 )
-from deltaflow.operators._snapshot_copies import with_parsed_content
-from deltaflow.operators._stage import Fused, Stage
+from deltaflow.operators._snapshot_copies import SnapshotAdder, with_parsed_content
+from deltaflow.operators._stage import Fused
 from deltaflow.partial_json import IncrementalJsonParser
 
 __all__ = ["parse_partial_json"]
@@ -180,10 +180,10 @@ class _ContentParse:
         return self.parser.value(self.versions[bisect_right(self.chunks, chunk) - 1])
 
 
-class _Run(Stage):
+class _Run(SnapshotAdder):
     """One subscription: the parses per choice, and the snapshots of the events it passes on."""
 
-    __slots__ = ("chunks", "config", "latest_chunk", "parsed_done", "parses", "refused", "rich")
+    __slots__ = ("config", "parsed_done", "parses", "refused", "rich")
 
     def __init__(self, config: _Config, observer: abc.ObserverBase[Any]) -> None:
         super().__init__(observer)
@@ -192,11 +192,8 @@ class _Run(Stage):
         self.rich = config.rich
         self.parsed_done = config.parsed_done
         self.parses: dict[int, _ContentParse] = {}
-        self.chunks = 0
-        """How many ``chunk`` events passed: the number of the chunk being handled."""
         self.refused: dict[int, int] = {}
         """Choice index -> the chunk whose refusal delta was the first not empty (openai stops parsing)."""
-        self.latest_chunk: ChunkReceived | None = None
 
     def on_next(self, event: BaseEvent) -> None:
         """Handle one event of the upstream."""
@@ -205,11 +202,11 @@ class _Run(Stage):
         if kind is ContentDelta:
             self._on_delta(event)  # type: ignore[arg-type]  # checked just above
         elif kind is ChunkReceived or isinstance(event, ChunkReceived):
-            self.chunks = chunk = self.chunks + 1
             if self.rich:
-                received = self.refine(event, "snapshot", self._snapshot_with_parsed, chunk)
-                self.latest_chunk = event = received  # type: ignore[assignment]  # a ChunkReceived still
-            self.emit(event)
+                self.pass_chunk(event)  # type: ignore[arg-type]  # checked just above
+            else:
+                self.chunks += 1
+                self.emit(event)
         elif isinstance(event, ContentDelta):
             self._on_delta(event)
         elif isinstance(event, ContentDone):
@@ -219,23 +216,14 @@ class _Run(Stage):
                 self.refused[event.choice_index] = self.chunks
             self.emit(event)
         elif isinstance(event, CompletionDone) and self.rich:
-            self.emit(self.refine(event, "completion", self._snapshot_with_parsed, None))
+            self.pass_completion(event)
         else:
             self.emit(event)
 
-    def on_error(self, error: Exception) -> None:
-        if not self.stopped and self.rich and self.parses:
-            completion = getattr(error, "completion", None)
-            if isinstance(completion, ParsedChatCompletion):
-                error.completion = self._with_parsed(completion, self.chunks)  # type: ignore[attr-defined]
-        super().on_error(error)
+    def adds_anything(self) -> bool:
+        return self.rich and bool(self.parses)
 
-    def _snapshot_with_parsed(self, of: tuple[Thunk, int | None]) -> ParsedChatCompletion[object]:
-        """A snapshot as of chunk number ``chunk`` (None: the last), with what this operator parsed."""
-        upstream, chunk = of
-        return self._with_parsed(compute(upstream), self.chunks if chunk is None else chunk)
-
-    def _with_parsed(
+    def with_added(
         self, completion: ParsedChatCompletion[object], chunk: int
     ) -> ParsedChatCompletion[object]:
         refused = self.refused
@@ -343,16 +331,13 @@ class _Run(Stage):
             self._emit_done(event.choice_index, parse)
         emit(event.evolve(fields={"parsed": parsed}))
 
-    def _latest_completion(self) -> ParsedChatCompletion[object] | None:
-        return self.latest_chunk.snapshot if self.latest_chunk is not None else None
-
     def _invalid_content_error(self, event: ContentDone, exc: ValidationError) -> ErrorReported:
         error = ContentInvalidError(
             f"choice {event.choice_index}: content does not match the response format: {exc}",
             choice_index=event.choice_index,
             text=event.content,
             errors=exc.errors(include_url=False),
-            completion=self._latest_completion(),
+            completion=self.latest_completion(),
         )
         error.__cause__ = exc
         return ErrorReported(
@@ -369,7 +354,7 @@ class _Run(Stage):
         parse.error = exc
         parse.error_chunk = self.chunks
         parse.final = None
-        exc.completion = self._latest_completion()
+        exc.completion = self.latest_completion()
         exc.choice_index = event.choice_index
         # surrogatepass: content decoded from JSON escapes may hold lone surrogates
         byte_position = len(exc.text[: exc.position].encode("utf-8", "surrogatepass"))
