@@ -272,10 +272,23 @@ class StreamInterrupted(DeltaflowError, APIConnectionError):  # noqa: N818 - rea
         self.completion = completion
 
 
+_CREDENTIAL_HEADERS = frozenset({"authorization", "api-key", "x-api-key", "proxy-authorization"})
+
+
 def _init_connection_error(error: APIConnectionError, message: str, request: httpx.Request | None) -> None:
-    """Run openai's constructor, not DeltaflowError's; without a request (not over HTTP), set its fields."""
+    """Run openai's constructor, not DeltaflowError's; without a request (not over HTTP), set its fields.
+
+    The request kept on the error never holds a credential (openai strips them only from 3.x on): an
+    error ends up in logs and trackers.
+    """
     if request is not None:
-        APIConnectionError.__init__(error, message=message, request=request)  # strips auth headers
+        headers = [
+            (name, value)
+            for name, value in request.headers.items()
+            if name.lower() not in _CREDENTIAL_HEADERS
+        ]
+        safe = type(request)(request.method, request.url, headers=headers)
+        APIConnectionError.__init__(error, message=message, request=safe)
         return
     Exception.__init__(error, message)
     error.message = message
