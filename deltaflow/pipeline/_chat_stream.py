@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
 import inspect
+import weakref
 from collections.abc import (
     AsyncGenerator,
     AsyncIterable,
@@ -542,6 +544,9 @@ class AsyncChatStream(_StreamCore[ResponseFormatT]):
         self._source: AsyncIterator[Any] | None = None
         self._collected = False
         self._events: AsyncGenerator[Event, None] = self._generate()
+        # what to close should this stream be collected unfinished: held here, not by the stream
+        self._opened: list[Any] = []
+        self._abandoned = weakref.finalize(self, _close_abandoned, self._opened)
 
     def __aiter__(self) -> AsyncIterator[Event]:
         self._check_open()
@@ -598,6 +603,7 @@ class AsyncChatStream(_StreamCore[ResponseFormatT]):
     async def _generate(self) -> AsyncGenerator[Event, None]:
         driver = self._driver
         self._source = aiter(self._chunks)
+        self._opened[:] = [self._chunks, self._source]
         pull, push = self._source.__anext__, driver.push
         try:
             while not driver.finished:
@@ -625,15 +631,16 @@ class AsyncChatStream(_StreamCore[ResponseFormatT]):
             self._finish()
         except GeneratorExit:
             if not self._closed:
-                # finalised by the garbage collector: the source's generators, collected with this
-                # one, are each closed by their own finaliser; closing them from here as well would
-                # race those (asyncio: "aclose(): asynchronous generator is already running")
+                # finalised by the garbage collector: the source is closed by _close_abandoned, which
+                # kept it (and its generators) out of this collection; closing it from here too
+                # would race ("aclose(): asynchronous generator is already running")
                 self._collected = True
             raise
         finally:
             # left unfinished without close() (garbage collected, cancelled): observers still hear of it
             self._stopped_early()
             if not self._collected:
+                self._opened.clear()
                 await self._close_source()
 
     async def _close_source(self) -> None:
@@ -647,3 +654,34 @@ class AsyncChatStream(_StreamCore[ResponseFormatT]):
                 result = close()
                 if inspect.isawaitable(result):
                     await result
+
+
+_CLOSING: set[asyncio.Task[None]] = set()
+"""Closes of abandoned streams under way: held until done, so that a task is not collected mid-way."""
+
+
+def _close_abandoned(opened: list[Any]) -> None:
+    """An ``AsyncChatStream`` was collected unfinished: close its iterable, then its iterator, in order.
+
+    They were kept alive by the finaliser (not by the stream), so the garbage collector did not
+    finalise their generators at the same time, each on its own, racing each other.
+    """
+    if not opened:
+        return
+    try:
+        loop = asyncio.get_running_loop()
+    except RuntimeError:
+        return  # collected outside the loop (it has stopped): nothing can await the close any more
+
+    async def close() -> None:
+        for target in opened:
+            close = getattr(target, "aclose", None) or getattr(target, "close", None)
+            if callable(close):
+                result = close()
+                if inspect.isawaitable(result):
+                    await result
+        opened.clear()
+
+    task = loop.create_task(close())
+    _CLOSING.add(task)
+    task.add_done_callback(_CLOSING.discard)
