@@ -383,3 +383,28 @@ def test_response_formats_rejected_exactly_as_openai_does(response_format: Any) 
     )
     assert ours in (None, TypeError)
     assert ours == theirs
+
+
+@pytest.mark.parametrize("facade", ["ChatStream", "AsyncChatStream"])
+@pytest.mark.parametrize(
+    "tools",
+    [[print], [Weather], "x", {"type": "function", "function": {"name": "f"}}],
+    ids=["function", "model-class", "string", "a-single-dict"],
+)
+def test_the_facades_over_chunks_refuse_wrong_tools(facade: str, tools: object) -> None:
+    """ChatStream(chunks, tools=...) checks its tools as stream() does: a TypeError, nothing read."""
+    read: list[object] = []
+
+    def chunks() -> Iterator[object]:
+        read.append("read")
+        yield from ()
+
+    with pytest.raises(TypeError):
+        getattr(deltaflow, facade)(chunks(), tools=tools)
+    assert read == []
+
+
+@pytest.mark.parametrize("response_format", [Weather(city="Paris"), "json_object", list[int], 5])
+def test_the_facades_over_chunks_refuse_a_wrong_response_format(response_format: object) -> None:
+    with pytest.raises(TypeError):
+        deltaflow.ChatStream(iter(()), response_format=response_format)  # type: ignore[arg-type]
