@@ -328,3 +328,16 @@ def _wait_for_span(telemetry: Telemetry, timeout: float = 10) -> Any:
     while not telemetry.spans() and time.monotonic() < deadline:
         time.sleep(0.01)
     return _ended_once(telemetry)
+
+
+def test_on_a_durable_producer(server: ReplayServer, telemetry: Telemetry) -> None:
+    """A stream produced into the durable log carries the sink too: the span ends once, completed."""
+    from deltaflow.durable import MemoryEventLog, durable_endpoint  # noqa: PLC0415
+
+    app = durable_endpoint(lambda body: _astream(server, telemetry), MemoryEventLog())
+    with AppServer(app) as relay:
+        events = list(relay_events(relay.url, json={}))
+    assert events[-1].type == "completion.done"
+    span = _wait_for_span(telemetry)
+    assert span.attributes["deltaflow.stream.outcome"] == "completed"
+    assert span.attributes["gen_ai.response.finish_reasons"] == ("stop",)
