@@ -141,8 +141,9 @@ class _StreamCore(Generic[ResponseFormatT]):
     """The one core of the sync and async facades: it runs the chain and hands out each chunk's events.
 
     The twins differ only in how they pull a chunk (``next`` or ``await anext``) and in awaiting
-    async handlers: ``_hand_out`` is the one place a chunk's events are handed to observers,
-    handlers and the caller, and ``_finish`` the one place the stream ends.
+    async handlers: ``_chunk_handed_out`` gives a chunk's events (keeping what the facade needs of
+    them), ``_notify`` hands one to the observers and handlers before the twin's loop yields it,
+    and ``_finish`` is the one place the stream ends.
     """
 
     def __init__(
