@@ -201,16 +201,8 @@ def derive(
 
 
 def with_pending(model: ModelT, name: str, thunk: Thunk) -> ModelT:
-    """``derive(model, lazy={name: thunk})``: the operators' per-chunk case, one field made pending."""
-    fields = model.__dict__.copy()
-    fields.pop(name, None)
-    pending, lock = _pending_of(model)
-    thunks = pending.copy() if pending else {}
-    thunks[name] = thunk
-    derived = _new(type(model))
-    _set_dict(derived, fields)
-    _set_pending(derived, (thunks, lock))
-    return derived
+    """``derive(model, lazy={name: thunk})``: one field made pending, on a copy."""
+    return derive(model, lazy={name: thunk})
 
 
 def _identity(value: Any) -> Any:
@@ -231,8 +223,8 @@ def set_pending(model: ModelT, name: str, thunk: Thunk) -> ModelT:
     model.__dict__.pop(name, None)
     try:
         _get_pending(model)[0][name] = thunk
-    except (AttributeError, TypeError):  # no pending record yet (TypeError: one with no thunks)
-        _set_pending(model, ({name: thunk}, _pending_of(model)[1]))
+    except AttributeError:  # no pending record yet (built with no lazy field, so with no lock either)
+        _set_pending(model, ({name: thunk}, None))
     return model
 
 

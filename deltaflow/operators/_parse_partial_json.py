@@ -157,12 +157,11 @@ class _ContentParse:
     value read late is looked up as of the chunk of its event.
     """
 
-    __slots__ = ("chunks", "error", "error_chunk", "final", "final_chunk", "parser", "versions")
+    __slots__ = ("chunks", "error", "final", "final_chunk", "parser", "versions")
 
     def __init__(self, parser: IncrementalJsonParser) -> None:
         self.parser = parser
         self.error: JsonParseError | None = None
-        self.error_chunk = 0
         # the parser's version as of chunk chunks[i] is versions[i]; version 0 is "nothing yet" (None)
         self.chunks: list[int] = [0]
         self.versions: list[int] = [0]
@@ -352,7 +351,6 @@ class _Run(SnapshotAdder):
         self, event: ContentDelta | ContentDone, parse: _ContentParse, exc: JsonParseError
     ) -> ErrorReported:
         parse.error = exc
-        parse.error_chunk = self.chunks
         parse.final = None
         exc.completion = self.latest_completion()
         exc.choice_index = event.choice_index

@@ -645,16 +645,19 @@ class AsyncChatStream(_StreamCore[ResponseFormatT]):
                 await self._close_source()
 
     async def _close_source(self) -> None:
-        # the iterable (an HTTP request) first: garbage collection finalises the source's generator
-        # on its own, and it must not find itself suspended in a close already under way
-        for target in (self._chunks, self._source):
-            if getattr(target, "ag_running", False):
-                continue  # suspended in a read in another task: closing the iterable below ends it
-            close = getattr(target, "aclose", None) or getattr(target, "close", None)
-            if callable(close):
-                result = close()
-                if inspect.isawaitable(result):
-                    await result
+        await _close_in_order((self._chunks, self._source))
+
+
+async def _close_in_order(targets: Iterable[Any]) -> None:
+    """Close a stream's iterable (an HTTP request) first, then its iterator, awaiting each close."""
+    for target in targets:
+        if getattr(target, "ag_running", False):
+            continue  # suspended in a read in another task: closing the iterable ends it
+        close = getattr(target, "aclose", None) or getattr(target, "close", None)
+        if callable(close):
+            result = close()
+            if inspect.isawaitable(result):
+                await result
 
 
 _CLOSING: set[asyncio.Task[None]] = set()
@@ -675,12 +678,7 @@ def _close_abandoned(opened: list[Any]) -> None:
         return  # collected outside the loop (it has stopped): nothing can await the close any more
 
     async def close() -> None:
-        for target in opened:
-            close = getattr(target, "aclose", None) or getattr(target, "close", None)
-            if callable(close):
-                result = close()
-                if inspect.isawaitable(result):
-                    await result
+        await _close_in_order(opened)
         opened.clear()
 
     task = loop.create_task(close())
