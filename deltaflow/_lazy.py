@@ -35,7 +35,6 @@ __all__ = [
     "compute",
     "derive",
     "refine_copy",
-    "refine_pending",
     "set_pending",
     "with_pending",
 ]
@@ -205,10 +204,6 @@ def with_pending(model: ModelT, name: str, thunk: Thunk) -> ModelT:
     return derive(model, lazy={name: thunk})
 
 
-def _identity(value: Any) -> Any:
-    return value
-
-
 def _read(of: tuple[LazyModel, str]) -> Any:
     model, name = of
     return getattr(model, name)
@@ -228,19 +223,10 @@ def set_pending(model: ModelT, name: str, thunk: Thunk) -> ModelT:
     return model
 
 
-def refine_pending(model: ModelT, name: str, function: Callable[[Any], Any], argument: Any) -> ModelT:
-    """In place (as ``set_pending``): field ``name`` becomes ``function((its former thunk, argument))``.
-
-    ``function`` computes the field's former value with ``compute`` on that thunk when it needs it.
-    """
-    fields = model.__dict__
-    if name in fields:
-        former: Thunk = (_identity, fields.pop(name))
-    else:
-        former = _get_pending(model)[0][name]
-    return set_pending(model, name, (function, (former, argument)))
-
-
 def refine_copy(model: ModelT, name: str, function: Callable[[Any], Any], argument: Any) -> ModelT:
-    """As ``refine_pending``, on a copy: for a model others may hold (the former value is read from it)."""
+    """A copy of ``model`` whose field ``name`` becomes ``function(((read the field of model), argument))``.
+
+    ``function`` computes the field's former value with ``compute`` on that thunk when it needs it:
+    nothing is computed until the copy's field is read.
+    """
     return with_pending(model, name, (function, ((_read, (model, name)), argument)))

@@ -54,15 +54,17 @@ class _Accumulate(Stage):
 
     def __init__(self, observer: abc.ObserverBase[Any]) -> None:
         super().__init__(observer)
-        self.state = CompletionState()
-        self.chain.makes_events = True
+        chain = self.chain
+        chain.makes_events = True
+        # the stages below were built first, the last first: their values go in in chain order
+        self.state = CompletionState(adders=chain.snapshot_adders[::-1])
 
     def on_next(self, chunk: ChatCompletionChunk | RejectedChunk) -> None:
         chain = self.chain
         if chain.ended:
             return
         if type(chunk) is not ChatCompletionChunk and isinstance(chunk, RejectedChunk):
-            self.emit(
+            self.report(
                 ErrorReported(
                     code="chunk_unrecognized", message=chunk.reason, detail=chunk.raw, exception=None
                 )
@@ -109,7 +111,7 @@ class _Accumulate(Stage):
         ]
         for index in unfinished:
             message = f"the stream ended without a finish reason for choice {index}: it may be cut short"
-            self.emit(ErrorReported(code="finish_reason_missing", message=message, choice_index=index))
+            self.report(ErrorReported(code="finish_reason_missing", message=message, choice_index=index))
         fields = {"type": "completion.done", "unfinished": bool(unfinished)}
         self.emit(build(CompletionDone, fields, {"completion": state.current}, state.lock))
         super().on_completed()

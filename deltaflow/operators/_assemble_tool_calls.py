@@ -11,6 +11,7 @@ from openai.types.chat import ParsedChatCompletion
 from pydantic import ValidationError
 from reactivex import Observable, abc
 
+from deltaflow._lazy import set_pending, with_pending
 from deltaflow._tools import ToolSpec, tool_specs
 from deltaflow.errors import JsonParseError, ToolArgumentsError
 from deltaflow.events import (
@@ -86,7 +87,8 @@ def assemble_tool_calls(
 
     Snapshots (``chunk`` events, ``completion.done``) it passes on are copies that show the parsed
     arguments; the events it was given are not changed, so other subscribers of the same upstream
-    see only what their own operators add.
+    see only what their own operators add. (Fused below ``accumulate`` in one chain, which nobody
+    else sees, the accumulator makes the snapshots with them instead: see ``operators/_stage.py``.)
 
     ::
 
@@ -122,8 +124,10 @@ class _Assemble(SnapshotAdder):
         elif isinstance(event, ChunkReceived):
             self.pass_chunk(event)
         elif isinstance(event, ToolCallDone):
-            for out in self._on_done(event):
-                self.emit(out)
+            done, report = self._on_done(event)
+            self.emit(done)
+            if report is not None:
+                self.report(report)
         elif isinstance(event, CompletionDone):
             self.pass_completion(event)
         else:
@@ -150,12 +154,13 @@ class _Assemble(SnapshotAdder):
         parse.feed(event.arguments_delta, self.chunks)
         if not parse.versions:
             return event  # no value yet
-        return self.with_lazy(event, "parsed_arguments", (parse.value, parse.versions[-1]))
+        add = set_pending if self.chain.makes_events else with_pending  # in place or on a copy: Stage
+        return add(event, "parsed_arguments", (parse.value, parse.versions[-1]))
 
-    def _on_done(self, event: ToolCallDone) -> list[BaseEvent]:
+    def _on_done(self, event: ToolCallDone) -> tuple[BaseEvent, ErrorReported | None]:
         spec = self.specs.get(event.name)
         if spec is None or not spec.parseable:
-            return [event]
+            return event, None
         key = (event.choice_index, event.index)
         parse = self.calls.get(key)
         if parse is None:
@@ -168,7 +173,7 @@ class _Assemble(SnapshotAdder):
         )
         done = event.evolve(fields={"parsed_arguments": parsed, "tool_call": tool_call})
         if error is None:
-            return [done]
+            return done, None
         error.completion = self.latest_completion()
         report = ErrorReported(
             code="tool_arguments_invalid",
@@ -182,7 +187,7 @@ class _Assemble(SnapshotAdder):
             },
             exception=error,
         )
-        return [done, report]
+        return done, report
 
 
 def _parse_arguments(spec: ToolSpec, event: ToolCallDone) -> tuple[Any, ToolArgumentsError | None]:

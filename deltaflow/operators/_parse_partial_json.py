@@ -16,7 +16,7 @@ from openai.types.chat import ParsedChatCompletion
 from pydantic import AliasChoices, AliasPath, BaseModel, TypeAdapter, ValidationError
 from reactivex import Observable, abc
 
-from deltaflow._lazy import build
+from deltaflow._lazy import build, set_pending, with_pending
 from deltaflow._tools import has_json_content, is_rich_response_format, validate_content
 from deltaflow.errors import ContentInvalidError, JsonParseError
 from deltaflow.events import (
@@ -91,7 +91,8 @@ def parse_partial_json(
 
     Snapshots (``chunk`` events, ``completion.done``) it passes on are copies that show ``parsed``;
     the events it was given are not changed, so other subscribers of the same upstream see only
-    what their own operators add.
+    what their own operators add. (Fused below ``accumulate`` in one chain, which nobody else sees,
+    the accumulator makes the snapshots with ``parsed`` instead: see ``operators/_stage.py``.)
 
     ::
 
@@ -185,7 +186,8 @@ class _Run(SnapshotAdder):
     __slots__ = ("config", "parsed_done", "parses", "refused", "rich")
 
     def __init__(self, config: _Config, observer: abc.ObserverBase[Any]) -> None:
-        super().__init__(observer)
+        # only a type response_format gives snapshots a ``parsed`` (openai's condition)
+        super().__init__(observer, adds_to_snapshots=config.rich)
         self.config = config
         # read on every delta: kept here rather than one attribute further
         self.rich = config.rich
@@ -201,10 +203,12 @@ class _Run(SnapshotAdder):
         if kind is ContentDelta:
             self._on_delta(event)  # type: ignore[arg-type]  # checked just above
         elif kind is ChunkReceived or isinstance(event, ChunkReceived):
-            if self.rich:
+            if self.rich and not self.chain.makes_events:
                 self.pass_chunk(event)  # type: ignore[arg-type]  # checked just above
             else:
+                # nothing to add, or accumulate's state adds it (see SnapshotAdder): only counted
                 self.chunks += 1
+                self.latest_chunk = event  # type: ignore[assignment]  # checked just above
                 self.emit(event)
         elif isinstance(event, ContentDelta):
             self._on_delta(event)
@@ -260,7 +264,7 @@ class _Run(SnapshotAdder):
                 ops = parser.feed(text)
             except JsonParseError as exc:
                 emit(event)
-                emit(self._json_error(event, parse, exc))
+                self.report(self._json_error(event, parse, exc))
                 return
             version = parser.version
             if version != versions[-1]:
@@ -268,7 +272,9 @@ class _Run(SnapshotAdder):
                 versions.append(version)
         # openai's conditions: a type response_format, content not blank (some value parsed), no refusal
         if self.rich and versions[-1] and index not in self.refused:
-            event = self.with_lazy(event, "parsed", (parse.parser.value, versions[-1]))
+            # in place within a fused chain, else on a copy (see Stage): spelt out, it runs per delta
+            add = set_pending if self.chain.makes_events else with_pending
+            event = add(event, "parsed", (parse.parser.value, versions[-1]))
         emit(event)
         if ops:
             for path, op, value in ops:
@@ -311,7 +317,7 @@ class _Run(SnapshotAdder):
             parse.parser.finish()
         except JsonParseError as exc:
             emit(event)
-            emit(self._json_error(event, parse, exc))
+            self.report(self._json_error(event, parse, exc))
             return
         if not config.rich:
             emit(event)
@@ -322,7 +328,7 @@ class _Run(SnapshotAdder):
             parsed = validate_content(config.response_format, event.content)
         except ValidationError as exc:
             emit(event)
-            emit(self._invalid_content_error(event, exc))
+            self.report(self._invalid_content_error(event, exc))
             return
         parse.final = parsed
         if config.parsed_done:

@@ -11,10 +11,14 @@ The stages of one fused chain share a ``ChainState``: a stage that ends the stre
 wrapper stops any more, take nothing after that (``accumulate`` stops handing out the rest of the
 chunk's events at once). It also says whether ``accumulate`` is in the chain: then the events
 reaching the stages below were made in the chain and seen by no one else yet, and
-``parse_partial_json`` and ``assemble_tool_calls`` add their values to them in place instead of
-deriving a copy per chunk (the copy is what keeps two chains sharing one upstream apart; within one
-fused chain there is nothing to keep apart). Separated by any reactivex operator, or by
-``share()``, they derive copies: the events are the same either way.
+``parse_partial_json`` and ``assemble_tool_calls`` add their values to them without deriving a copy
+per chunk (the copy is what keeps two chains sharing one upstream apart; within one fused chain
+there is nothing to keep apart): a ``content.delta``'s ``parsed`` is filled in place, and the
+snapshots are made with their values by ``accumulate``'s own state, to which the chain hands their
+``snapshot_adders``. Separated by any reactivex operator, or by ``share()``, they derive copies: the
+events are the same either way.
+
+The state of a chain is its subscription's own: nothing in it reaches another subscriber.
 """
 
 from __future__ import annotations
@@ -24,19 +28,19 @@ from typing import Any, TypeVar
 
 from reactivex import Observable, abc
 
-from deltaflow._lazy import LazyModel, Thunk, refine_copy, refine_pending, set_pending, with_pending
+from deltaflow.events import ErrorReported
 from deltaflow.operators._report import report_and_fail
+from deltaflow.state._completion import AddToSnapshot
 
 __all__ = ["ChainState", "Fused", "Stage"]
 
 _T = TypeVar("_T")
-EventT = TypeVar("EventT", bound=LazyModel)
 
 
 class ChainState:
     """What the stages of one fused chain share: whether the stream has ended, who makes its events."""
 
-    __slots__ = ("ended", "makes_events")
+    __slots__ = ("ended", "makes_events", "reported", "snapshot_adders")
 
     def __init__(self) -> None:
         self.ended = False
@@ -44,6 +48,14 @@ class ChainState:
         """An ``accumulate`` stage is part of this chain: the events it makes are seen by no one
         outside the chain until they leave it, so the stages below may fill in what they add to
         them in place (``deltaflow._lazy.set_pending``) instead of deriving copies."""
+        self.reported: list[ErrorReported] | None = None
+        """Where the ``error`` events that do not end the stream go besides downstream (``Stage.report``),
+        when whoever drives the chain wants them without looking at every event (the facades' driver)."""
+        self.snapshot_adders: list[AddToSnapshot] = []
+        """``completion, chunk -> completion`` functions of the stages that add values to snapshots,
+        in the order the stages were built (the last first). An ``accumulate`` above them makes its
+        snapshots with their values (numbered by chunk: every stage of a chain passes every
+        ``chunk`` event on, so the chunks a stage counts are the accumulator's)."""
 
 
 class Stage(abc.ObserverBase[Any]):
@@ -73,20 +85,12 @@ class Stage(abc.ObserverBase[Any]):
             self.stopped = True
             self.observer.on_completed()
 
-    def with_lazy(self, event: EventT, name: str, thunk: Thunk) -> EventT:
-        """``event`` with field ``name`` computed by ``thunk`` when read.
-
-        In place when the event was made in this fused chain (``ChainState.makes_events``), else on
-        a copy: the event as given may be another subscriber's too.
-        """
-        return (set_pending if self.chain.makes_events else with_pending)(event, name, thunk)
-
-    def refine(self, event: EventT, name: str, function: Callable[[Any], Any], argument: Any) -> EventT:
-        """``event`` whose field ``name`` becomes ``function((a thunk of its value before, argument))``.
-
-        As ``with_lazy``, in place or on a copy; either way nothing is computed until it is read.
-        """
-        return (refine_pending if self.chain.makes_events else refine_copy)(event, name, function, argument)
+    def report(self, event: ErrorReported) -> None:
+        """Pass on an ``error`` event that does not end the stream, kept for the chain's driver too."""
+        reported = self.chain.reported
+        if reported is not None:
+            reported.append(event)
+        self.emit(event)
 
     def fail(self, error: Exception) -> None:
         """End the stream with ``error``, reported as an ``error`` event first."""
@@ -99,9 +103,7 @@ class Stage(abc.ObserverBase[Any]):
 class Fused(Observable[_T]):
     """An operator's output: ``make_stage(downstream)`` builds the stage of each subscription."""
 
-    def __init__(
-        self, source: Observable[Any], make_stage: Callable[[abc.ObserverBase[_T]], abc.ObserverBase[Any]]
-    ) -> None:
+    def __init__(self, source: Observable[Any], make_stage: Callable[[abc.ObserverBase[_T]], Stage]) -> None:
         super().__init__()
         self.source = source
         self.make_stage = make_stage
@@ -113,7 +115,7 @@ class Fused(Observable[_T]):
             source = source.source
         return source
 
-    def connect(self, observer: abc.ObserverBase[_T]) -> tuple[abc.ObserverBase[Any], Observable[Any]]:
+    def connect(self, observer: abc.ObserverBase[_T]) -> tuple[Stage, Observable[Any]]:
         """Build the stages of this operator and of the fused ones above it, ending in ``observer``.
 
         Returns:

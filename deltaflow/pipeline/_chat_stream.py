@@ -154,6 +154,8 @@ class _StreamCore(Generic[ResponseFormatT]):
         self._driver = Driver(chain)
         self._chunk_events = self._driver.events
         """The list the chain appends a chunk's events to (emptied once they are handed out)."""
+        self._reported = self._driver.reported
+        """The ``error`` events among them that did not end the stream (emptied as they are watched)."""
         self._parse_errors = parse_errors
         # as openai: content is parsed (and its failure raised) only into a type, not for a request dict
         self._content_is_parsed = is_rich_response_format(response_format)
@@ -312,7 +314,9 @@ class _StreamCore(Generic[ResponseFormatT]):
             first = events[0]
             if type(first) is ChunkReceived:
                 self._latest_chunk = first  # the chain's chunk event leads the chunk's events
-            if ErrorReported in map(type, events) or self._driver.finished:  # rare: scanned in C first
+            reported = self._reported
+            if reported or self._driver.finished:  # rare: an error event, or the end
+                reported.clear()
                 self._watch(events)
         return events
 

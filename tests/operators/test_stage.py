@@ -184,6 +184,54 @@ def test_driver_runs_a_chain_that_is_not_fused_all_the_way() -> None:
     assert outputs[0][-1].type == "completion.done"
 
 
+@pytest.mark.parametrize("fused", [True, False])
+def test_the_driver_keeps_the_error_events_that_do_not_end_the_stream(fused: bool) -> None:
+    """Fused, the stages report them (Stage.report); subscribed, the driver finds them itself."""
+    tools = [
+        {"type": "function", "function": {"name": "f", "strict": True, "parameters": {"type": "object"}}}
+    ]
+    chunks = [
+        chunk({"index": 0, "delta": {"role": "assistant", "content": '{"x": 1'}}),
+        chunk({"index": 0, "delta": {"content": "]"}}),  # not JSON: an error event, the stream goes on
+        chunk(
+            {
+                "index": 0,
+                "delta": {
+                    "tool_calls": [
+                        {
+                            "index": 0,
+                            "id": "call_1",
+                            "type": "function",
+                            "function": {"name": "f", "arguments": "{oops"},
+                        }
+                    ]
+                },
+            }
+        ),
+        chunk({"index": 0, "delta": {}, "finish_reason": "stop"}),
+    ]
+    first = [] if fused else [rx_ops.map(lambda item: item)]
+
+    def make(source: Observable[Any]) -> Observable[BaseEvent]:
+        return source.pipe(
+            *first,
+            accumulate(),
+            assemble_tool_calls(tools=tools),
+            parse_partial_json(response_format=Point),
+        )
+
+    driver = Driver(make)
+    reported_per_chunk = []
+    for item in chunks:
+        driver.push(item)
+        errors = [event for event in driver.events if event.type == "error"]
+        assert driver.reported == errors
+        reported_per_chunk.append([event.code for event in driver.reported])  # type: ignore[attr-defined]
+        driver.reported.clear()
+        driver.events.clear()
+    assert reported_per_chunk == [[], ["content_invalid"], [], ["tool_arguments_invalid"]]
+
+
 def test_after_a_stage_ends_the_stream_mid_chunk_the_stages_above_take_nothing_more() -> None:
     # choice 0 refuses and finishes while choice 1 gets the rest of its JSON in the same chunk:
     # filter_refusals("raise") ends the stream at refusal.done, and parse_partial_json, above it,
