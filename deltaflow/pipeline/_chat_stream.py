@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import inspect
 import weakref
 from collections.abc import (
@@ -550,7 +551,7 @@ class AsyncChatStream(_StreamCore[ResponseFormatT]):
         self._collected = False
         self._events: AsyncGenerator[Event, None] = self._generate()
         # what to close should this stream be collected unfinished: held here, not by the stream
-        self._opened: list[Any] = []
+        self._opened = _Opened()
         self._abandoned = weakref.finalize(self, _close_abandoned, self._opened)
 
     def __aiter__(self) -> AsyncIterator[Event]:
@@ -608,7 +609,8 @@ class AsyncChatStream(_StreamCore[ResponseFormatT]):
     async def _generate(self) -> AsyncGenerator[Event, None]:
         driver = self._driver
         self._source = aiter(self._chunks)
-        self._opened[:] = [self._chunks, self._source]
+        self._opened.loop = asyncio.get_running_loop()
+        self._opened.targets[:] = [self._chunks, self._source]
         pull, push = self._source.__anext__, driver.push
         try:
             while not driver.finished:
@@ -645,7 +647,7 @@ class AsyncChatStream(_StreamCore[ResponseFormatT]):
             # left unfinished without close() (garbage collected, cancelled): observers still hear of it
             self._stopped_early()
             if not self._collected:
-                self._opened.clear()
+                self._opened.targets.clear()
                 await self._close_source()
 
     async def _close_source(self) -> None:
@@ -668,23 +670,44 @@ _CLOSING: set[asyncio.Task[None]] = set()
 """Closes of abandoned streams under way: held until done, so that a task is not collected mid-way."""
 
 
-def _close_abandoned(opened: list[Any]) -> None:
+class _Opened:
+    """What an ``AsyncChatStream`` opened and on which loop: its finaliser holds this, not the stream."""
+
+    __slots__ = ("loop", "targets")
+
+    def __init__(self) -> None:
+        self.loop: asyncio.AbstractEventLoop | None = None
+        self.targets: list[Any] = []
+        """The source's iterable and iterator, closed in that order."""
+
+
+def _close_abandoned(opened: _Opened) -> None:
     """An ``AsyncChatStream`` was collected unfinished: close its iterable, then its iterator, in order.
 
     They were kept alive by the finaliser (not by the stream), so the garbage collector did not
-    finalise their generators at the same time, each on its own, racing each other.
+    finalise their generators at the same time, each on its own, racing each other. The close runs
+    on the stream's own loop, also when the collection ran on another thread (a server's loop in
+    its thread, the collector run from the main one).
     """
-    if not opened:
-        return
+    loop = opened.loop
+    if not opened.targets or loop is None or loop.is_closed():
+        return  # nothing opened, or its loop is gone: nothing can await the close any more
     try:
-        loop = asyncio.get_running_loop()
+        running: asyncio.AbstractEventLoop | None = asyncio.get_running_loop()
     except RuntimeError:
-        return  # collected outside the loop (it has stopped): nothing can await the close any more
+        running = None
+    if running is loop:
+        _start_closing(opened)
+        return
+    with contextlib.suppress(RuntimeError):  # the loop closed meanwhile
+        loop.call_soon_threadsafe(_start_closing, opened)
 
+
+def _start_closing(opened: _Opened) -> None:
     async def close() -> None:
-        await _close_in_order(opened)
-        opened.clear()
+        await _close_in_order(opened.targets)
+        opened.targets.clear()
 
-    task = loop.create_task(close())
+    task = asyncio.get_running_loop().create_task(close())
     _CLOSING.add(task)
     task.add_done_callback(_CLOSING.discard)

@@ -151,3 +151,52 @@ def test_an_abandoned_async_stream_collected_by_gc_closes_its_response(transport
 
     assert record.disconnected  # before the answer's end: the collected stream closed it
     assert [context.get("message") for context in reported] == []
+
+
+@pytest.mark.parametrize("transport", ["fast", "openai"])
+def test_an_abandoned_async_stream_collected_on_another_thread_closes_on_its_own_loop(transport: str) -> None:
+    """A server's loop runs in its own thread; a collection on another thread finds its stream.
+
+    The close runs on the stream's loop, which still runs: the response is closed, the loop reports
+    nothing, and no generator is finalised half-way (an unraisable exception fails the test).
+    """
+    import threading  # noqa: PLC0415
+
+    import openai  # noqa: PLC0415
+
+    import deltaflow  # noqa: PLC0415
+    from deltaflow.replay import ReplayServer, Scenario  # noqa: PLC0415
+
+    reported: list[dict[str, Any]] = []
+    loop = asyncio.new_event_loop()
+    loop.set_exception_handler(lambda loop, context: reported.append(context))
+    thread = threading.Thread(target=loop.run_forever, daemon=True)
+    thread.start()
+
+    async def start(base_url: str) -> openai.AsyncOpenAI:
+        client = openai.AsyncOpenAI(base_url=base_url, api_key="sk-test", max_retries=0)
+        stream = deltaflow.astream(
+            client, model="scripted", messages=[{"role": "user", "content": "hi"}], transport=transport
+        )
+        stream.cycle = stream  # type: ignore[attr-defined]  # only the cyclic collector frees it
+        async for _ in stream:
+            break
+        return client
+
+    scenarios = {"scripted": Scenario.scripted("Hello there, world " * 20, tokens_per_second=200)}
+    gc.disable()  # the collection below, on this thread, is the one that finds the stream
+    try:
+        with ReplayServer(scenarios) as server:
+            client = asyncio.run_coroutine_threadsafe(start(server.base_url), loop).result(10)
+            gc.collect()
+            record = server.requests[-1]
+            assert record.wait(timeout=10)  # the response ended: the stream let go of it
+            assert record.disconnected  # before the answer's end: the collected stream closed it
+            asyncio.run_coroutine_threadsafe(client.close(), loop).result(10)
+    finally:
+        gc.enable()
+        loop.call_soon_threadsafe(loop.stop)
+        thread.join(10)
+        loop.close()
+    gc.collect()
+    assert [context.get("message") for context in reported] == []
