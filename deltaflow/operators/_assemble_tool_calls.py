@@ -11,7 +11,6 @@ from openai.types.chat import ParsedChatCompletion
 from pydantic import ValidationError
 from reactivex import Observable, abc
 
-from deltaflow._lazy import set_pending, with_pending
 from deltaflow._tools import ToolSpec, tool_specs
 from deltaflow.errors import JsonParseError, ToolArgumentsError
 from deltaflow.events import (
@@ -154,8 +153,7 @@ class _Assemble(SnapshotAdder):
         parse.feed(event.arguments_delta, self.chunks)
         if not parse.versions:
             return event  # no value yet
-        add = set_pending if self.chain.makes_events else with_pending  # in place or on a copy: Stage
-        return add(event, "parsed_arguments", (parse.value, parse.versions[-1]))
+        return self.with_lazy(event, "parsed_arguments", (parse.value, parse.versions[-1]))
 
     def _on_done(self, event: ToolCallDone) -> tuple[BaseEvent, ErrorReported | None]:
         spec = self.specs.get(event.name)

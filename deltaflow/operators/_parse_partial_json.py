@@ -16,7 +16,7 @@ from openai.types.chat import ParsedChatCompletion
 from pydantic import AliasChoices, AliasPath, BaseModel, TypeAdapter, ValidationError
 from reactivex import Observable, abc
 
-from deltaflow._lazy import build, set_pending, with_pending
+from deltaflow._lazy import build
 from deltaflow._tools import has_json_content, is_rich_response_format, validate_content
 from deltaflow.errors import ContentInvalidError, JsonParseError
 from deltaflow.events import (
@@ -203,12 +203,10 @@ class _Run(SnapshotAdder):
         if kind is ContentDelta:
             self._on_delta(event)  # type: ignore[arg-type]  # checked just above
         elif kind is ChunkReceived or isinstance(event, ChunkReceived):
-            if self.rich and not self.chain.makes_events:
+            if self.rich:
                 self.pass_chunk(event)  # type: ignore[arg-type]  # checked just above
             else:
-                # nothing to add, or accumulate's state adds it (see SnapshotAdder): only counted
                 self.chunks += 1
-                self.latest_chunk = event  # type: ignore[assignment]  # checked just above
                 self.emit(event)
         elif isinstance(event, ContentDelta):
             self._on_delta(event)
@@ -272,9 +270,7 @@ class _Run(SnapshotAdder):
                 versions.append(version)
         # openai's conditions: a type response_format, content not blank (some value parsed), no refusal
         if self.rich and versions[-1] and index not in self.refused:
-            # in place within a fused chain, else on a copy (see Stage): spelt out, it runs per delta
-            add = set_pending if self.chain.makes_events else with_pending
-            event = add(event, "parsed", (parse.parser.value, versions[-1]))
+            event = self.with_lazy(event, "parsed", (parse.parser.value, versions[-1]))
         emit(event)
         if ops:
             for path, op, value in ops:

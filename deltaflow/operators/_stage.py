@@ -28,6 +28,7 @@ from typing import Any, TypeVar
 
 from reactivex import Observable, abc
 
+from deltaflow._lazy import LazyModel, Thunk, set_pending, with_pending
 from deltaflow.events import ErrorReported
 from deltaflow.operators._report import report_and_fail
 from deltaflow.state._completion import AddToSnapshot
@@ -35,6 +36,7 @@ from deltaflow.state._completion import AddToSnapshot
 __all__ = ["ChainState", "Fused", "Stage"]
 
 _T = TypeVar("_T")
+EventT = TypeVar("EventT", bound=LazyModel)
 
 
 class ChainState:
@@ -84,6 +86,14 @@ class Stage(abc.ObserverBase[Any]):
         if not self.stopped:
             self.stopped = True
             self.observer.on_completed()
+
+    def with_lazy(self, event: EventT, name: str, thunk: Thunk) -> EventT:
+        """``event`` with field ``name`` computed by ``thunk`` when read.
+
+        In place when the event was made in this fused chain (``ChainState.makes_events``), else on
+        a copy: the event as given may be another subscriber's too.
+        """
+        return (set_pending if self.chain.makes_events else with_pending)(event, name, thunk)
 
     def report(self, event: ErrorReported) -> None:
         """Pass on an ``error`` event that does not end the stream, kept for the chain's driver too."""
