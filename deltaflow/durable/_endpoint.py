@@ -23,22 +23,22 @@ from importlib import resources
 from typing import Any
 from urllib.parse import parse_qs
 
-from deltaflow.errors import EventLogError, EventLogUnavailable, LeaseConflict
-from deltaflow.pipeline import AsyncChatStream
-from deltaflow.recipes import StreamFactory
-from deltaflow.recipes._relay import (
-    _SSE_HEADERS,
+from deltaflow._asgi import (
+    SSE_HEADERS,
     Message,
     Receive,
     Scope,
     Send,
-    _body,
-    _frame,
-    _json_object,
-    _lifespan,
-    _respond,
-    _until_disconnected,
+    json_object,
+    respond_json,
+    response_body,
+    serve_lifespan,
+    sse_frame,
+    until_disconnected,
 )
+from deltaflow.errors import EventLogError, EventLogUnavailable, LeaseConflict
+from deltaflow.pipeline import AsyncChatStream
+from deltaflow.recipes import StreamFactory
 
 from ._follow import Gap, Idle, follow_batches, start_position
 from ._log import STREAM_ID, EventLog, LogEntry
@@ -136,7 +136,7 @@ class DurableEndpoint:
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "lifespan":
-            await _lifespan(receive, send)
+            await serve_lifespan(receive, send)
             await self.aclose()
             return
         if scope["type"] != "http":
@@ -150,55 +150,56 @@ class DurableEndpoint:
             elif method == "POST":
                 await self._start(scope, receive, send)
             else:
-                await _respond(
+                await respond_json(
                     send, 405, {"error": "GET the page or POST a JSON object"}, _allow(b"GET, POST")
                 )
             return
         stream_id = parts[0]
         if not STREAM_ID.fullmatch(stream_id) or len(parts) > 2 or (len(parts) == 2 and parts[1] != "stop"):
-            await _respond(send, 404, {"error": "no such route"})
+            await respond_json(send, 404, {"error": "no such route"})
         elif len(parts) == 2:
             if method != "POST":
-                await _respond(send, 405, {"error": "POST to stop a stream"}, _allow(b"POST"))
+                await respond_json(send, 405, {"error": "POST to stop a stream"}, _allow(b"POST"))
             else:
                 await self._stop(stream_id, send)
         elif method != "GET":
-            await _respond(send, 405, {"error": "GET a stream"}, _allow(b"GET"))
+            await respond_json(send, 405, {"error": "GET a stream"}, _allow(b"GET"))
         else:
             await self._follow(scope, receive, send, stream_id=stream_id, last_event_id=_last_event_id(scope))
 
     async def _start(self, scope: Scope, receive: Receive, send: Send) -> None:
         body = await _read_limited(receive, self._max_body)
         if body is None:
-            await _respond(send, 413, {"error": f"the request body exceeds {self._max_body} bytes"})
+            await respond_json(send, 413, {"error": f"the request body exceeds {self._max_body} bytes"})
             return
-        request_json = _json_object(body)
+        request_json = json_object(body)
         if request_json is None:
-            await _respond(send, 400, {"error": "the request body must be a JSON object"})
+            await respond_json(send, 400, {"error": "the request body must be a JSON object"})
             return
         stream_id = _query(scope, "stream_id") or secrets.token_urlsafe(12)
         if not STREAM_ID.fullmatch(stream_id):
-            await _respond(send, 400, {"error": "stream_id: 1 to 128 of A-Z a-z 0-9 _ -"})
+            await respond_json(send, 400, {"error": "stream_id: 1 to 128 of A-Z a-z 0-9 _ -"})
             return
         try:
             made = self._make_stream(request_json)
             stream = await made if inspect.isawaitable(made) else made
         except ValueError as error:
-            await _respond(send, 422, {"error": str(error)[:2000]})
+            await respond_json(send, 422, {"error": str(error)[:2000]})
             return
         try:
             lease = await self.log.claim(stream_id)
         except EventLogError as error:
             await _close(stream)
             status = 409 if isinstance(error, LeaseConflict) else 503
-            await _respond(send, status, {"error": str(error)})
+            await respond_json(send, status, {"error": str(error)})
             return
         task = asyncio.ensure_future(self._produce(produce(self.log, lease, stream, exclude=self._exclude)))
         self._producers.add(task)
         task.add_done_callback(self._producers.discard)
         if b"application/json" in _header(scope, b"accept"):
             url = f"{_mount_path(scope)}/{stream_id}"
-            await _respond(send, 201, {"stream_id": stream_id, "url": url}, _stream_headers(scope, stream_id))
+            created = {"stream_id": stream_id, "url": url}
+            await respond_json(send, 201, created, _stream_headers(scope, stream_id))
             return
         await self._follow(scope, receive, send, stream_id=stream_id, last_event_id=None)
 
@@ -215,14 +216,14 @@ class DurableEndpoint:
             stopping = await self.log.request_stop(stream_id)
             known = stopping or await self.log.info(stream_id) is not None
         except EventLogUnavailable as error:
-            await _respond(send, 503, {"error": str(error)})
+            await respond_json(send, 503, {"error": str(error)})
             return
         if stopping:
-            await _respond(send, 202, {"stream_id": stream_id, "stopping": True})
+            await respond_json(send, 202, {"stream_id": stream_id, "stopping": True})
         elif known:
-            await _respond(send, 409, {"error": f"stream {stream_id!r} has ended already"})
+            await respond_json(send, 409, {"error": f"stream {stream_id!r} has ended already"})
         else:
-            await _respond(send, 404, {"error": f"no stream {stream_id!r}"})
+            await respond_json(send, 404, {"error": f"no stream {stream_id!r}"})
 
     async def _follow(
         self,
@@ -234,13 +235,13 @@ class DurableEndpoint:
         last_event_id: str | None,
     ) -> None:
         if last_event_id is not None and not _LAST_EVENT_ID.fullmatch(last_event_id):
-            await _respond(send, 400, {"error": "Last-Event-ID must be an event id of this relay"})
+            await respond_json(send, 400, {"error": "Last-Event-ID must be an event id of this relay"})
             return
         try:
             position = await start_position(self.log, stream_id, last_event_id)
             info = await self.log.info(stream_id)
         except EventLogError as error:
-            await _respond(
+            await respond_json(
                 send, 503 if isinstance(error, EventLogUnavailable) else 404, {"error": str(error)}
             )
             return
@@ -249,35 +250,34 @@ class DurableEndpoint:
             await _respond_bytes(send, 204, b"", b"text/plain")
             return
         # a reader leaving ends this response only: the stream's producer goes on
-        await _until_disconnected(
+        await until_disconnected(
             self._pump(send, stream_id, position, _stream_headers(scope, stream_id)), receive
         )
 
     async def _pump(
         self, send: Send, stream_id: str, position: tuple[int, int], headers: list[tuple[bytes, bytes]]
     ) -> None:
-        start: Message = {"type": "http.response.start", "status": 200, "headers": [*_SSE_HEADERS, *headers]}
+        start: Message = {"type": "http.response.start", "status": 200, "headers": [*SSE_HEADERS, *headers]}
         await send(start)
-        await send(_body(self._retry))
+        await send(response_body(self._retry))
         try:
             async for batch in follow_batches(self.log, stream_id, position, idle=self._idle):
                 # one write per read of the log: a catch-up of thousands of events is a few writes
-                await send(
-                    _body(_KEEP_ALIVE if isinstance(batch, Idle) else b"".join(map(_sse_frame, batch)))
-                )
+                frames = _KEEP_ALIVE if isinstance(batch, Idle) else b"".join(map(_log_frame, batch))
+                await send(response_body(frames))
         except EventLogError as error:
             code = "unavailable" if isinstance(error, EventLogUnavailable) else "not_found"
             failure = {"code": code, "message": str(error)}
-            await send(_body(_frame("log_error", json.dumps(failure)), more=False))
+            await send(response_body(sse_frame("log_error", json.dumps(failure)), more=False))
             return
-        await send(_body(b"", more=False))
+        await send(response_body(b"", more=False))
 
 
-def _sse_frame(item: LogEntry | Gap) -> bytes:
+def _log_frame(item: LogEntry | Gap) -> bytes:
     if isinstance(item, Gap):
         gap = {"after": item.after, "next": item.next_id, "missing": item.missing}
-        return _frame("gap", json.dumps(gap))
-    return _frame(item.kind, item.data, item.id)
+        return sse_frame("gap", json.dumps(gap))
+    return sse_frame(item.kind, item.data, item.id)
 
 
 def _relative_path(scope: Scope) -> str:
@@ -341,7 +341,7 @@ async def _respond_bytes(send: Send, status: int, body: bytes, content_type: byt
     await send(
         {"type": "http.response.start", "status": status, "headers": [(b"content-type", content_type)]}
     )
-    await send(_body(body, more=False))
+    await send(response_body(body, more=False))
 
 
 async def _close(stream: Any) -> None:

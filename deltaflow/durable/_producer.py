@@ -11,7 +11,8 @@ from typing import Any
 from deltaflow.errors import DeltaflowError, EventLogError
 from deltaflow.events import ErrorReported
 from deltaflow.pipeline import AsyncChatStream, ChatStream
-from deltaflow.recipes._relay import COMPACTED_FIELDS, _AsyncEvents, _EventSource, _failure, _ThreadEvents
+from deltaflow.recipes._event_sources import EventSource, events_of
+from deltaflow.recipes._relay_wire import COMPACTED_FIELDS, failure_payload
 
 from ._log import EventLog, Lease, Outcome, aborted_payload
 
@@ -55,9 +56,7 @@ async def produce(
         EventLogUnavailable: the log cannot be reached; the terminal entry could not be written, and
             readers see the log's failure themselves.
     """
-    source: _EventSource = (
-        _AsyncEvents(stream) if isinstance(stream, AsyncChatStream) else _ThreadEvents(stream)
-    )
+    source = events_of(stream)
     watch = _Watch()
     task = asyncio.current_task()
     assert task is not None  # noqa: S101 - called from a coroutine
@@ -88,7 +87,7 @@ async def produce(
             if last is None or last.exception is not error:
                 last = ErrorReported(code="relay_upstream_error", message=str(error) or type(error).__name__)
                 await log.append(lease, last.type, last.model_dump_json())
-            payload = {"outcome": "error", **_failure(error, last)}
+            payload = {"outcome": "error", **failure_payload(error, last)}
             # an error from outside deltaflow (the source's own) carries no completion: the stream has it
             payload["completion"] = payload["completion"] or _snapshot(stream)
             await log.finish(lease, json.dumps(payload, separators=(",", ":")))
@@ -107,7 +106,7 @@ async def produce(
 
 
 async def _read_events(
-    source: _EventSource,
+    source: EventSource,
     writer: _BatchWriter,
     watch: _Watch,
     reported: list[ErrorReported],

@@ -10,6 +10,7 @@ Each is a few dozen lines over ``deltaflow.stream`` / ``astream`` and the events
 to adapt one.
 """
 
+from deltaflow.errors import RelayError
 from deltaflow.recipes._print_stream import aprint_stream, print_stream
 from deltaflow.recipes._reasoning import (
     ReasoningResult,
@@ -18,14 +19,8 @@ from deltaflow.recipes._reasoning import (
     reasoning,
     show_reasoning,
 )
-from deltaflow.recipes._relay import (
-    RelayEndpoint,
-    RelayError,
-    StreamFactory,
-    arelay_events,
-    relay_endpoint,
-    relay_events,
-)
+from deltaflow.recipes._relay import RelayEndpoint, StreamFactory, relay_endpoint
+from deltaflow.recipes._relay_client import arelay_events, relay_events
 from deltaflow.recipes._structured_output import (
     PartialResult,
     astructured_output,

@@ -24,7 +24,7 @@ from deltaflow.durable import EventLog, MemoryEventLog, RedisEventLog, durable_e
 from deltaflow.errors import EventLogUnavailable, StreamAborted, StreamInterrupted, StreamNotFound
 from deltaflow.pipeline import iter_sse
 from deltaflow.recipes import RelayError, arelay_events, relay_events
-from deltaflow.recipes._relay import COMPACTED_FIELDS
+from deltaflow.recipes._relay_wire import COMPACTED_FIELDS
 from deltaflow.replay import Fault, ReplayServer, Scenario
 from tests.durable.balancer import CuttingBalancer
 from tests.durable.reading import BackgroundReader
