@@ -37,7 +37,7 @@ else:
     except ImportError:  # pragma: no cover - depends on the openai release installed
         import httpx
 
-__all__ = ["arelay_events", "relay_events"]
+__all__ = ["RelayError", "arelay_events", "relay_events"]
 
 # openai's default: long enough for slow reasoning models, finite so a dead relay is noticed
 _DEFAULT_TIMEOUT = httpx.Timeout(600.0, connect=5.0)
