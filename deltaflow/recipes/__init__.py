@@ -10,7 +10,6 @@ Each is a few dozen lines over ``deltaflow.stream`` / ``astream`` and the events
 to adapt one.
 """
 
-from deltaflow.errors import RelayError
 from deltaflow.recipes._print_stream import aprint_stream, print_stream
 from deltaflow.recipes._reasoning import (
     ReasoningResult,
@@ -20,7 +19,7 @@ from deltaflow.recipes._reasoning import (
     show_reasoning,
 )
 from deltaflow.recipes._relay import RelayEndpoint, StreamFactory, relay_endpoint
-from deltaflow.recipes._relay_client import arelay_events, relay_events
+from deltaflow.recipes._relay_client import RelayError, arelay_events, relay_events
 from deltaflow.recipes._structured_output import (
     PartialResult,
     astructured_output,
