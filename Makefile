@@ -50,7 +50,7 @@ bench: $(STAMP)
 	$(BIN)/python -m benchmarks.run
 
 # the wheel and the sdist in dist/, checked: metadata that renders on the index (twine), and the contents
-# a user or a packager needs (deltaflow/_dist_check.py... see tests/test_install.py for what is asserted)
+# a user or a packager needs (tests/dist_contents.py, which tests/test_install.py runs too)
 dist: $(STAMP)
 	rm -rf dist
 	$(BIN)/python -m build --outdir dist .
