@@ -281,7 +281,17 @@ def test_a_bad_fault_header_is_a_400_in_the_same_words() -> None:
     assert "stall is a number of seconds such as stall=5, not 'soon'" in message
 
 
-@given(st.text(max_size=40))
+@given(
+    st.text(max_size=40)
+    | st.builds(
+        "{}-after={}{}".format,
+        st.sampled_from(["drop", "stall", "malformed", "error"]),
+        st.text(max_size=8),
+        st.sampled_from(["", ";stall=", ";error-code="]).flatmap(
+            lambda key: st.text(max_size=6).map(key.__add__)
+        ),
+    )
+)
 def test_any_fault_spec_parses_or_says_why_in_its_words(spec: str) -> None:
     """Whatever the text, a fault spec parses or raises a ValueError that names no Python internals."""
     try:
