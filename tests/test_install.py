@@ -91,6 +91,18 @@ def test_the_checks_catch_what_the_index_would_show_broken() -> None:
     assert description_problems((ROOT / "PYPI.md").read_text(encoding="utf-8")) == []
 
 
+def test_the_index_description_shows_the_readme_first_example_and_the_key_free_route() -> None:
+    """PYPI.md is short, but what it shows is the README's: the same first example (which tests/test_readme.py
+    runs), and ``deltaflow serve`` with the samples' names."""
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    index = (ROOT / "PYPI.md").read_text(encoding="utf-8")
+    first = re.compile(r"```python\n(.*?)```", re.DOTALL)
+    assert first.findall(index)[0] == first.findall(readme)[0]
+    assert "deltaflow serve" in index
+    assert ", ".join(f"`{name}`" for name in SAMPLE_SCRIPTS) in " ".join(index.split())
+    assert 'readme = "PYPI.md"' in (ROOT / "pyproject.toml").read_text(encoding="utf-8")
+
+
 def test_development_tools_are_a_dependency_group_not_an_extra() -> None:
     """``pip install 'deltaflow[dev]'`` offers nothing: the tools are in the PEP 735 ``dev`` group, which
     the Makefile installs with pip's ``--group`` (after upgrading pip to a version that has it)."""
