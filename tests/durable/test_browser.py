@@ -261,6 +261,8 @@ def test_the_form_asks_a_model_for_structured_output_and_the_tree_grows(
         "Answer",
         "Structured output",
     ]
+    ARTIFACTS.mkdir(exist_ok=True)
+    page.screenshot(path=str(ARTIFACTS / "durable-page-structured.png"), full_page=True)
     page.close()
 
 
@@ -301,6 +303,9 @@ def test_an_unknown_stream_id_is_not_found_with_stop_disabled(site: CuttingBalan
     assert page.inner_text("#status").startswith('not found: no stream "no-such-stream"')
     assert page.is_disabled("#stop")
     assert "(this link names the stream only" in page.inner_text("#question")
+    ARTIFACTS.mkdir(exist_ok=True)
+    page.set_viewport_size(SHOTS["phone"])
+    page.screenshot(path=str(ARTIFACTS / "durable-page-not-found.png"), full_page=True)
     page.close()
 
 
