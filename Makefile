@@ -7,18 +7,21 @@ STAMP := $(VENV)/.installed
 LOWEST := .venv-lowest
 LOWEST_STAMP := $(LOWEST)/.installed
 
-.PHONY: test lint typecheck pytest test-lowest demo bench clean
+.PHONY: test lint typecheck pytest test-lowest demo bench dist clean
+
+# the extras the tests need, and the `dev` dependency group (PEP 735: pip >= 25.1 reads `--group`)
+DEV_INSTALL := -e '.[schema,otel,redis]' --group dev
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	$(BIN)/python -m pip install --quiet --upgrade 'pip>=25.1'
+	$(BIN)/python -m pip install --quiet $(DEV_INSTALL)
 	touch $(STAMP)
 
 $(LOWEST_STAMP): pyproject.toml constraints/lowest.txt
 	test -x $(LOWEST)/bin/python || $(PYTHON) -m venv $(LOWEST)
-	$(LOWEST)/bin/python -m pip install --quiet --upgrade pip
-	$(LOWEST)/bin/python -m pip install --quiet -c constraints/lowest.txt -e '.[dev]'
+	$(LOWEST)/bin/python -m pip install --quiet --upgrade 'pip>=25.1'
+	$(LOWEST)/bin/python -m pip install --quiet -c constraints/lowest.txt $(DEV_INSTALL)
 	touch $(LOWEST_STAMP)
 
 test: lint typecheck pytest test-lowest
@@ -46,5 +49,13 @@ demo: $(STAMP)
 bench: $(STAMP)
 	$(BIN)/python -m benchmarks.run
 
+# the wheel and the sdist in dist/, checked: metadata that renders on the index (twine), and the contents
+# a user or a packager needs (tests/dist_contents.py, which tests/test_install.py runs too)
+dist: $(STAMP)
+	rm -rf dist
+	$(BIN)/python -m build --outdir dist .
+	$(BIN)/twine check --strict dist/*
+	$(BIN)/python -m tests.dist_contents dist
+
 clean:
-	rm -rf $(VENV) $(LOWEST) .mypy_cache .pytest_cache .ruff_cache
+	rm -rf $(VENV) $(LOWEST) .mypy_cache .pytest_cache .ruff_cache dist

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import importlib
-from importlib.metadata import version as _version
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
@@ -44,14 +43,18 @@ __all__ = [
     "stream",
 ]
 
-__version__ = _version("deltaflow")
-
 _SUBMODULES = frozenset({"dialects", "errors", "events", "operators", "recipes", "sinks"})
 
 
 def __getattr__(name: str) -> Any:
     # The public surface is imported on first use, not with the package: `deltaflow` the command imports
     # `deltaflow.cli` (so this package) before it can catch a Ctrl+C, and openai + pydantic take a second.
+    # __version__ too: importlib.metadata alone costs `deltaflow --help` 60 ms.
+    if name == "__version__":
+        from importlib.metadata import version  # noqa: PLC0415
+
+        globals()[name] = version("deltaflow")
+        return globals()[name]
     if name in _SUBMODULES:
         return importlib.import_module(f"deltaflow.{name}")
     if name in __all__:

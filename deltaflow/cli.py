@@ -25,10 +25,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         from deltaflow._cli._main import run  # noqa: PLC0415
 
         return run(argv)
-    except KeyboardInterrupt:
+    except KeyboardInterrupt as interrupt:
         if not stdout.at_line_start:
             stdout.write("\n")
-        print("deltaflow: interrupted", file=sys.stderr)
+        # a command may say what it kept (record: where the chunks received are)
+        detail = f": {interrupt}" if str(interrupt) else ""
+        print(f"deltaflow: interrupted{detail}", file=sys.stderr)
         return 130
     finally:
         stdout.flush()

@@ -45,6 +45,11 @@ PUBLIC = {
         "astructured_output", "atool_loop", "partial_model", "print_stream", "reasoning", "relay_endpoint",
         "relay_events", "show_reasoning", "structured_output", "tool_loop",
     ],
+    "deltaflow.replay": [
+        "FAULT_HEADER", "SAMPLE_SCRIPTS", "Comment", "Fault", "FaultKind", "RecordedRequest", "ReplayApp", "ReplayItem",
+        "ReplayServer", "Samples", "Scenario", "ScenarioOptions", "ScenarioSource", "load_recording", "sample_text",
+        "scripted_chunks", "serve",
+    ],
     "deltaflow.sinks": [
         "CallbackSink", "ConsoleSink", "FanOut", "JsonlSink", "LogSink", "MetricsSink", "OtelSink", "Policy", "Sink",
         "Stall", "StreamMetrics", "callback", "console", "fan_out", "jsonl", "log", "metrics", "otel", "redact",

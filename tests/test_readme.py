@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 
-from deltaflow.replay import ReplayServer, Scenario
+from deltaflow.replay import ReplayServer, Samples, Scenario
 
 README = Path(__file__).resolve().parents[1] / "README.md"
 
@@ -36,10 +36,11 @@ def _route(request: dict[str, Any]) -> Scenario:
     return Scenario.scripted("Paris is the capital of France.", reasoning="A capital: Paris.")
 
 
-@pytest.fixture(scope="module")
-def server() -> Iterator[ReplayServer]:
-    """The provider the examples talk to."""
-    with ReplayServer(_route) as running:
+@pytest.fixture(scope="module", params=["routed", "samples"])
+def server(request: pytest.FixtureRequest) -> Iterator[ReplayServer]:
+    """The provider the examples talk to: the route above, and what ``deltaflow serve`` serves given no file
+    (the packaged samples), which the README tells a reader without a key to point the examples at."""
+    with ReplayServer(_route if request.param == "routed" else Samples()) as running:
         yield running
 
 

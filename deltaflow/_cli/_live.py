@@ -195,6 +195,12 @@ def record(arguments: argparse.Namespace) -> int:
     from deltaflow import sinks  # noqa: PLC0415
 
     target = Path(arguments.output)
+    if target.suffix != ".jsonl":
+        # elsewhere --output is a format (text, events, logs): `record --output events` meant one
+        raise CommandError(
+            f"record --output is the JSONL file to write, and {arguments.output!r} does not end in .jsonl "
+            f"(replay and serve read a recording by its suffix): e.g. --output {target.stem or 'run'}.jsonl"
+        )
     if not target.parent.is_dir():
         raise CommandError(f"cannot write {target}: its folder does not exist")
     try:
@@ -213,12 +219,17 @@ def record(arguments: argparse.Namespace) -> int:
     # a temporary file is private (0600); the recording gets the mode any new file would
     Path(partial.name).chmod(0o666 & ~_umask())
     recorder = sinks.jsonl(partial, what="chunks")
+    kept = f"the {{}} chunks received are in {target} (a cut-short recording)"
     try:
         problem = _answer(arguments, (recorder,))
     except Exception as error:
         if recorder.lines:
-            kept = f"; the {recorder.lines} chunks received are in {target} (a cut-short recording)"
-            raise CommandError(describe(error, "record") + kept) from error
+            raise CommandError(describe(error, "record") + "; " + kept.format(recorder.lines)) from error
+        raise
+    except KeyboardInterrupt:
+        if recorder.lines:
+            # the chunks are kept (below) as for any cut: Ctrl+C must say so too
+            raise KeyboardInterrupt(kept.format(recorder.lines)) from None
         raise
     finally:
         partial.close()
@@ -241,7 +252,9 @@ def _umask() -> int:
 
 def _configure_record(parser: argparse.ArgumentParser) -> None:
     _live_options(parser)
-    parser.add_argument("--output", "-o", required=True, help="the JSONL file to write")
+    parser.add_argument(
+        "--output", "-o", required=True, metavar="FILE.jsonl", help="the JSONL file to write (not a format)"
+    )
 
 
 CHAT = Command("chat", chat, _configure_chat)

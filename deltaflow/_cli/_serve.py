@@ -7,6 +7,7 @@ import errno
 import sys
 import threading
 from pathlib import Path
+from typing import Any
 
 from ._command import Command
 from ._errors import CommandError
@@ -36,22 +37,52 @@ def _non_negative(text: str) -> float:
     return value
 
 
+class _AnyModel:
+    """One recording for every model; ``/v1/models`` lists it under its file's name."""
+
+    def __init__(self, scenario: Any, name: str) -> None:
+        self._scenario = scenario
+        self.models = (name,)
+
+    def __call__(self, _request: dict[str, Any]) -> Any:
+        return self._scenario
+
+
+def _source(arguments: argparse.Namespace, options: dict[str, Any]) -> tuple[Any, str, str]:
+    """What to serve, how the start line names it, and which models it answers to."""
+    from deltaflow.replay import Samples, Scenario  # noqa: PLC0415
+
+    if not arguments.files:
+        samples = Samples(**options)
+        return (
+            samples,
+            "deltaflow's sample recordings",
+            (
+                f"models: {', '.join(samples.models)}; any other model gets the sample its request asks for "
+                "(tools: tool-call, then tool-answer; response_format: structured; else reasoning)"
+            ),
+        )
+    scenarios = {}
+    for path in arguments.files:
+        if not Path(path).is_file():
+            raise CommandError(f"recording not found: {path}")
+        scenarios[Path(path).stem] = Scenario.from_file(path, **options)
+    if len(scenarios) == 1:
+        ((name, scenario),) = scenarios.items()
+        return _AnyModel(scenario, name), arguments.files[0], "any model"
+    return scenarios, ", ".join(arguments.files), f"model = file name: {', '.join(scenarios)}"
+
+
 def serve(arguments: argparse.Namespace) -> int:
-    """Serve recordings as an OpenAI-compatible endpoint on loopback, keyed by file name."""
-    from deltaflow.replay import Fault, ReplayServer, Scenario  # noqa: PLC0415
+    """Serve recordings (by default deltaflow's samples) as an OpenAI-compatible endpoint on loopback."""
+    from deltaflow.replay import Fault, ReplayServer  # noqa: PLC0415
 
     try:
         fault = None if arguments.fault is None else Fault.parse(arguments.fault)
     except ValueError as error:
         raise CommandError(f"bad --fault {arguments.fault!r}: {error}") from error
-    scenarios = {}
-    for path in arguments.files:
-        if not Path(path).is_file():
-            raise CommandError(f"recording not found: {path}")
-        scenarios[Path(path).stem] = Scenario.from_file(
-            path, ttft=arguments.ttft, tokens_per_second=arguments.tokens_per_second, fault=fault
-        )
-    source = scenarios if len(scenarios) > 1 else next(iter(scenarios.values()))
+    options = {"ttft": arguments.ttft, "tokens_per_second": arguments.tokens_per_second, "fault": fault}
+    source, served, models = _source(arguments, options)
     server = ReplayServer(source, host=arguments.host, port=arguments.port, api_key=arguments.api_key)
     try:
         server.start()
@@ -60,8 +91,8 @@ def serve(arguments: argparse.Namespace) -> int:
             raise CommandError(f"port {arguments.port} on {arguments.host} is already in use") from error
         raise CommandError(f"cannot listen on {arguments.host}:{arguments.port}: {error.strerror}") from error
     try:
-        models = "any model" if len(scenarios) == 1 else "model = file name: " + ", ".join(scenarios)
-        print(f"serving {', '.join(arguments.files)} at {server.base_url} ({models}); Ctrl+C stops")
+        print(f"serving {served} at {server.base_url}; Ctrl+C stops")
+        print(models)
         sys.stdout.flush()
         threading.Event().wait()
     finally:
@@ -70,7 +101,11 @@ def serve(arguments: argparse.Namespace) -> int:
 
 
 def _configure(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("files", nargs="+", help="recordings to serve (.sse or .jsonl)")
+    parser.add_argument(
+        "files",
+        nargs="*",
+        help="recordings to serve (.sse or .jsonl; model = file name); none: deltaflow's samples",
+    )
     parser.add_argument("--host", default="127.0.0.1", help="interface (default: %(default)s)")
     parser.add_argument(
         "--port", type=int, default=8000, help="port; 0 picks a free one (default: %(default)s)"

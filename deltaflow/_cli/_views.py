@@ -8,7 +8,7 @@ import sys
 from typing import Any
 
 from deltaflow import sinks
-from deltaflow.events import BaseEvent, ErrorReported
+from deltaflow.events import BaseEvent, ChunkReceived, ErrorReported
 from deltaflow.sinks import Sink
 
 from ._terminal import end_line
@@ -44,6 +44,11 @@ def json_logger() -> Any:
 def _print_event(event: BaseEvent) -> None:
     data = event.model_dump(mode="json", exclude={"snapshot", "chunk", "exception"})
     kind = data.pop("type")
+    if isinstance(event, ChunkReceived):
+        # the raw chunk, less what every chunk repeats: else the line is empty (its snapshot is left out)
+        data = event.chunk.model_dump(
+            mode="json", exclude_none=True, exclude={"id", "object", "created", "model"}
+        )
     fields = " ".join(f"{key}={json.dumps(value, ensure_ascii=False)}" for key, value in data.items())
     print(f"{kind:<36} {fields}"[:400])
 

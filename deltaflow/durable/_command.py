@@ -47,6 +47,22 @@ class ChatRequest(BaseModel):
     response_format: ResponseFormat | None = None
 
 
+def _positive(kind: type[int] | type[float]) -> Any:
+    """An argparse type: a positive number of ``kind``, or a usage error naming the value."""
+
+    def parse(text: str) -> int | float:
+        try:
+            value = kind(text)
+        except ValueError:
+            value = 0
+        if not value > 0 or value == float("inf"):  # also false for NaN
+            whole = " whole" if kind is int else ""
+            raise argparse.ArgumentTypeError(f"{text!r} is not a positive{whole} number")
+        return value
+
+    return parse
+
+
 def configure(command: argparse.ArgumentParser) -> None:
     """The ``relay`` command's options."""
     command.add_argument(
@@ -62,14 +78,25 @@ def configure(command: argparse.ArgumentParser) -> None:
         "--allow-model", action="append", default=[], help="another model a request may ask for (repeatable)"
     )
     command.add_argument(
-        "--lease", type=float, default=10.0, help="producer lease, seconds (default: %(default)s)"
-    )
-    command.add_argument("--ttl", type=float, default=600.0, help="retention after the end, seconds")
-    command.add_argument(
-        "--max-length", type=int, default=100_000, help="events kept per stream (default: %(default)s)"
+        "--lease", type=_positive(float), default=10.0, help="producer lease, seconds (default: %(default)s)"
     )
     command.add_argument(
-        "--keep-alive", type=float, default=15.0, help="keep-alive comment interval, seconds"
+        "--ttl",
+        type=_positive(float),
+        default=600.0,
+        help="retention after the end, seconds (default: %(default)s)",
+    )
+    command.add_argument(
+        "--max-length",
+        type=_positive(int),
+        default=100_000,
+        help="events kept per stream (default: %(default)s)",
+    )
+    command.add_argument(
+        "--keep-alive",
+        type=_positive(float),
+        default=15.0,
+        help="keep-alive comment interval, seconds (default: %(default)s)",
     )
 
 

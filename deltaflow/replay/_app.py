@@ -27,6 +27,14 @@ ScenarioSource: TypeAlias = Scenario | Mapping[str, Scenario] | Callable[[dict[s
 request body (returning None for an unknown model)."""
 
 
+def _served_models(source: ScenarioSource) -> tuple[str, ...]:
+    """The model names a source answers to by name: a mapping's keys, or a source's ``models``."""
+    if isinstance(source, Mapping):
+        return tuple(source)
+    models = getattr(source, "models", ())
+    return tuple(model for model in models if isinstance(model, str))
+
+
 def _resolver(source: ScenarioSource) -> Callable[[dict[str, Any]], Scenario | None]:
     if isinstance(source, Scenario):
         return lambda _body: source
@@ -49,7 +57,9 @@ class ReplayApp:
     """Answers ``POST /v1/chat/completions`` (and ``/chat/completions``) from scenarios.
 
     Args:
-        scenarios: what to answer; see ``ScenarioSource``.
+        scenarios: what to answer; see ``ScenarioSource``. The models it serves by name (a mapping's keys,
+            or a callable source's ``models`` attribute) are listed by ``GET /v1/models`` and in the 404
+            for an unknown model.
         journal: where to record requests; a new one by default.
         api_key: when given, a request without ``Authorization: Bearer <api_key>`` gets OpenAI's 401
             ``invalid_api_key``; by default any key (or none) is accepted.
@@ -67,12 +77,29 @@ class ReplayApp:
         self.streams = StreamRegistry()
         self._resolve = _resolver(scenarios)
         self._ids = itertools.count(1)
+        self._models = _served_models(scenarios)
         paths = ("/v1/chat/completions", "/chat/completions")
         routes = [Route(path, self._chat, methods=["POST"]) for path in paths]
+        routes += [Route(path, self._list_models, methods=["GET"]) for path in ("/v1/models", "/models")]
         self._app = Starlette(routes=routes)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         await self._app(scope, receive, send)
+
+    def _unauthorized(self, request: Request) -> Response | None:
+        if self._api_key is not None and request.headers.get("authorization") != f"Bearer {self._api_key}":
+            return _error(401, "Incorrect API key provided.", "invalid_request_error", "invalid_api_key")
+        return None
+
+    async def _list_models(self, request: Request) -> Response:
+        """OpenAI's model list: the models served by name."""
+        if (refused := self._unauthorized(request)) is not None:
+            return refused
+        data = [
+            {"id": model, "object": "model", "created": 0, "owned_by": "deltaflow-replay"}
+            for model in self._models
+        ]
+        return JSONResponse({"object": "list", "data": data})
 
     async def _chat(self, request: Request) -> Response:
         record = self.journal.add(
@@ -95,8 +122,8 @@ class ReplayApp:
         return response
 
     async def _answer(self, request: Request, record: RecordedRequest) -> Response:
-        if self._api_key is not None and request.headers.get("authorization") != f"Bearer {self._api_key}":
-            return _error(401, "Incorrect API key provided.", "invalid_request_error", "invalid_api_key")
+        if (refused := self._unauthorized(request)) is not None:
+            return refused
         try:
             body = await request.json()
         except ValueError:
@@ -107,6 +134,8 @@ class ReplayApp:
         scenario = self._resolve(body)
         if scenario is None:
             message = f"The model `{body.get('model')}` does not exist or you do not have access to it."
+            if self._models:
+                message += f" Served here: {', '.join(self._models)}."
             return _error(404, message, "invalid_request_error", "model_not_found")
         fault = scenario.fault
         if (header := request.headers.get(FAULT_HEADER)) is not None:

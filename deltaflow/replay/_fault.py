@@ -96,8 +96,8 @@ class Fault:
         kind = next((kind for kind in _KINDS if kind == name), None)
         if kind is None:
             raise ValueError(f"unknown fault kind {name!r}")
-        after = int(options.pop(triggers[0]))
-        seconds = float(options.pop("stall", "10"))
+        after = _count(triggers[0], options.pop(triggers[0]))
+        seconds = _seconds(options.pop("stall", "10"))
         error = _default_error()
         if "error-code" in options:
             code = options.pop("error-code")
@@ -107,3 +107,19 @@ class Fault:
         if options:
             raise ValueError(f"unknown fault options {sorted(options)}")
         return cls(kind, after, seconds=seconds, error=error)
+
+
+def _count(option: str, text: str) -> int:
+    if not text.isdigit():
+        raise ValueError(f"{option} counts events: a whole number such as {option}=3, not {text!r}")
+    return int(text)
+
+
+def _seconds(text: str) -> float:
+    try:
+        seconds = float(text)
+    except ValueError:
+        seconds = math.nan
+    if not 0 <= seconds < math.inf:
+        raise ValueError(f"stall is a number of seconds such as stall=5, not {text!r}")
+    return seconds

@@ -126,6 +126,9 @@ class ConsoleSink(Sink):
         self._tree: Any = None
         self._tree_from_ops = False
         self._latest_content: ContentDelta | None = None
+        # the first piece of content, when its own event cannot tell text from JSON: a request-dict
+        # response_format parses (content.parsed.delta follows) without content.delta.parsed
+        self._held: ContentDelta | None = None
         self._live: Live | None = None
         self._last_refresh = float("-inf")
         self._usage: CompletionUsage | None = None
@@ -153,11 +156,15 @@ class ConsoleSink(Sink):
         if self._closed:
             return
         self._timer.observe(value)
-        handler = self._handlers.get(getattr(value, "type", ""))
-        if handler is None:
-            return
+        kind = getattr(value, "type", "")
         choice = getattr(value, "choice_index", None)
-        if choice is None or choice == self._choice:
+        if choice is not None and choice != self._choice:
+            return
+        if self._held is not None and kind != "content.parsed.delta":
+            # no parsed value followed the first piece: it was text after all
+            self._release_held()
+        handler = self._handlers.get(kind)
+        if handler is not None:
             handler(value)
 
     def on_completed(self) -> None:
@@ -171,6 +178,7 @@ class ConsoleSink(Sink):
     def close(self) -> None:
         """Stop the live tree, if one is running; print nothing more."""
         self._closed = True
+        self._held = None
         self._stop_live(None)
 
     # -- text --------------------------------------------------------------------------------------
@@ -180,12 +188,21 @@ class ConsoleSink(Sink):
             return
         if self._structured is None:
             # read once: the partial value is lazy, and only a parsed response_format has one
-            self._structured = event.parsed is not None
+            if event.parsed is None:
+                self._held = event  # until the next event says whether a parsed value comes with it
+                return
+            self._structured = True
         if self._structured:
             self._latest_content = event
             self._show_tree(done=False)
         else:
             self._write("content", event.delta)
+
+    def _release_held(self) -> None:
+        held, self._held = self._held, None
+        if held is not None:
+            self._structured = False
+            self._write("content", held.delta)
 
     def _reasoning_delta(self, event: ReasoningDelta) -> None:
         if self._show_reasoning and event.delta:
@@ -257,6 +274,7 @@ class ConsoleSink(Sink):
     # -- structured output -------------------------------------------------------------------------
 
     def _parsed_delta(self, event: ContentParsedDelta) -> None:
+        self._held = None  # the first piece was JSON: the tree shows it
         if self._structured is False:
             # a request-dict response_format has parsed deltas but no content.delta.parsed: the
             # first piece of text went out raw; draw the tree from here
@@ -335,6 +353,7 @@ class ConsoleSink(Sink):
     def _finish(self, error: Exception | None) -> None:
         if self._closed:
             return
+        self._release_held()
         if self._live is not None:
             self._stop_live(_json(self._tree_value()))
         self._end_section(None)

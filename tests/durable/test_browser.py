@@ -1,11 +1,15 @@
 """The durable page in headless Chromium (Debian's, driven by Playwright), through a balancer that cuts
-the page's EventSource connection mid-stream: the page shows the whole answer exactly once."""
+the page's EventSource connection mid-stream: the page shows the whole answer exactly once. Then the page
+as a person uses it for a demo or to debug a stream: the question kept by its link on another instance,
+a draft kept across a reload, labelled parts, a model and structured output chosen in the form, several
+turns, honest failure states and a link to copy; screenshots at desktop and phone widths."""
 
 from __future__ import annotations
 
 import json
 import shutil
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -18,9 +22,10 @@ from tests.durable.redis_server import RedisServer
 
 sync_api = pytest.importorskip("playwright.sync_api", reason="playwright is not installed")
 CHROMIUM = shutil.which("chromium")
-pytestmark = pytest.mark.skipif(
-    CHROMIUM is None, reason="chromium is not installed (apt-get install chromium)"
-)
+pytestmark = [
+    pytest.mark.skipif(CHROMIUM is None, reason="chromium is not installed (apt-get install chromium)"),
+    pytest.mark.once,
+]
 
 ARTIFACTS = Path(__file__).parent / "artifacts"
 SCREENSHOT_COPY = Path("/work/durable-screenshot.png")
@@ -41,14 +46,26 @@ SCENARIOS = {
     "structured": Scenario.scripted(json.dumps(STRUCTURED), tokens_per_second=60),
     "long": Scenario.scripted("word " * 500, chunk_size=5, tokens_per_second=40),
 }
+# what the page's "structured output" box asks for: any JSON object, parsed as it streams
+STRUCTURED_FORMAT = {"type": "json_schema", "json_schema": {"name": "answer", "schema": {"type": "object"}}}
 SCHEMA = {
     "type": "json_schema",
     "json_schema": {"name": "summary", "schema": {"type": "object"}},
 }
 
 
+@dataclass(frozen=True)
+class Site:
+    """The upstream provider, two relay instances on one Redis, and the cutting balancer in front."""
+
+    upstream: ReplayServer
+    first: RelayProcess
+    second: RelayProcess
+    balancer: CuttingBalancer
+
+
 @pytest.fixture(scope="module")
-def site(redis_server: RedisServer) -> Iterator[CuttingBalancer]:
+def instances(redis_server: RedisServer) -> Iterator[Site]:
     """Two relay processes on one Redis, behind the cutting balancer."""
     with ReplayServer(SCENARIOS) as upstream:
         arguments = [
@@ -60,7 +77,12 @@ def site(redis_server: RedisServer) -> Iterator[CuttingBalancer]:
             RelayProcess(*arguments) as second,
             CuttingBalancer([first.port, second.port]) as balancer,
         ):
-            yield balancer
+            yield Site(upstream, first, second, balancer)
+
+
+@pytest.fixture(scope="module")
+def site(instances: Site) -> CuttingBalancer:
+    return instances.balancer
 
 
 @pytest.fixture(scope="module")
@@ -150,4 +172,191 @@ def test_the_stop_button_ends_the_generation_on_any_instance(site: CuttingBalanc
     shown = page.inner_text("#content")
     assert shown.startswith("word word")
     assert len(shown) < len("word " * 500)
+    page.close()
+
+
+QUESTION = "How do durable streams resume after a cut?"
+SHOTS = {"desktop": {"width": 1280, "height": 900}, "phone": {"width": 390, "height": 844}}
+
+
+def _ask(page: Any, question: str, *, model: str = "", structured: bool = False) -> None:
+    """Ask through the form as a person does, and wait for the stream's end."""
+    page.fill("#prompt", question)
+    if model:
+        page.fill("#model", model)
+    if structured:
+        page.check("#structured")
+    page.click("#start")
+    page.wait_for_selector("body[data-outcome]", timeout=30_000)
+
+
+def test_a_link_keeps_the_question_on_another_instance_and_on_reload(instances: Site, browser: Any) -> None:
+    """The link carries the question: opened on the other instance, or reloaded, the page shows the question
+    asked, labelled, with the answer from the log, and says which instance serves the page."""
+    page = browser.new_page()
+    page.goto(instances.first.url + "/chat/")
+    _ask(page, QUESTION)
+    assert page.get_attribute("body", "data-outcome") == "done"
+    link = page.evaluate("location.href")
+    assert page.input_value("#link") == link
+    elsewhere = link.replace(f":{instances.first.port}/", f":{instances.second.port}/")
+    other = browser.new_page()
+    other.goto(elsewhere)
+    other.wait_for_selector("body[data-outcome]", timeout=30_000)
+    assert other.inner_text("#question") == QUESTION
+    assert other.inner_text("#content") == ANSWER
+    assert f"127.0.0.1:{instances.second.port}" in other.inner_text("#served-by")
+    assert other.inner_text("#stream-url").startswith(f"http://127.0.0.1:{instances.second.port}/chat/")
+    assert other.inner_text("#last-event") != "none"
+    assert other.inner_text("#status").startswith("finished")
+    labels = other.locator("#turn section:not([hidden]) h3").all_text_contents()
+    assert labels == ["Reasoning", "Answer", "Tool calls"]
+    assert "its result is not part of this stream" in other.inner_text(".tool .result")
+    assert "finish: tool_calls" in other.inner_text("#outcome")
+    other.reload()
+    other.wait_for_selector("body[data-outcome]", timeout=30_000)
+    assert other.inner_text("#question") == QUESTION
+    page.close()
+    other.close()
+
+
+def test_typed_text_survives_a_reload(site: CuttingBalancer, browser: Any) -> None:
+    """A question typed but not sent is still in the box after a reload; sending it clears the draft."""
+    page = browser.new_page()
+    page.goto(site.url + "/chat/")
+    page.fill("#prompt", "half a question, not sent yet")
+    page.reload()
+    assert page.input_value("#prompt") == "half a question, not sent yet"
+    page.click("#start")
+    page.wait_for_selector("body[data-outcome]", timeout=30_000)
+    assert page.inner_text("#question") == "half a question, not sent yet"
+    page.reload()
+    page.wait_for_selector("body[data-outcome]", timeout=30_000)
+    assert page.input_value("#prompt") == ""
+    page.close()
+
+
+def test_the_form_asks_a_model_for_structured_output_and_the_tree_grows(
+    instances: Site, browser: Any
+) -> None:
+    """Model and structured output chosen in the form: the request carries both, and the tree is drawn
+    while it grows (several sizes seen), ending with every key."""
+    page = browser.new_page()
+    page.goto(instances.balancer.url + "/chat/")
+    page.evaluate(
+        """() => {
+            window.treeSizes = new Set();
+            new MutationObserver(() => window.treeSizes.add(document.querySelectorAll('#tree li').length))
+                .observe(document.getElementById('tree'), { childList: true, subtree: true });
+        }"""
+    )
+    _ask(page, "summarise", model="structured", structured=True)
+    assert page.get_attribute("body", "data-outcome") == "done"
+    request = instances.upstream.requests[-1].body
+    assert request is not None
+    assert (request["model"], request["response_format"]) == ("structured", STRUCTURED_FORMAT)
+    assert page.locator("#tree li").count() == 7
+    assert page.evaluate("window.treeSizes.size") > 2
+    assert page.locator("#turn section:not([hidden]) h3").all_text_contents() == [
+        "Answer",
+        "Structured output",
+    ]
+    ARTIFACTS.mkdir(exist_ok=True)
+    page.screenshot(path=str(ARTIFACTS / "durable-page-structured.png"), full_page=True)
+    page.close()
+
+
+def test_several_turns_make_one_conversation(instances: Site, browser: Any) -> None:
+    """A second question continues the first: the request holds both turns, the page shows the first above."""
+    page = browser.new_page()
+    page.goto(instances.balancer.url + "/chat/")
+    _ask(page, "first question")
+    _ask(page, "and a second one")
+    request = instances.upstream.requests[-1].body
+    assert request is not None
+    assert request["messages"] == [
+        {"role": "user", "content": "first question"},
+        {"role": "assistant", "content": ANSWER},
+        {"role": "user", "content": "and a second one"},
+    ]
+    assert page.locator("#history .turn").count() == 2
+    assert page.locator("#history .turn").first.text_content() == "Youfirst question"
+    assert page.inner_text("#question") == "and a second one"
+    link = page.evaluate("location.href")
+    other = browser.new_page()
+    other.goto(link)  # the whole conversation travels in the link
+    other.wait_for_selector("body[data-outcome]", timeout=30_000)
+    assert other.locator("#history .turn").count() == 2
+    assert other.inner_text("#question") == "and a second one"
+    page.click("#new")
+    assert page.locator("#history .turn").count() == 0
+    page.close()
+    other.close()
+
+
+def test_an_unknown_stream_id_is_not_found_with_stop_disabled(site: CuttingBalancer, browser: Any) -> None:
+    """A link to a stream the log does not hold says so, and Stop cannot be pressed."""
+    page = browser.new_page()
+    page.goto(site.url + "/chat/#stream=no-such-stream")
+    page.wait_for_selector("body[data-outcome]", timeout=30_000)
+    assert page.get_attribute("body", "data-outcome") == "not_found"
+    assert page.inner_text("#status").startswith('not found: no stream "no-such-stream"')
+    assert page.is_disabled("#stop")
+    assert "(this link names the stream only" in page.inner_text("#question")
+    ARTIFACTS.mkdir(exist_ok=True)
+    page.set_viewport_size(SHOTS["phone"])
+    page.screenshot(path=str(ARTIFACTS / "durable-page-not-found.png"), full_page=True)
+    page.close()
+
+
+def test_a_log_failure_is_a_failure_not_finished(site: CuttingBalancer, browser: Any) -> None:
+    """The relay's ``log_error`` event (its log became unreachable mid-stream) shows as a failure."""
+    page = browser.new_page()
+    body = (
+        'retry: 1000\n\nid: 1-0\nevent: content.delta\ndata: {"choice_index":0,"delta":"Half an ans"}\n\n'
+        'event: log_error\ndata: {"code":"unavailable","message":"the event log cannot be reached"}\n\n'
+    )
+    page.route(
+        "**/chat/broken-log",
+        lambda route: route.fulfill(status=200, headers={"content-type": "text/event-stream"}, body=body),
+    )
+    page.goto(site.url + "/chat/#stream=broken-log")
+    page.wait_for_selector("body[data-outcome]", timeout=30_000)
+    assert page.get_attribute("body", "data-outcome") == "log_error"
+    status = page.inner_text("#status")
+    assert status == "failed: the event log failed (unavailable)"
+    assert "finished" not in status
+    assert page.inner_text("#content") == "Half an ans"
+    assert "the event log cannot be reached" in page.inner_text("#notices")
+    assert page.is_disabled("#stop")
+    page.close()
+
+
+def test_the_link_can_be_copied(site: CuttingBalancer, browser: Any) -> None:
+    """Copy link puts the stream's address, with its question, on the clipboard."""
+    context = browser.new_context()
+    context.grant_permissions(["clipboard-read", "clipboard-write"], origin=site.url)
+    page = context.new_page()
+    page.goto(site.url + "/chat/")
+    assert page.is_disabled("#copy")
+    _ask(page, QUESTION)
+    page.click("#copy")
+    copied = page.evaluate("navigator.clipboard.readText()")
+    assert copied == page.evaluate("location.href")
+    assert "#stream=" in copied
+    assert "conversation=" in copied
+    context.close()
+
+
+@pytest.mark.parametrize("width", sorted(SHOTS))
+def test_screenshots_at_desktop_and_phone_widths(site: CuttingBalancer, browser: Any, width: str) -> None:
+    """The page after a whole answer, for a person to look at: nothing wider than the screen."""
+    page = browser.new_page(viewport=SHOTS[width])
+    page.goto(site.url + "/chat/")
+    _ask(page, QUESTION)
+    assert page.evaluate("document.documentElement.scrollWidth") <= SHOTS[width]["width"]
+    ARTIFACTS.mkdir(exist_ok=True)
+    screenshot = ARTIFACTS / f"durable-page-{width}.png"
+    page.screenshot(path=str(screenshot), full_page=True)
+    assert screenshot.stat().st_size > 0
     page.close()

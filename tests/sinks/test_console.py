@@ -140,3 +140,37 @@ class TestTerminalConsole:
         assert '"units": "f"' in output
         assert "── finish: stop" in output
         assert output.index('"units": "f"') < output.index("── finish: stop")
+
+
+DICT_FORMAT = {"type": "json_schema", "json_schema": {"name": "w", "schema": {"type": "object"}}}
+
+
+class TestFirstPieceOfARequestDictFormat:
+    """A request-dict ``response_format`` parses without ``content.delta.parsed``: the first piece is held
+    until the next event says whether it was JSON, so no raw prefix is drawn before the tree."""
+
+    def test_no_raw_prefix_before_the_tree(self) -> None:
+        console, out = _plain()
+        chunks = text_stream('{"ci', 'ty": ', '"Paris"}')
+        ChatStream(chunks, response_format=DICT_FORMAT).subscribe(sinks.console(console)).until_done()
+        lines = out.getvalue().splitlines()
+        assert lines[:3] == ["{", '  "city": "Paris"', "}"]
+        assert lines[3].startswith("── finish: stop")
+        assert len(lines) == 4
+
+    def test_text_keeps_its_first_piece(self) -> None:
+        """Without parsing, the held piece is drawn at the next event: text is whole, in order."""
+        console, out = _plain()
+        ChatStream(text_stream("Hel", "lo", " there")).subscribe(sinks.console(console)).until_done()
+        assert out.getvalue().splitlines()[0] == "Hello there"
+
+    def test_a_single_piece_answer_is_drawn_at_the_end(self) -> None:
+        """A first piece with no event after it for its choice still shows when the stream completes."""
+        console, out = _plain()
+        sink = sinks.console(console)
+        for event in ChatStream(text_stream("Only")):
+            sink.on_next(event)
+            if event.type == "content.delta" and event.delta:
+                break
+        sink.on_completed()
+        assert out.getvalue().splitlines()[0] == "Only"
