@@ -46,9 +46,23 @@ from deltaflow.pipeline._chunks import (
 )
 from deltaflow.pipeline._sse import DEFAULT_MAX_LINE
 
-__all__ = ["AsyncChunkRequest", "ChunkRequest", "Transport"]
+__all__ = [
+    "DEFAULT_IDLE_TIMEOUT",
+    "AsyncChunkRequest",
+    "AsyncStreamChunks",
+    "ChunkRequest",
+    "StreamChunks",
+    "Transport",
+]
 
 Transport = Literal["fast", "openai"]
+
+DEFAULT_IDLE_TIMEOUT = 600.0
+"""The library's idle timeout, in seconds without a chunk: openai's own read timeout, counted in chunks.
+
+Keep-alive comments and pings do not count, so a trickle of them cannot hold a stream open forever;
+ten minutes leaves room for a reasoning model that thinks for minutes behind them (OpenRouter's
+``: OPENROUTER PROCESSING``)."""
 
 _DRAIN_SECONDS = 0.1
 """After ``[DONE]``, how long to wait for the end of the body so the connection goes back to the pool."""
@@ -58,16 +72,28 @@ class _RequestBase:
     """What both twins share: parameters, the idle clock, the body's checks and error translation."""
 
     def __init__(
-        self, params: dict[str, Any], *, transport: Transport, idle_timeout: float | None, max_line: int
+        self,
+        params: dict[str, Any],
+        *,
+        transport: Transport,
+        idle_timeout: float | None,
+        max_line: int,
+        client_timeout: object = None,
     ) -> None:
         if transport not in ("fast", "openai"):
             raise ValueError(f"transport must be 'fast' or 'openai', not {transport!r}")
         if max_line < 1:
             raise ValueError(f"max_line must be positive, not {max_line}")
+        if idle_timeout is not None and not idle_timeout > 0:
+            raise ValueError(f"idle_timeout must be positive or None, not {idle_timeout}")
         self.params = {**params, "stream": True}
-        if idle_timeout is not None and "timeout" not in params:
+        read_timeout = _seconds(params.get("timeout", client_timeout))
+        self.silence_bounded = idle_timeout is None or read_timeout <= idle_timeout
+        """The client's read timeout ends a silent connection by the idle timeout: no clock needed for it."""
+        if not self.silence_bounded and "timeout" not in params:
             # a silent connection trips the client's read timeout; keep-alive comments are caught below
             self.params["timeout"] = idle_timeout
+            self.silence_bounded = True
         self.transport = transport
         self.idle_timeout = idle_timeout
         self.max_line = max_line
@@ -110,6 +136,39 @@ class _RequestBase:
         self._line = line if newline < 0 else len(read) - newline - 1
         self._mid_line = self._line > 0
 
+    def _watched(self, iter_bytes: Any) -> Any:
+        """Wrap openai's ``iter_bytes`` to watch it read by read (``transport="openai"``)."""
+
+        def watched(*args: Any, **kwargs: Any) -> Iterator[bytes]:
+            for read in iter_bytes(*args, **kwargs):
+                self._watch_read(read)
+                yield read
+                # a trickle of bytes never trips the read timeout: the idle clock counts chunks
+                self._check_idle()
+            self._body_ended = True
+
+        return watched
+
+    def _awatched(self, aiter_bytes: Any) -> Any:
+        """The async twin of ``_watched``."""
+
+        async def watched(*args: Any, **kwargs: Any) -> AsyncIterator[bytes]:
+            async for read in aiter_bytes(*args, **kwargs):
+                self._watch_read(read)
+                yield read
+                self._check_idle()
+            self._body_ended = True
+
+        return watched
+
+    async def _next(self, iterator: AsyncIterator[Any]) -> Any:
+        """The next item; past the idle timeout when the client's read timeout would not end a silence."""
+        if self.silence_bounded:
+            # the client's read timeout ends a silence in time; a trickle is caught by _check_idle
+            return await anext(iterator)
+        async with asyncio.timeout(self.idle_timeout):
+            return await anext(iterator)
+
     def _ended(self) -> None:
         """The ``Stream`` ended: a body that stopped inside a line lost its last event."""
         if self._body_ended and self._mid_line:
@@ -135,11 +194,13 @@ class _RequestBase:
             return StreamContractError(f"malformed chunk, nested too deeply to decode: {error}")
         if isinstance(error, json.JSONDecodeError):
             return StreamContractError(f"malformed chunk, not JSON: {error}")
+        if type(error) is ValueError:
+            # json's own bound on an integer's digits (``data: {"n": 1111...}``, 5,000 digits)
+            return StreamContractError(f"malformed chunk, a value json cannot decode: {error}"[:300])
         if isinstance(error, (openai.APITimeoutError, asyncio.TimeoutError, *HTTP_TIMEOUT_ERRORS)):
-            return StreamTimeout(
-                self.idle_timeout or _seconds(self.params.get("timeout", client_timeout)),
-                request=self._request(),
-            )
+            read_timeout = _seconds(self.params.get("timeout", client_timeout))
+            waited = read_timeout if self.idle_timeout is None else min(self.idle_timeout, read_timeout)
+            return StreamTimeout(waited, request=self._request())
         if isinstance(error, (openai.APIConnectionError, *HTTP_TRANSPORT_ERRORS)):
             return StreamInterrupted(f"the connection broke mid-stream: {error!r}", request=self._request())
         if isinstance(error, openai.APIStatusError):
@@ -200,10 +261,16 @@ class ChunkRequest(_RequestBase):
         params: dict[str, Any],
         *,
         transport: Transport = "fast",
-        idle_timeout: float | None = None,
+        idle_timeout: float | None = DEFAULT_IDLE_TIMEOUT,
         max_line: int = DEFAULT_MAX_LINE,
     ) -> None:
-        super().__init__(params, transport=transport, idle_timeout=idle_timeout, max_line=max_line)
+        super().__init__(
+            params,
+            transport=transport,
+            idle_timeout=idle_timeout,
+            max_line=max_line,
+            client_timeout=client.timeout,
+        )
         self.client = client
         self._response: AbstractContextManager[Any] | None = None
         self._stream: openai.Stream[ChatCompletionChunk] | None = None
@@ -264,17 +331,6 @@ class ChunkRequest(_RequestBase):
             yield chunk
         self._ended()
 
-    def _watched(self, iter_bytes: Any) -> Any:
-        def watched(*args: Any, **kwargs: Any) -> Iterator[bytes]:
-            for read in iter_bytes(*args, **kwargs):
-                self._watch_read(read)
-                yield read
-                # a trickle of bytes never trips the read timeout: the idle clock counts chunks
-                self._check_idle()
-            self._body_ended = True
-
-        return watched
-
     def close(self) -> None:
         """Close the HTTP response (idempotent).
 
@@ -311,10 +367,16 @@ class AsyncChunkRequest(_RequestBase):
         params: dict[str, Any],
         *,
         transport: Transport = "fast",
-        idle_timeout: float | None = None,
+        idle_timeout: float | None = DEFAULT_IDLE_TIMEOUT,
         max_line: int = DEFAULT_MAX_LINE,
     ) -> None:
-        super().__init__(params, transport=transport, idle_timeout=idle_timeout, max_line=max_line)
+        super().__init__(
+            params,
+            transport=transport,
+            idle_timeout=idle_timeout,
+            max_line=max_line,
+            client_timeout=client.timeout,
+        )
         self.client = client
         self._response: AbstractAsyncContextManager[Any] | None = None
         self._stream: openai.AsyncStream[ChatCompletionChunk] | None = None
@@ -335,12 +397,6 @@ class AsyncChunkRequest(_RequestBase):
             raise translated from error
         finally:
             await self.aclose()
-
-    async def _next(self, iterator: AsyncIterator[Any]) -> Any:
-        if self.idle_timeout is None:
-            return await anext(iterator)
-        async with asyncio.timeout(self.idle_timeout):
-            return await anext(iterator)
 
     async def _fast(self) -> AsyncIterator[ChatCompletionChunk]:
         self._response = self.client.chat.completions.with_streaming_response.create(**self.params)
@@ -374,7 +430,7 @@ class AsyncChunkRequest(_RequestBase):
             raise self._not_an_event_stream(
                 await _aread_up_to(aiter(self._http.aiter_bytes()), self.max_line)
             )
-        self._http.aiter_bytes = self._watched(self._http.aiter_bytes)
+        self._http.aiter_bytes = self._awatched(self._http.aiter_bytes)
         chunks = aiter(self._stream)
         while True:
             try:
@@ -387,15 +443,6 @@ class AsyncChunkRequest(_RequestBase):
             yield chunk
         self._ended()
 
-    def _watched(self, aiter_bytes: Any) -> Any:
-        async def watched(*args: Any, **kwargs: Any) -> AsyncIterator[bytes]:
-            async for read in aiter_bytes(*args, **kwargs):
-                self._watch_read(read)
-                yield read
-            self._body_ended = True
-
-        return watched
-
     async def aclose(self) -> None:
         """Close the HTTP response (idempotent)."""
         if self.closed:
@@ -405,6 +452,95 @@ class AsyncChunkRequest(_RequestBase):
             await self._response.__aexit__(None, None, None)
         if self._stream is not None:
             await self._stream.close()
+
+
+class StreamChunks(_RequestBase):
+    """An openai ``Stream`` the user created, read under deltaflow's rules (``from_chunks``' guard).
+
+    openai's ``Stream`` lets its decoders' exceptions out raw (``UnicodeDecodeError``,
+    ``JSONDecodeError``, ``RecursionError``, ``ValueError``) and has no idle timeout: read through
+    this, they become the same typed errors as on ``stream()``'s ``openai`` transport, ``ping``
+    payloads are skipped, and a trickle of bytes without a chunk ends in ``StreamTimeout``. A silent
+    connection is left to the client's read timeout (the request is already made).
+    """
+
+    def __init__(
+        self, stream: openai.Stream[ChatCompletionChunk], *, idle_timeout: float | None = DEFAULT_IDLE_TIMEOUT
+    ) -> None:
+        super().__init__({}, transport="openai", idle_timeout=idle_timeout, max_line=DEFAULT_MAX_LINE)
+        self._stream = stream
+        self._client_timeout = getattr(getattr(stream, "_client", None), "timeout", None)
+        self._http = stream.response
+        # replaced before openai's generator first runs (it asks for the bytes then)
+        self._http.iter_bytes = self._watched(self._http.iter_bytes)
+
+    def __iter__(self) -> Iterator[ChatCompletionChunk]:
+        self._begin()
+        self.receiving = True
+        try:
+            for chunk in self._stream:
+                if self._skipped(chunk):
+                    continue
+                self._chunk_arrived()
+                yield chunk
+            self._ended()
+        except Exception as error:
+            translated = self._translate(error, self._client_timeout)
+            if translated is error:
+                raise
+            raise translated from error
+        finally:
+            self.close()
+
+    def close(self) -> None:
+        """Close the stream and its HTTP response (idempotent)."""
+        self.closed = True
+        self._stream.close()
+
+
+class AsyncStreamChunks(_RequestBase):
+    """The async twin of ``StreamChunks``, for an ``openai.AsyncStream``: here a silence is bounded too."""
+
+    def __init__(
+        self,
+        stream: openai.AsyncStream[ChatCompletionChunk],
+        *,
+        idle_timeout: float | None = DEFAULT_IDLE_TIMEOUT,
+    ) -> None:
+        super().__init__({}, transport="openai", idle_timeout=idle_timeout, max_line=DEFAULT_MAX_LINE)
+        self._stream = stream
+        self._client_timeout = getattr(getattr(stream, "_client", None), "timeout", None)
+        self.silence_bounded = idle_timeout is None or _seconds(self._client_timeout) <= idle_timeout
+        self._http = stream.response
+        self._http.aiter_bytes = self._awatched(self._http.aiter_bytes)
+
+    async def __aiter__(self) -> AsyncIterator[ChatCompletionChunk]:
+        self._begin()
+        self.receiving = True
+        chunks = aiter(self._stream)
+        try:
+            while True:
+                try:
+                    chunk = await self._next(chunks)
+                except StopAsyncIteration:
+                    break
+                if self._skipped(chunk):
+                    continue
+                self._chunk_arrived()
+                yield chunk
+            self._ended()
+        except Exception as error:
+            translated = self._translate(error, self._client_timeout)
+            if translated is error:
+                raise
+            raise translated from error
+        finally:
+            await self.aclose()
+
+    async def aclose(self) -> None:
+        """Close the stream and its HTTP response (idempotent)."""
+        self.closed = True
+        await self._stream.close()
 
 
 def _read_up_to(reads: Iterator[bytes], limit: int) -> bytes:
@@ -447,6 +583,6 @@ def _shut_down(response: Any) -> None:
 
 
 def _seconds(timeout: object) -> float:
-    """The read timeout in seconds, from a number or an httpx ``Timeout``."""
+    """The read timeout in seconds, from a number or an httpx ``Timeout`` (None: no timeout, infinite)."""
     read = getattr(timeout, "read", timeout)
-    return float(read) if isinstance(read, int | float) else float("nan")
+    return float(read) if isinstance(read, int | float) else float("inf")
