@@ -49,7 +49,8 @@ def _describe(error: BaseException, command: str) -> str:
     if isinstance(error, openai.LengthFinishReasonError | openai.ContentFilterFinishReasonError):
         return _finish_reason_failure(error)
     if isinstance(error, JsonParseError):
-        return f"the answer is not the JSON asked for ({error}); it reads {_excerpt(error.text)}"
+        read = _excerpt(error.text)
+        return f"the answer is not valid JSON, which the schema asks for ({error}); it reads {read}"
     if isinstance(error, ProviderError):
         return f"the provider reported an error mid-stream{_provider_code(error.error)}: {_one_line(error)}"
     if isinstance(error, OSError) and error.filename:

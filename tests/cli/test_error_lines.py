@@ -123,7 +123,7 @@ def test_an_answer_that_is_not_json_under_a_schema_says_what_it_read(tmp_path: P
     schema = tmp_path / "answer.json"
     schema.write_text('{"type": "object"}', encoding="utf-8")
     line = _error_line(_chat_against(Reply(text_body("I can", "not do that")), "--schema", str(schema)))
-    assert "not the JSON asked for" in line
+    assert "not valid JSON, which the schema asks for" in line
     assert "'I can" in line
 
 
