@@ -15,7 +15,7 @@ from urllib.parse import urlsplit
 from ._command import Command
 from ._errors import CommandError, describe, missing_module
 
-__all__ = ["CHAT", "RECORD", "check_base_url"]
+__all__ = ["CHAT", "RECORD", "check_base_url", "positive_seconds"]
 
 
 def check_base_url(url: str) -> str:
@@ -57,12 +57,13 @@ IDLE_TIMEOUT = 300.0
 """Seconds without a chunk before giving up: room for a reasoning model thinking behind keep-alives."""
 
 
-def _positive_seconds(text: str) -> float:
+def positive_seconds(text: str) -> float:
+    """``text`` as a positive, finite number of seconds: an option's type (a usage error otherwise)."""
     try:
         seconds = float(text)
     except ValueError:
         seconds = float("nan")
-    if not seconds > 0 or seconds == float("inf"):
+    if not 0 < seconds < float("inf"):
         raise argparse.ArgumentTypeError(f"{text!r} is not a positive number of seconds")
     return seconds
 
@@ -82,13 +83,13 @@ def _live_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--log-json", action="store_true", help="also log the stream as JSON lines to stderr")
     parser.add_argument(
         "--timeout",
-        type=_positive_seconds,
+        type=positive_seconds,
         default=CONNECT_TIMEOUT,
         help="seconds to connect to the API (default: %(default)g)",
     )
     parser.add_argument(
         "--idle-timeout",
-        type=_positive_seconds,
+        type=positive_seconds,
         default=IDLE_TIMEOUT,
         help="seconds without a chunk before giving up, the first one included; keep-alive comments and "
         "pings do not count; after 5 s a line on stderr says what is awaited (default: %(default)g)",

@@ -16,6 +16,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from deltaflow._cli._live import positive_seconds
+
 __all__ = ["ChatRequest", "configure", "relay"]
 
 _DEMO_MODEL = "deltaflow-demo"
@@ -71,6 +73,14 @@ def configure(command: argparse.ArgumentParser) -> None:
     command.add_argument(
         "--keep-alive", type=float, default=15.0, help="keep-alive comment interval, seconds"
     )
+    command.add_argument(
+        "--upstream-idle-timeout",
+        type=positive_seconds,
+        default=600.0,
+        help="seconds without a chunk from the provider before a stream ends with an error event and "
+        "done; its keep-alive comments and pings do not count, so a reasoning model may think for "
+        "minutes (default: %(default)g)",
+    )
 
 
 def relay(arguments: argparse.Namespace) -> int:
@@ -122,6 +132,7 @@ def relay(arguments: argparse.Namespace) -> int:
             messages=messages,
             response_format=response_format,
             stream_options={"include_usage": True},
+            idle_timeout=arguments.upstream_idle_timeout,
         )
 
     endpoint = durable_endpoint(make_stream, log, keep_alive=arguments.keep_alive)

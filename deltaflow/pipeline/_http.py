@@ -41,6 +41,7 @@ from deltaflow.pipeline._chunks import (
     DONE,
     KEEPALIVE_EVENTS,
     ChunkDecoder,
+    KeepAlivePayloadError,
     chunk_from_event,
     provider_error_from,
 )
@@ -301,7 +302,10 @@ class ChunkRequest(_RequestBase):
                         return
                     if event.event is not None and event.event in KEEPALIVE_EVENTS:
                         continue
-                    chunk = chunk_from_event(event)
+                    try:
+                        chunk = chunk_from_event(event)
+                    except KeepAlivePayloadError:
+                        continue
                     if watch:
                         self._chunk_arrived()
                     yield chunk

@@ -7,18 +7,12 @@ keep-alives ends at the idle timeout.
 
 from __future__ import annotations
 
-import asyncio
 import json
-import time
-from typing import Any
 
-import openai
 import pytest
 
-import deltaflow
-from deltaflow import operators as ops
 from deltaflow.errors import StreamContractError, StreamTimeout
-from tests.live.hostile import MESSAGES, RUNNERS, HostileServer, Reply, text_body
+from tests.live.hostile import RUNNERS, HostileServer, Reply, run_arx, run_rx, text_body
 
 HELLO = text_body("Hel", "lo")
 
@@ -34,38 +28,7 @@ BAD = {
 }
 
 
-def _rx(base_url: str, **options: Any) -> tuple[list[Any], BaseException | None, float]:
-    client = openai.OpenAI(base_url=base_url, api_key="sk-test", max_retries=0, timeout=30)
-    events: list[Any] = []
-    failures: list[BaseException] = []
-    start = time.monotonic()
-    chunks = client.chat.completions.create(model="m", messages=MESSAGES, stream=True)  # type: ignore[arg-type]
-    deltaflow.from_chunks(chunks, **options).pipe(ops.to_events()).subscribe(
-        on_next=events.append, on_error=failures.append
-    )
-    return events, failures[0] if failures else None, time.monotonic() - start
-
-
-def _arx(base_url: str, **options: Any) -> tuple[list[Any], BaseException | None, float]:
-    async def go() -> tuple[list[Any], BaseException | None, float]:
-        client = openai.AsyncOpenAI(base_url=base_url, api_key="sk-test", max_retries=0, timeout=30)
-        events: list[Any] = []
-        ended: asyncio.Future[BaseException | None] = asyncio.get_running_loop().create_future()
-        start = time.monotonic()
-        chunks = await client.chat.completions.create(model="m", messages=MESSAGES, stream=True)  # type: ignore[arg-type]
-        deltaflow.from_chunks(chunks, **options).pipe(ops.to_events()).subscribe(
-            on_next=events.append,
-            on_error=ended.set_result,
-            on_completed=lambda: ended.set_result(None),
-        )
-        error = await asyncio.wait_for(ended, 30)
-        await client.close()
-        return events, error, time.monotonic() - start
-
-    return asyncio.run(go())
-
-
-RUNS = {"sync": _rx, "async": _arx}
+RUNS = {"sync": run_rx, "async": run_arx}
 
 
 @pytest.mark.parametrize("run", list(RUNS))
@@ -74,7 +37,8 @@ def test_what_openais_decoders_let_out_raw_is_a_contract_error(run: str, name: s
     """Typed, the original exception as the cause, the text before it in the completion."""
     insert, raw = BAD[name]
     with HostileServer(Reply([*HELLO[:2], insert, *HELLO[2:]])) as server:
-        events, error, _ = RUNS[run](server.base_url)
+        outcome = RUNS[run](server.base_url)
+    events, error = outcome.events, outcome.error
     assert isinstance(error, StreamContractError), repr(error)
     assert isinstance(error.__cause__, raw)
     assert error.completion is not None
@@ -87,7 +51,8 @@ def test_keep_alives_forever_end_at_the_idle_timeout(run: str) -> None:
     """Comments and pings every 50 ms keep the read timeout away; the idle clock counts chunks."""
     pings = [b": OPENROUTER PROCESSING\n\n", 0.05, b'data: {"type": "ping"}\n\n', 0.05] * 200
     with HostileServer(Reply([*HELLO[:2], *pings])) as server:
-        _, error, elapsed = RUNS[run](server.base_url, idle_timeout=0.5)
+        outcome = RUNS[run](server.base_url, idle_timeout=0.5)
+    error, elapsed = outcome.error, outcome.elapsed
     assert isinstance(error, StreamTimeout)
     assert error.completion is not None
     assert error.completion.choices[0].message.content == "Hel"
@@ -98,7 +63,8 @@ def test_keep_alives_forever_end_at_the_idle_timeout(run: str) -> None:
 def test_a_well_formed_stream_is_unchanged(run: str) -> None:
     """The guard adds nothing to a good stream: the same text, completed."""
     with HostileServer(Reply(HELLO)) as server:
-        events, error, _ = RUNS[run](server.base_url)
+        outcome = RUNS[run](server.base_url)
+    events, error = outcome.events, outcome.error
     assert error is None
     assert [event.content for event in events if event.type == "content.done"] == ["Hello"]
 
