@@ -270,7 +270,7 @@ class ChunkRequest(_RequestBase):
             transport=transport,
             idle_timeout=idle_timeout,
             max_line=max_line,
-            client_timeout=client.timeout,
+            client_timeout=getattr(client, "timeout", None),  # a look-alike client may not say
         )
         self.client = client
         self._response: AbstractContextManager[Any] | None = None
@@ -295,8 +295,11 @@ class ChunkRequest(_RequestBase):
             decoder = ChunkDecoder(max_line=self.max_line)
             # ChunkDecoder.chunks inline: no generator per read on the hot path
             decode = decoder.decoder.feed
-            watch = self.idle_timeout is not None
+            # the idle clock, inline: one clock read per network read, none per chunk
+            idle = self.idle_timeout if self.idle_timeout is not None else float("inf")
+            last_chunk = time.monotonic()
             for read in reads:
+                arrived = False
                 for event in decode(read):
                     if event.data == DONE:
                         return
@@ -306,15 +309,18 @@ class ChunkRequest(_RequestBase):
                         chunk = chunk_from_event(event)
                     except KeepAlivePayloadError:
                         continue
-                    if watch:
-                        self._chunk_arrived()
+                    arrived = True
                     yield chunk
-                if watch:
-                    self._check_idle()
+                now = time.monotonic()
+                if arrived:
+                    last_chunk = now
+                elif now - last_chunk > idle:
+                    # OpenRouter-style keep-alives reset the read timeout but carry no chunk
+                    raise StreamTimeout(idle, request=self._request())  # noqa: TRY301 - translated below like every failure
             yield from decoder.finish()
         except Exception as error:
             # closed from another thread, the read fails too: the facade, knowing it closed, ends quietly
-            translated = self._translate(error, self.client.timeout)
+            translated = self._translate(error, getattr(self.client, "timeout", None))
             if translated is error:
                 raise
             raise translated from error
@@ -379,7 +385,7 @@ class AsyncChunkRequest(_RequestBase):
             transport=transport,
             idle_timeout=idle_timeout,
             max_line=max_line,
-            client_timeout=client.timeout,
+            client_timeout=getattr(client, "timeout", None),  # a look-alike client may not say
         )
         self.client = client
         self._response: AbstractAsyncContextManager[Any] | None = None
@@ -395,7 +401,7 @@ class AsyncChunkRequest(_RequestBase):
                 async for chunk in self._openai():
                     yield chunk
         except Exception as error:
-            translated = self._translate(error, self.client.timeout)
+            translated = self._translate(error, getattr(self.client, "timeout", None))
             if translated is error:
                 raise
             raise translated from error
