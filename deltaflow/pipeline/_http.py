@@ -170,6 +170,33 @@ class _RequestBase:
         async with asyncio.timeout(self.idle_timeout):
             return await anext(iterator)
 
+    def _chunks_of(self, stream: openai.Stream[ChatCompletionChunk]) -> Iterator[ChatCompletionChunk]:
+        """The chunks of openai's ``Stream``, its bytes watched (``transport="openai"``, ``from_chunks``)."""
+        self._http.iter_bytes = self._watched(self._http.iter_bytes)
+        for chunk in stream:
+            if self._skipped(chunk):
+                continue
+            self._chunk_arrived()
+            yield chunk
+        self._ended()
+
+    async def _achunks_of(
+        self, stream: openai.AsyncStream[ChatCompletionChunk]
+    ) -> AsyncIterator[ChatCompletionChunk]:
+        """The async twin of ``_chunks_of``."""
+        self._http.aiter_bytes = self._awatched(self._http.aiter_bytes)
+        chunks = aiter(stream)
+        while True:
+            try:
+                chunk = await self._next(chunks)
+            except StopAsyncIteration:
+                break
+            if self._skipped(chunk):
+                continue
+            self._chunk_arrived()
+            yield chunk
+        self._ended()
+
     def _ended(self) -> None:
         """The ``Stream`` ended: a body that stopped inside a line lost its last event."""
         if self._body_ended and self._mid_line:
@@ -333,13 +360,7 @@ class ChunkRequest(_RequestBase):
         self.receiving = True
         if not self._is_event_stream():
             raise self._not_an_event_stream(_read_up_to(self._http.iter_bytes(), self.max_line))
-        self._http.iter_bytes = self._watched(self._http.iter_bytes)
-        for chunk in self._stream:
-            if self._skipped(chunk):
-                continue
-            self._chunk_arrived()
-            yield chunk
-        self._ended()
+        yield from self._chunks_of(self._stream)
 
     def close(self) -> None:
         """Close the HTTP response (idempotent).
@@ -440,18 +461,8 @@ class AsyncChunkRequest(_RequestBase):
             raise self._not_an_event_stream(
                 await _aread_up_to(aiter(self._http.aiter_bytes()), self.max_line)
             )
-        self._http.aiter_bytes = self._awatched(self._http.aiter_bytes)
-        chunks = aiter(self._stream)
-        while True:
-            try:
-                chunk = await self._next(chunks)
-            except StopAsyncIteration:
-                break
-            if self._skipped(chunk):
-                continue
-            self._chunk_arrived()
+        async for chunk in self._achunks_of(self._stream):
             yield chunk
-        self._ended()
 
     async def aclose(self) -> None:
         """Close the HTTP response (idempotent)."""
@@ -481,19 +492,13 @@ class StreamChunks(_RequestBase):
         self._stream = stream
         self._client_timeout = getattr(getattr(stream, "_client", None), "timeout", None)
         self._http = stream.response
-        # replaced before openai's generator first runs (it asks for the bytes then)
-        self._http.iter_bytes = self._watched(self._http.iter_bytes)
 
     def __iter__(self) -> Iterator[ChatCompletionChunk]:
         self._begin()
         self.receiving = True
         try:
-            for chunk in self._stream:
-                if self._skipped(chunk):
-                    continue
-                self._chunk_arrived()
-                yield chunk
-            self._ended()
+            # its bytes are watched from before openai's generator first runs (it asks for them then)
+            yield from self._chunks_of(self._stream)
         except Exception as error:
             translated = self._translate(error, self._client_timeout)
             if translated is error:
@@ -522,23 +527,13 @@ class AsyncStreamChunks(_RequestBase):
         self._client_timeout = getattr(getattr(stream, "_client", None), "timeout", None)
         self.silence_bounded = idle_timeout is None or _seconds(self._client_timeout) <= idle_timeout
         self._http = stream.response
-        self._http.aiter_bytes = self._awatched(self._http.aiter_bytes)
 
     async def __aiter__(self) -> AsyncIterator[ChatCompletionChunk]:
         self._begin()
         self.receiving = True
-        chunks = aiter(self._stream)
         try:
-            while True:
-                try:
-                    chunk = await self._next(chunks)
-                except StopAsyncIteration:
-                    break
-                if self._skipped(chunk):
-                    continue
-                self._chunk_arrived()
+            async for chunk in self._achunks_of(self._stream):
                 yield chunk
-            self._ended()
         except Exception as error:
             translated = self._translate(error, self._client_timeout)
             if translated is error:
