@@ -32,7 +32,13 @@ def describe(error: BaseException, command: str) -> str:
 def _describe(error: BaseException, command: str) -> str:
     import openai  # noqa: PLC0415 - imported by the time anything can fail: the command imports it
 
-    from deltaflow.errors import JsonParseError, ProviderError, StreamInterrupted, StreamTimeout  # noqa: PLC0415
+    from deltaflow.errors import (  # noqa: PLC0415
+        JsonParseError,
+        ProviderError,
+        StreamContractError,
+        StreamInterrupted,
+        StreamTimeout,
+    )
 
     if isinstance(error, ModuleNotFoundError) and error.name:
         return missing_module(error.name, command)
@@ -51,6 +57,8 @@ def _describe(error: BaseException, command: str) -> str:
     if isinstance(error, JsonParseError):
         read = _excerpt(error.text)
         return f"the answer is not valid JSON, which the schema asks for ({error}); it reads {read}"
+    if isinstance(error, StreamContractError):
+        return f"the API sent what is not a chat-completion stream: {_one_line(error)}{_partial(error)}"
     if isinstance(error, ProviderError):
         return f"the provider reported an error mid-stream{_provider_code(error.error)}: {_one_line(error)}"
     if isinstance(error, OSError) and error.filename:

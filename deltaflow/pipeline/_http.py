@@ -253,8 +253,10 @@ class _RequestBase:
         )
 
     def _is_event_stream(self) -> bool:
-        # only a body that says it is JSON is read as such: some servers label SSE text/plain
-        return "json" not in (self._http.headers.get("content-type") or "")
+        # only a body that says it is JSON (or a proxy's HTML error page) is read as such: some servers
+        # label SSE text/plain
+        content_type = (self._http.headers.get("content-type") or "").lower()
+        return "json" not in content_type and "html" not in content_type
 
     @staticmethod
     def _skipped(chunk: Any) -> bool:

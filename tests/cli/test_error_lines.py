@@ -15,6 +15,7 @@ import sys
 import time
 from pathlib import Path
 
+import httpx2
 import openai
 import pytest
 
@@ -62,9 +63,18 @@ def test_a_body_cut_mid_line_names_the_cut_and_what_arrived() -> None:
     assert result.stdout.startswith("Hel")
 
 
-def test_an_html_page_with_status_200_is_one_line() -> None:
-    """A body with no request on its error (StreamInterrupted made by the decoder) is still described."""
-    result = _chat_against(Reply([b"<html>oops</html>"], headers={"content-type": "text/html"}))
+def test_an_html_page_with_status_200_says_it_is_not_a_stream() -> None:
+    """A proxy's error page with status 200: named for what it is, with its text."""
+    page = b"<html><body>Bad gateway</body></html>"
+    line = _error_line(_chat_against(Reply([page], headers={"content-type": "text/html"})))
+    assert "not a chat-completion stream" in line
+    assert "text/html" in line
+    assert "Bad gateway" in line
+
+
+def test_a_body_ending_mid_line_without_a_request_on_its_error_is_one_line() -> None:
+    """StreamInterrupted raised by the decoder carries no request: described all the same (was a traceback)."""
+    result = _chat_against(Reply([b"data: {"], headers={"content-type": "text/event-stream"}))
     assert "cut short" in _error_line(result)
 
 
@@ -216,3 +226,16 @@ def test_a_length_error_reads_without_openais_usage_repr() -> None:
     line = describe(raised.value, "chat")
     assert "CompletionUsage(" not in line
     assert "max_tokens" in line
+
+
+def test_a_connect_timeout_is_told_from_a_read_timeout() -> None:
+    """openai's 'Request timed out.' either way: the line says which, and which option sets it."""
+    request = httpx2.Request("POST", "http://10.255.255.1/v1/chat/completions")
+    lines = {}
+    for cause in (httpx2.ConnectTimeout("timed out"), httpx2.ReadTimeout("timed out")):
+        error = openai.APITimeoutError(request=request)
+        error.__cause__ = cause
+        lines[type(cause).__name__] = describe(error, "chat")
+    assert "timed out connecting (see --timeout)" in lines["ConnectTimeout"]
+    assert "timed out waiting for the answer (see --idle-timeout)" in lines["ReadTimeout"]
+    assert all("Request timed out." not in line for line in lines.values())
