@@ -483,8 +483,9 @@ class StreamChunks(_RequestBase):
     openai's ``Stream`` lets its decoders' exceptions out raw (``UnicodeDecodeError``,
     ``JSONDecodeError``, ``RecursionError``, ``ValueError``) and has no idle timeout: read through
     this, they become the same typed errors as on ``stream()``'s ``openai`` transport, ``ping``
-    payloads are skipped, and a trickle of bytes without a chunk ends in ``StreamTimeout``. A silent
-    connection is left to the client's read timeout (the request is already made).
+    payloads are skipped, and a trickle of bytes without a chunk ends in ``StreamTimeout``, as does a
+    silent connection (the response's read timeout is lowered to the idle timeout before its body is
+    read).
     """
 
     def __init__(
@@ -492,8 +493,9 @@ class StreamChunks(_RequestBase):
     ) -> None:
         super().__init__({}, transport="openai", idle_timeout=idle_timeout, max_line=DEFAULT_MAX_LINE)
         self._stream = stream
-        self._client_timeout = getattr(getattr(stream, "_client", None), "timeout", None)
         self._http = stream.response
+        self._client_timeout = _bound_reads(self._http, idle_timeout)
+        self.silence_bounded = idle_timeout is None or self._client_timeout <= idle_timeout
 
     def __iter__(self) -> Iterator[ChatCompletionChunk]:
         self._begin()
@@ -526,9 +528,9 @@ class AsyncStreamChunks(_RequestBase):
     ) -> None:
         super().__init__({}, transport="openai", idle_timeout=idle_timeout, max_line=DEFAULT_MAX_LINE)
         self._stream = stream
-        self._client_timeout = getattr(getattr(stream, "_client", None), "timeout", None)
-        self.silence_bounded = idle_timeout is None or _seconds(self._client_timeout) <= idle_timeout
         self._http = stream.response
+        self._client_timeout = _bound_reads(self._http, idle_timeout)
+        self.silence_bounded = idle_timeout is None or self._client_timeout <= idle_timeout
 
     async def __aiter__(self) -> AsyncIterator[ChatCompletionChunk]:
         self._begin()
@@ -548,6 +550,24 @@ class AsyncStreamChunks(_RequestBase):
         """Close the stream and its HTTP response (idempotent)."""
         self.closed = True
         await self._stream.close()
+
+
+def _bound_reads(response: Any, idle_timeout: float | None) -> float:
+    """Lower the read timeout of a response not yet read to ``idle_timeout``; the read timeout it gets.
+
+    The HTTP core reads the request's ``timeout`` extension when the body starts (httpx's documented
+    per-request timeouts), so a silence past the idle timeout ends there, without a timer per read.
+    """
+    request = getattr(response, "request", None)
+    extensions = getattr(request, "extensions", None)
+    if not isinstance(extensions, dict) or not isinstance(extensions.get("timeout"), dict):
+        return float("inf")
+    timeouts = extensions["timeout"]
+    read = _seconds(timeouts.get("read"))
+    if idle_timeout is not None and idle_timeout < read:
+        extensions["timeout"] = {**timeouts, "read": idle_timeout}
+        return idle_timeout
+    return read
 
 
 def _read_up_to(reads: Iterator[bytes], limit: int) -> bytes:

@@ -136,7 +136,7 @@ def from_chunks(
     decoders let out raw (bytes that are not UTF-8, JSON or a chunk) ends in deltaflow's typed errors
     with the original as the cause, ``ping`` payloads are skipped, and ``idle_timeout`` seconds
     without a chunk end the stream with ``StreamTimeout`` (keep-alive comments and stray bytes do
-    not count; a silent connection of a sync ``Stream`` is left to the client's read timeout). Other
+    not count; a silence trips the response's read timeout, lowered to ``idle_timeout``). Other
     iterables are pushed as they are, their own exceptions passed on.
 
     Args:

@@ -54,8 +54,7 @@ def _check(behaviour: Behaviour, outcome: Outcome, idle: float, slack: float) ->
 
 def _in_process(entry: str, base_url: str) -> Outcome:
     if entry == "rx-sync":
-        # a sync openai Stream's silence is the client's read timeout's to end (the request is made)
-        return run_rx(base_url, client_timeout=IDLE, idle_timeout=IDLE)
+        return run_rx(base_url, idle_timeout=IDLE)
     if entry == "rx-async":
         return run_arx(base_url, idle_timeout=IDLE)
     client, transport = entry.split("-")

@@ -60,6 +60,17 @@ def test_keep_alives_forever_end_at_the_idle_timeout(run: str) -> None:
 
 
 @pytest.mark.parametrize("run", list(RUNS))
+def test_silence_after_some_text_ends_at_the_idle_timeout(run: str) -> None:
+    """Headers and some text, then nothing: the client's 30 s read timeout is not what ends it."""
+    with HostileServer(Reply(HELLO[:2], end="hang")) as server:
+        outcome = RUNS[run](server.base_url, idle_timeout=0.5)
+    assert isinstance(outcome.error, StreamTimeout), repr(outcome.error)
+    assert outcome.error.timeout == 0.5
+    assert outcome.content == "Hel"
+    assert outcome.elapsed < 5
+
+
+@pytest.mark.parametrize("run", list(RUNS))
 def test_a_well_formed_stream_is_unchanged(run: str) -> None:
     """The guard adds nothing to a good stream: the same text, completed."""
     with HostileServer(Reply(HELLO)) as server:
