@@ -17,13 +17,18 @@ from collections.abc import Iterator
 from typing import Any
 
 import httpx2
+import openai
 import pytest
 from hypothesis import HealthCheck, given, settings
+from starlette.applications import Starlette
+from starlette.routing import Route
 
+import deltaflow
 from deltaflow.errors import DeltaflowError, RelayError, StreamTimeout
-from deltaflow.recipes import relay_events
+from deltaflow.recipes import relay_endpoint, relay_events
 from tests.live.behaviours import Behaviour, behaviours
-from tests.live.hostile import RUNNERS, HostileServer, Outcome, Reply, run_arx, run_rx
+from tests.live.hostile import RUNNERS, HostileServer, Outcome, Reply, run_arx, run_rx, text_body
+from tests.recipes.test_relay import AppServer
 from tests.sse_mutations import ALLOWED_ERRORS, check_outcome
 
 IDLE = 0.5
@@ -190,3 +195,23 @@ def test_deltaflow_relay_read_with_relay_events_ends_typed_and_on_time(
         assert isinstance(error, RelayError), f"{behaviour.name}: {error!r}"
         assert error.error.get("type") == "StreamTimeout", f"{behaviour.name}: {error.error}"
         assert elapsed < SUBPROCESS_IDLE + SLACK, f"{behaviour.name}: ended after {elapsed:.1f} s"
+
+
+def test_the_plain_relay_ends_an_upstream_stall_with_an_error_event_and_done() -> None:
+    """relay_endpoint over an astream whose provider sends keep-alives forever: error, done, on time."""
+    keep_alives = [b": OPENROUTER PROCESSING\n\n", 0.1] * 200
+    with HostileServer(Reply([*text_body("Hel")[:2], *keep_alives])) as upstream:
+        client = openai.AsyncOpenAI(base_url=upstream.base_url, api_key="sk-test", max_retries=0)
+
+        def make_stream(body: dict[str, Any]) -> deltaflow.AsyncChatStream[Any]:
+            return deltaflow.astream(client, model="m", messages=body["messages"], idle_timeout=IDLE)
+
+        app = Starlette(routes=[Route("/chat", relay_endpoint(make_stream), methods=["POST"])])
+        with AppServer(app) as relay_server:
+            events, error, elapsed = _relayed(f"{relay_server.url}/chat")
+    assert isinstance(error, RelayError), repr(error)
+    assert error.error["type"] == "StreamTimeout"
+    assert events[-1].type == "error"
+    assert error.completion is not None
+    assert error.completion.choices[0].message.content == "Hel"
+    assert elapsed < IDLE + SLACK
