@@ -215,3 +215,20 @@ def test_the_plain_relay_ends_an_upstream_stall_with_an_error_event_and_done() -
     assert error.completion is not None
     assert error.completion.choices[0].message.content == "Hel"
     assert elapsed < IDLE + SLACK
+
+
+@pytest.mark.parametrize("entry", ENTRIES)
+def test_ping_payloads_and_events_are_skipped_on_every_in_process_entry_point(
+    server: tuple[HostileServer, list[Reply]], entry: str
+) -> None:
+    """`data: {"type": "ping"}` and `event: ping` between chunks: the answer as if they were not there.
+
+    The fast transport used to call the payload a contract error while openai's transport skipped it.
+    """
+    running, replies = server
+    hello = text_body("Hel", "lo")
+    pings = [b'data: {"type": "ping"}\n\n', b'event: ping\ndata: {"type": "ping"}\n\n']
+    replies.append(Reply([*hello[:2], *pings, *hello[2:]]))
+    outcome = _in_process(entry, running.base_url)
+    assert outcome.error is None, repr(outcome.error)
+    assert "".join(event.delta for event in outcome.events if event.type == "content.delta") == "Hello"
