@@ -19,7 +19,7 @@ from typing import Any
 import httpx2
 import openai
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, event, given, settings
 from starlette.applications import Starlette
 from starlette.routing import Route
 
@@ -79,6 +79,7 @@ def test_in_process_entry_points_end_typed_and_on_time(
     """stream/astream on both transports and the Rx chain: typed errors, the partial completion, no hang."""
     running, replies = server
     replies.append(behaviour.reply)
+    event(behaviour.expect)  # how many stalls a run drew: --hypothesis-show-statistics
     _check(behaviour, _in_process(entry, running.base_url), IDLE, SLACK)
 
 
@@ -101,6 +102,7 @@ def test_deltaflow_chat_ends_in_one_line_and_on_time(
     """``deltaflow chat``: exit 0 or 1, stderr only deltaflow's own lines, a stall ended by --idle-timeout."""
     running, replies = server
     replies.append(behaviour.reply)
+    event(behaviour.expect)  # how many stalls a run drew: --hypothesis-show-statistics
     command = [sys.executable, "-m", "deltaflow", "chat", "hi", "--base-url", running.base_url]
     start = time.monotonic()
     result = subprocess.run(
@@ -182,6 +184,7 @@ def test_deltaflow_relay_read_with_relay_events_ends_typed_and_on_time(
     _, replies = server
     url, _process = relay
     replies.append(behaviour.reply)
+    event(behaviour.expect)  # how many stalls a run drew: --hypothesis-show-statistics
     events, error, elapsed = _relayed(url)
     assert error is None or isinstance(error, DeltaflowError), f"{behaviour.name}: untyped {error!r}"
     if error is not None:
