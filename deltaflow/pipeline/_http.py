@@ -93,7 +93,7 @@ class _RequestBase:
         """The client's read timeout ends a silent connection by the idle timeout: no clock needed for it."""
         if not self.silence_bounded and "timeout" not in params:
             # a silent connection trips the client's read timeout; keep-alive comments are caught below
-            self.params["timeout"] = idle_timeout
+            self.params["timeout"] = _with_read(client_timeout, idle_timeout)
             self.silence_bounded = True
         self.transport = transport
         self.idle_timeout = idle_timeout
@@ -607,6 +607,13 @@ def _shut_down(response: Any) -> None:
     if isinstance(sock, socket.socket):
         with contextlib.suppress(OSError):
             sock.shutdown(socket.SHUT_RDWR)
+
+
+def _with_read(timeout: object, read: float | None) -> object:
+    """``timeout`` with its read timeout replaced: an httpx ``Timeout`` keeps its connect, write and pool."""
+    if isinstance(timeout, openai.Timeout):
+        return openai.Timeout(connect=timeout.connect, read=read, write=timeout.write, pool=timeout.pool)
+    return read
 
 
 def _seconds(timeout: object) -> float:

@@ -289,8 +289,10 @@ class Outcome:
         return None if completion is None else completion.choices[0].message.content
 
 
-def run_sync(base_url: str, transport: str, dialect: str, **options: Any) -> Outcome:
-    client = openai.OpenAI(base_url=base_url, api_key="sk-test", max_retries=0, timeout=30)
+def run_sync(
+    base_url: str, transport: str, dialect: str, *, client_timeout: float = 30, **options: Any
+) -> Outcome:
+    client = openai.OpenAI(base_url=base_url, api_key="sk-test", max_retries=0, timeout=client_timeout)
     events: list[Any] = []
     start = time.monotonic()
     with deltaflow.stream(
@@ -303,10 +305,12 @@ def run_sync(base_url: str, transport: str, dialect: str, **options: Any) -> Out
             return Outcome(events, error, elapsed=time.monotonic() - start)
 
 
-def run_async(base_url: str, transport: str, dialect: str, **options: Any) -> Outcome:
+def run_async(
+    base_url: str, transport: str, dialect: str, *, client_timeout: float = 30, **options: Any
+) -> Outcome:
     async def go() -> Outcome:
         async with openai.AsyncOpenAI(
-            base_url=base_url, api_key="sk-test", max_retries=0, timeout=30
+            base_url=base_url, api_key="sk-test", max_retries=0, timeout=client_timeout
         ) as client:
             events: list[Any] = []
             start = time.monotonic()
