@@ -15,7 +15,7 @@ from urllib.parse import urlsplit
 from ._command import Command
 from ._errors import CommandError, describe, missing_module
 
-__all__ = ["CHAT", "RECORD", "check_base_url"]
+__all__ = ["CHAT", "RECORD", "check_base_url", "positive_seconds"]
 
 
 def check_base_url(url: str) -> str:
@@ -51,6 +51,23 @@ def _positive_int(text: str) -> int:
     return int(text)
 
 
+CONNECT_TIMEOUT = 10.0
+"""Seconds to connect (TCP and TLS): at a terminal, a server that is not there is told at once."""
+IDLE_TIMEOUT = 300.0
+"""Seconds without a chunk before giving up: room for a reasoning model thinking behind keep-alives."""
+
+
+def positive_seconds(text: str) -> float:
+    """``text`` as a positive, finite number of seconds: an option's type (a usage error otherwise)."""
+    try:
+        seconds = float(text)
+    except ValueError:
+        seconds = float("nan")
+    if not 0 < seconds < float("inf"):
+        raise argparse.ArgumentTypeError(f"{text!r} is not a positive number of seconds")
+    return seconds
+
+
 def _live_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("prompt", help="the user message")
     parser.add_argument("--model", default="gpt-4o-mini", help="the model (default: %(default)s)")
@@ -64,6 +81,19 @@ def _live_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("-n", type=_positive_int, default=1, help="how many choices to ask for (default: 1)")
     parser.add_argument("--schema", help="a JSON schema file: structured output, drawn as it fills in")
     parser.add_argument("--log-json", action="store_true", help="also log the stream as JSON lines to stderr")
+    parser.add_argument(
+        "--timeout",
+        type=positive_seconds,
+        default=CONNECT_TIMEOUT,
+        help="seconds to connect to the API (default: %(default)g)",
+    )
+    parser.add_argument(
+        "--idle-timeout",
+        type=positive_seconds,
+        default=IDLE_TIMEOUT,
+        help="seconds without a chunk before giving up, the first one included; keep-alive comments and "
+        "pings do not count; after 5 s a line on stderr says what is awaited (default: %(default)g)",
+    )
 
 
 def _schema_format(path: str | None) -> dict[str, Any] | None:
@@ -80,7 +110,7 @@ def _schema_format(path: str | None) -> dict[str, Any] | None:
     return {"type": "json_schema", "json_schema": {"name": Path(path).stem, "schema": schema, "strict": True}}
 
 
-def _client(base_url: str | None) -> Any:
+def _client(base_url: str | None, *, connect_timeout: float, idle_timeout: float) -> Any:
     import openai  # noqa: PLC0415 - the command line starts before openai is imported
 
     if not os.environ.get("OPENAI_API_KEY"):
@@ -91,7 +121,9 @@ def _client(base_url: str | None) -> Any:
             check_base_url(url)
         except ValueError as error:
             raise CommandError(f"{error} (from OPENAI_BASE_URL)") from error
-    return openai.OpenAI(base_url=url)
+    # a read waits as long as the idle timeout: a silent server is given up on then, not after openai's 600 s
+    timeout = openai.Timeout(idle_timeout, connect=connect_timeout)
+    return openai.OpenAI(base_url=url, timeout=timeout)
 
 
 def _schema_validator(schema: dict[str, Any] | None) -> Any:
@@ -142,6 +174,7 @@ def _answer(arguments: argparse.Namespace, extra_observers: tuple[Any, ...] = ()
 
     from ._drive import drive  # noqa: PLC0415
     from ._views import ErrorLog, json_logger, views  # noqa: PLC0415
+    from ._waiting import WaitNotice  # noqa: PLC0415
 
     messages = []
     if arguments.system:
@@ -150,25 +183,33 @@ def _answer(arguments: argparse.Namespace, extra_observers: tuple[Any, ...] = ()
     schema = _schema_format(arguments.schema)
     validator = _schema_validator(schema)
     request: dict[str, Any] = {"n": arguments.n} if arguments.n > 1 else {}
+    idle_timeout = arguments.idle_timeout
+    client = _client(arguments.base_url, connect_timeout=arguments.timeout, idle_timeout=idle_timeout)
     chat: ChatStream[Any] = stream(
-        _client(arguments.base_url),
+        client,
         model=arguments.model,
         messages=messages,
         response_format=schema,
         dialect=arguments.dialect,
+        idle_timeout=idle_timeout,
         **request,
     )
     errors = ErrorLog()
+    notice = WaitNotice(str(client.base_url), idle_timeout)
     observers = [
         *views(getattr(arguments, "output_view", "text"), choices=arguments.n),
         errors,
+        notice,
         *extra_observers,
     ]
     if arguments.log_json:
         from deltaflow import sinks  # noqa: PLC0415
 
         observers.append(sinks.log(json_logger(), include_content=True, content_level="info"))
-    completion = drive(chat, observers)
+    try:
+        completion = drive(chat, observers)
+    finally:
+        notice.close()
     return errors.summary() or _schema_problem(completion, validator)
 
 

@@ -8,9 +8,11 @@ import sys
 from typing import Any
 
 from deltaflow import sinks
+from deltaflow.errors import JsonParseError
 from deltaflow.events import BaseEvent, ChunkReceived, ErrorReported
 from deltaflow.sinks import Sink
 
+from ._errors import describe
 from ._terminal import end_line
 
 __all__ = ["OUTPUTS", "ErrorLog", "TextView", "json_logger", "views"]
@@ -126,6 +128,12 @@ class ErrorLog(Sink):
         """One line for the errors kept, or None when there are none."""
         if not self.errors:
             return None
-        first = " ".join(self.errors[0].message.split())
+        reported = self.errors[0]
+        first = " ".join(reported.message.split())
+        if isinstance(reported.exception, JsonParseError):
+            # the parser's own words ("expected 'Infinity' at position 1") need what it was reading
+            first = describe(reported.exception, "chat")
+            if reported.choice_index is not None:
+                first = f"choice {reported.choice_index}: {first}"
         more = len(self.errors) - 1
         return first + (f" (and {more} more error{'s' if more > 1 else ''})" if more else "")

@@ -16,6 +16,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from deltaflow._cli._live import positive_seconds
+
 __all__ = ["ChatRequest", "configure", "relay"]
 
 _DEMO_MODEL = "deltaflow-demo"
@@ -98,6 +100,14 @@ def configure(command: argparse.ArgumentParser) -> None:
         default=15.0,
         help="keep-alive comment interval, seconds (default: %(default)s)",
     )
+    command.add_argument(
+        "--upstream-idle-timeout",
+        type=positive_seconds,
+        default=600.0,
+        help="seconds without a chunk from the provider before a stream ends with an error event and "
+        "done; its keep-alive comments and pings do not count, so a reasoning model may think for "
+        "minutes (default: %(default)g)",
+    )
 
 
 def relay(arguments: argparse.Namespace) -> int:
@@ -149,6 +159,7 @@ def relay(arguments: argparse.Namespace) -> int:
             messages=messages,
             response_format=response_format,
             stream_options={"include_usage": True},
+            idle_timeout=arguments.upstream_idle_timeout,
         )
 
     endpoint = durable_endpoint(make_stream, log, keep_alive=arguments.keep_alive)

@@ -2,7 +2,7 @@
 
 from deltaflow.pipeline._chat_stream import AsyncChatStream, ChatStream, ParseErrors
 from deltaflow.pipeline._chunks import chunk_from_dict, chunk_from_json
-from deltaflow.pipeline._http import AsyncChunkRequest, ChunkRequest, Transport
+from deltaflow.pipeline._http import DEFAULT_IDLE_TIMEOUT, AsyncChunkRequest, ChunkRequest, Transport
 from deltaflow.pipeline._live import astream, request_params, stream
 from deltaflow.pipeline._sources import (
     achunks_from_sse,
@@ -17,6 +17,7 @@ from deltaflow.pipeline._sources import (
 from deltaflow.pipeline._sse import ServerSentEvent, SSEDecoder, aiter_sse, iter_sse
 
 __all__ = [
+    "DEFAULT_IDLE_TIMEOUT",
     "AsyncChatStream",
     "AsyncChunkRequest",
     "ChatStream",

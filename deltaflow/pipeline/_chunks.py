@@ -51,6 +51,13 @@ def chunk_from_json(data: str | bytes) -> ChatCompletionChunk:
     return chunk
 
 
+class KeepAlivePayloadError(StreamContractError):
+    """A ``data: {"type": "ping"}`` payload: not a chunk, so a contract error to whoever builds one.
+
+    The decoders skip it, as the ``openai`` transport skips what openai's ``Stream`` hands on for it.
+    """
+
+
 def chunk_from_dict(payload: Any) -> ChatCompletionChunk:
     """Build a chunk from its decoded JSON, leniently (unknown values are kept, not rejected)."""
     if not isinstance(payload, dict):
@@ -58,6 +65,8 @@ def chunk_from_dict(payload: Any) -> ChatCompletionChunk:
     if payload.get("error") is not None:
         raise provider_error_from(payload)
     choices = payload.get("choices")
+    if choices is None and payload.get("type") in KEEPALIVE_EVENTS:
+        raise KeepAlivePayloadError(f"a keep-alive payload, not a chunk: {shown(payload)}")
     if not isinstance(choices, list) or not all(isinstance(choice, dict) for choice in choices):
         raise StreamContractError(f"malformed chunk, no list of choices: {shown(payload)}")
     return construct(ChatCompletionChunk, payload)
@@ -105,7 +114,11 @@ class ChunkDecoder:
                 self.done = True
                 return
             if event.event not in KEEPALIVE_EVENTS:
-                yield chunk_from_event(event)
+                try:
+                    chunk = chunk_from_event(event)
+                except KeepAlivePayloadError:
+                    continue
+                yield chunk
 
     def finish(self) -> Iterator[ChatCompletionChunk]:
         """The end of the body: a last event without its blank line, or the sign of a body cut short.
@@ -126,7 +139,11 @@ class ChunkDecoder:
                     self.done = True
                     return
                 if event.event not in KEEPALIVE_EVENTS:
-                    yield chunk_from_event(event)
+                    try:
+                        chunk = chunk_from_event(event)
+                    except KeepAlivePayloadError:
+                        continue
+                    yield chunk
         except StreamContractError as exc:
             if cut:
                 raise StreamInterrupted(f"the body ended in the middle of a line: {exc}") from exc

@@ -41,14 +41,29 @@ from deltaflow.pipeline._chunks import (
     DONE,
     KEEPALIVE_EVENTS,
     ChunkDecoder,
+    KeepAlivePayloadError,
     chunk_from_event,
     provider_error_from,
 )
 from deltaflow.pipeline._sse import DEFAULT_MAX_LINE
 
-__all__ = ["AsyncChunkRequest", "ChunkRequest", "Transport"]
+__all__ = [
+    "DEFAULT_IDLE_TIMEOUT",
+    "AsyncChunkRequest",
+    "AsyncStreamChunks",
+    "ChunkRequest",
+    "StreamChunks",
+    "Transport",
+]
 
 Transport = Literal["fast", "openai"]
+
+DEFAULT_IDLE_TIMEOUT = 600.0
+"""The library's idle timeout, in seconds without a chunk: openai's own read timeout, counted in chunks.
+
+Keep-alive comments and pings do not count, so a trickle of them cannot hold a stream open forever;
+ten minutes leaves room for a reasoning model that thinks for minutes behind them (OpenRouter's
+``: OPENROUTER PROCESSING``)."""
 
 _DRAIN_SECONDS = 0.1
 """After ``[DONE]``, how long to wait for the end of the body so the connection goes back to the pool."""
@@ -58,16 +73,28 @@ class _RequestBase:
     """What both twins share: parameters, the idle clock, the body's checks and error translation."""
 
     def __init__(
-        self, params: dict[str, Any], *, transport: Transport, idle_timeout: float | None, max_line: int
+        self,
+        params: dict[str, Any],
+        *,
+        transport: Transport,
+        idle_timeout: float | None,
+        max_line: int,
+        client_timeout: object = None,
     ) -> None:
         if transport not in ("fast", "openai"):
             raise ValueError(f"transport must be 'fast' or 'openai', not {transport!r}")
         if max_line < 1:
             raise ValueError(f"max_line must be positive, not {max_line}")
+        if idle_timeout is not None and not idle_timeout > 0:
+            raise ValueError(f"idle_timeout must be positive or None, not {idle_timeout}")
         self.params = {**params, "stream": True}
-        if idle_timeout is not None and "timeout" not in params:
+        read_timeout = _seconds(params.get("timeout", client_timeout))
+        self.silence_bounded = idle_timeout is None or read_timeout <= idle_timeout
+        """The client's read timeout ends a silent connection by the idle timeout: no clock needed for it."""
+        if not self.silence_bounded and "timeout" not in params:
             # a silent connection trips the client's read timeout; keep-alive comments are caught below
-            self.params["timeout"] = idle_timeout
+            self.params["timeout"] = _with_read(client_timeout, idle_timeout)
+            self.silence_bounded = True
         self.transport = transport
         self.idle_timeout = idle_timeout
         self.max_line = max_line
@@ -110,6 +137,66 @@ class _RequestBase:
         self._line = line if newline < 0 else len(read) - newline - 1
         self._mid_line = self._line > 0
 
+    def _watched(self, iter_bytes: Any) -> Any:
+        """Wrap openai's ``iter_bytes`` to watch it read by read (``transport="openai"``)."""
+
+        def watched(*args: Any, **kwargs: Any) -> Iterator[bytes]:
+            for read in iter_bytes(*args, **kwargs):
+                self._watch_read(read)
+                yield read
+                # a trickle of bytes never trips the read timeout: the idle clock counts chunks
+                self._check_idle()
+            self._body_ended = True
+
+        return watched
+
+    def _awatched(self, aiter_bytes: Any) -> Any:
+        """The async twin of ``_watched``."""
+
+        async def watched(*args: Any, **kwargs: Any) -> AsyncIterator[bytes]:
+            async for read in aiter_bytes(*args, **kwargs):
+                self._watch_read(read)
+                yield read
+                self._check_idle()
+            self._body_ended = True
+
+        return watched
+
+    async def _next(self, iterator: AsyncIterator[Any]) -> Any:
+        """The next item; past the idle timeout when the client's read timeout would not end a silence."""
+        if self.silence_bounded:
+            # the client's read timeout ends a silence in time; a trickle is caught by _check_idle
+            return await anext(iterator)
+        async with asyncio.timeout(self.idle_timeout):
+            return await anext(iterator)
+
+    def _chunks_of(self, stream: openai.Stream[ChatCompletionChunk]) -> Iterator[ChatCompletionChunk]:
+        """The chunks of openai's ``Stream``, its bytes watched (``transport="openai"``, ``from_chunks``)."""
+        self._http.iter_bytes = self._watched(self._http.iter_bytes)
+        for chunk in stream:
+            if self._skipped(chunk):
+                continue
+            self._chunk_arrived()
+            yield chunk
+        self._ended()
+
+    async def _achunks_of(
+        self, stream: openai.AsyncStream[ChatCompletionChunk]
+    ) -> AsyncIterator[ChatCompletionChunk]:
+        """The async twin of ``_chunks_of``."""
+        self._http.aiter_bytes = self._awatched(self._http.aiter_bytes)
+        chunks = aiter(stream)
+        while True:
+            try:
+                chunk = await self._next(chunks)
+            except StopAsyncIteration:
+                break
+            if self._skipped(chunk):
+                continue
+            self._chunk_arrived()
+            yield chunk
+        self._ended()
+
     def _ended(self) -> None:
         """The ``Stream`` ended: a body that stopped inside a line lost its last event."""
         if self._body_ended and self._mid_line:
@@ -135,11 +222,13 @@ class _RequestBase:
             return StreamContractError(f"malformed chunk, nested too deeply to decode: {error}")
         if isinstance(error, json.JSONDecodeError):
             return StreamContractError(f"malformed chunk, not JSON: {error}")
+        if type(error) is ValueError:
+            # json's own bound on an integer's digits (``data: {"n": 1111...}``, 5,000 digits)
+            return StreamContractError(f"malformed chunk, a value json cannot decode: {error}"[:300])
         if isinstance(error, (openai.APITimeoutError, asyncio.TimeoutError, *HTTP_TIMEOUT_ERRORS)):
-            return StreamTimeout(
-                self.idle_timeout or _seconds(self.params.get("timeout", client_timeout)),
-                request=self._request(),
-            )
+            read_timeout = _seconds(self.params.get("timeout", client_timeout))
+            waited = read_timeout if self.idle_timeout is None else min(self.idle_timeout, read_timeout)
+            return StreamTimeout(waited, request=self._request())
         if isinstance(error, (openai.APIConnectionError, *HTTP_TRANSPORT_ERRORS)):
             return StreamInterrupted(f"the connection broke mid-stream: {error!r}", request=self._request())
         if isinstance(error, openai.APIStatusError):
@@ -164,8 +253,10 @@ class _RequestBase:
         )
 
     def _is_event_stream(self) -> bool:
-        # only a body that says it is JSON is read as such: some servers label SSE text/plain
-        return "json" not in (self._http.headers.get("content-type") or "")
+        # only a body that says it is JSON (or a proxy's HTML error page) is read as such: some servers
+        # label SSE text/plain
+        content_type = (self._http.headers.get("content-type") or "").lower()
+        return "json" not in content_type and "html" not in content_type
 
     @staticmethod
     def _skipped(chunk: Any) -> bool:
@@ -200,10 +291,16 @@ class ChunkRequest(_RequestBase):
         params: dict[str, Any],
         *,
         transport: Transport = "fast",
-        idle_timeout: float | None = None,
+        idle_timeout: float | None = DEFAULT_IDLE_TIMEOUT,
         max_line: int = DEFAULT_MAX_LINE,
     ) -> None:
-        super().__init__(params, transport=transport, idle_timeout=idle_timeout, max_line=max_line)
+        super().__init__(
+            params,
+            transport=transport,
+            idle_timeout=idle_timeout,
+            max_line=max_line,
+            client_timeout=getattr(client, "timeout", None),  # a look-alike client may not say
+        )
         self.client = client
         self._response: AbstractContextManager[Any] | None = None
         self._stream: openai.Stream[ChatCompletionChunk] | None = None
@@ -227,23 +324,32 @@ class ChunkRequest(_RequestBase):
             decoder = ChunkDecoder(max_line=self.max_line)
             # ChunkDecoder.chunks inline: no generator per read on the hot path
             decode = decoder.decoder.feed
-            watch = self.idle_timeout is not None
+            # the idle clock, inline: one clock read per network read, none per chunk
+            idle = self.idle_timeout if self.idle_timeout is not None else float("inf")
+            last_chunk = time.monotonic()
             for read in reads:
+                arrived = False
                 for event in decode(read):
                     if event.data == DONE:
                         return
                     if event.event is not None and event.event in KEEPALIVE_EVENTS:
                         continue
-                    chunk = chunk_from_event(event)
-                    if watch:
-                        self._chunk_arrived()
+                    try:
+                        chunk = chunk_from_event(event)
+                    except KeepAlivePayloadError:
+                        continue
+                    arrived = True
                     yield chunk
-                if watch:
-                    self._check_idle()
+                now = time.monotonic()
+                if arrived:
+                    last_chunk = now
+                elif now - last_chunk > idle:
+                    # OpenRouter-style keep-alives reset the read timeout but carry no chunk
+                    raise StreamTimeout(idle, request=self._request())  # noqa: TRY301 - translated below like every failure
             yield from decoder.finish()
         except Exception as error:
             # closed from another thread, the read fails too: the facade, knowing it closed, ends quietly
-            translated = self._translate(error, self.client.timeout)
+            translated = self._translate(error, getattr(self.client, "timeout", None))
             if translated is error:
                 raise
             raise translated from error
@@ -256,24 +362,7 @@ class ChunkRequest(_RequestBase):
         self.receiving = True
         if not self._is_event_stream():
             raise self._not_an_event_stream(_read_up_to(self._http.iter_bytes(), self.max_line))
-        self._http.iter_bytes = self._watched(self._http.iter_bytes)
-        for chunk in self._stream:
-            if self._skipped(chunk):
-                continue
-            self._chunk_arrived()
-            yield chunk
-        self._ended()
-
-    def _watched(self, iter_bytes: Any) -> Any:
-        def watched(*args: Any, **kwargs: Any) -> Iterator[bytes]:
-            for read in iter_bytes(*args, **kwargs):
-                self._watch_read(read)
-                yield read
-                # a trickle of bytes never trips the read timeout: the idle clock counts chunks
-                self._check_idle()
-            self._body_ended = True
-
-        return watched
+        yield from self._chunks_of(self._stream)
 
     def close(self) -> None:
         """Close the HTTP response (idempotent).
@@ -311,10 +400,16 @@ class AsyncChunkRequest(_RequestBase):
         params: dict[str, Any],
         *,
         transport: Transport = "fast",
-        idle_timeout: float | None = None,
+        idle_timeout: float | None = DEFAULT_IDLE_TIMEOUT,
         max_line: int = DEFAULT_MAX_LINE,
     ) -> None:
-        super().__init__(params, transport=transport, idle_timeout=idle_timeout, max_line=max_line)
+        super().__init__(
+            params,
+            transport=transport,
+            idle_timeout=idle_timeout,
+            max_line=max_line,
+            client_timeout=getattr(client, "timeout", None),  # a look-alike client may not say
+        )
         self.client = client
         self._response: AbstractAsyncContextManager[Any] | None = None
         self._stream: openai.AsyncStream[ChatCompletionChunk] | None = None
@@ -329,18 +424,12 @@ class AsyncChunkRequest(_RequestBase):
                 async for chunk in self._openai():
                     yield chunk
         except Exception as error:
-            translated = self._translate(error, self.client.timeout)
+            translated = self._translate(error, getattr(self.client, "timeout", None))
             if translated is error:
                 raise
             raise translated from error
         finally:
             await self.aclose()
-
-    async def _next(self, iterator: AsyncIterator[Any]) -> Any:
-        if self.idle_timeout is None:
-            return await anext(iterator)
-        async with asyncio.timeout(self.idle_timeout):
-            return await anext(iterator)
 
     async def _fast(self) -> AsyncIterator[ChatCompletionChunk]:
         self._response = self.client.chat.completions.with_streaming_response.create(**self.params)
@@ -374,27 +463,8 @@ class AsyncChunkRequest(_RequestBase):
             raise self._not_an_event_stream(
                 await _aread_up_to(aiter(self._http.aiter_bytes()), self.max_line)
             )
-        self._http.aiter_bytes = self._watched(self._http.aiter_bytes)
-        chunks = aiter(self._stream)
-        while True:
-            try:
-                chunk = await self._next(chunks)
-            except StopAsyncIteration:
-                break
-            if self._skipped(chunk):
-                continue
-            self._chunk_arrived()
+        async for chunk in self._achunks_of(self._stream):
             yield chunk
-        self._ended()
-
-    def _watched(self, aiter_bytes: Any) -> Any:
-        async def watched(*args: Any, **kwargs: Any) -> AsyncIterator[bytes]:
-            async for read in aiter_bytes(*args, **kwargs):
-                self._watch_read(read)
-                yield read
-            self._body_ended = True
-
-        return watched
 
     async def aclose(self) -> None:
         """Close the HTTP response (idempotent)."""
@@ -405,6 +475,99 @@ class AsyncChunkRequest(_RequestBase):
             await self._response.__aexit__(None, None, None)
         if self._stream is not None:
             await self._stream.close()
+
+
+class StreamChunks(_RequestBase):
+    """An openai ``Stream`` the user created, read under deltaflow's rules (``from_chunks``' guard).
+
+    openai's ``Stream`` lets its decoders' exceptions out raw (``UnicodeDecodeError``,
+    ``JSONDecodeError``, ``RecursionError``, ``ValueError``) and has no idle timeout: read through
+    this, they become the same typed errors as on ``stream()``'s ``openai`` transport, ``ping``
+    payloads are skipped, and a trickle of bytes without a chunk ends in ``StreamTimeout``, as does a
+    silent connection (the response's read timeout is lowered to the idle timeout before its body is
+    read).
+    """
+
+    def __init__(
+        self, stream: openai.Stream[ChatCompletionChunk], *, idle_timeout: float | None = DEFAULT_IDLE_TIMEOUT
+    ) -> None:
+        super().__init__({}, transport="openai", idle_timeout=idle_timeout, max_line=DEFAULT_MAX_LINE)
+        self._stream = stream
+        self._http = stream.response
+        self._client_timeout = _bound_reads(self._http, idle_timeout)
+        self.silence_bounded = idle_timeout is None or self._client_timeout <= idle_timeout
+
+    def __iter__(self) -> Iterator[ChatCompletionChunk]:
+        self._begin()
+        self.receiving = True
+        try:
+            # its bytes are watched from before openai's generator first runs (it asks for them then)
+            yield from self._chunks_of(self._stream)
+        except Exception as error:
+            translated = self._translate(error, self._client_timeout)
+            if translated is error:
+                raise
+            raise translated from error
+        finally:
+            self.close()
+
+    def close(self) -> None:
+        """Close the stream and its HTTP response (idempotent)."""
+        self.closed = True
+        self._stream.close()
+
+
+class AsyncStreamChunks(_RequestBase):
+    """The async twin of ``StreamChunks``, for an ``openai.AsyncStream``: here a silence is bounded too."""
+
+    def __init__(
+        self,
+        stream: openai.AsyncStream[ChatCompletionChunk],
+        *,
+        idle_timeout: float | None = DEFAULT_IDLE_TIMEOUT,
+    ) -> None:
+        super().__init__({}, transport="openai", idle_timeout=idle_timeout, max_line=DEFAULT_MAX_LINE)
+        self._stream = stream
+        self._http = stream.response
+        self._client_timeout = _bound_reads(self._http, idle_timeout)
+        self.silence_bounded = idle_timeout is None or self._client_timeout <= idle_timeout
+
+    async def __aiter__(self) -> AsyncIterator[ChatCompletionChunk]:
+        self._begin()
+        self.receiving = True
+        try:
+            async for chunk in self._achunks_of(self._stream):
+                yield chunk
+        except Exception as error:
+            translated = self._translate(error, self._client_timeout)
+            if translated is error:
+                raise
+            raise translated from error
+        finally:
+            await self.aclose()
+
+    async def aclose(self) -> None:
+        """Close the stream and its HTTP response (idempotent)."""
+        self.closed = True
+        await self._stream.close()
+
+
+def _bound_reads(response: Any, idle_timeout: float | None) -> float:
+    """Lower the read timeout of a response not yet read to ``idle_timeout``; the read timeout it gets.
+
+    The HTTP core reads the request's ``timeout`` extension when the body starts (httpx's documented
+    per-request timeouts), so a silence past the idle timeout ends there, without a timer per read.
+    """
+    request = getattr(response, "request", None)
+    extensions = getattr(request, "extensions", None)
+    if not isinstance(extensions, dict) or not isinstance(extensions.get("timeout"), dict):
+        return float("inf")
+    timeouts = extensions["timeout"]
+    read = _seconds(timeouts.get("read"))
+    if idle_timeout is not None and idle_timeout < read:
+        extensions["timeout"] = {**timeouts, "read": idle_timeout}
+        return idle_timeout
+    return read
 
 
 def _read_up_to(reads: Iterator[bytes], limit: int) -> bytes:
@@ -446,7 +609,14 @@ def _shut_down(response: Any) -> None:
             sock.shutdown(socket.SHUT_RDWR)
 
 
+def _with_read(timeout: object, read: float | None) -> object:
+    """``timeout`` with its read timeout replaced: an httpx ``Timeout`` keeps its connect, write and pool."""
+    if isinstance(timeout, openai.Timeout):
+        return openai.Timeout(connect=timeout.connect, read=read, write=timeout.write, pool=timeout.pool)
+    return read
+
+
 def _seconds(timeout: object) -> float:
-    """The read timeout in seconds, from a number or an httpx ``Timeout``."""
+    """The read timeout in seconds, from a number or an httpx ``Timeout`` (None: no timeout, infinite)."""
     read = getattr(timeout, "read", timeout)
-    return float(read) if isinstance(read, int | float) else float("nan")
+    return float(read) if isinstance(read, int | float) else float("inf")

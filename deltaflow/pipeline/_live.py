@@ -14,7 +14,7 @@ from deltaflow._tools import is_rich_response_format
 from deltaflow.dialects import Dialect, detect_dialect, get_dialect
 from deltaflow.operators import RefusalMode
 from deltaflow.pipeline._chat_stream import AsyncChatStream, ChatStream, ParseErrors
-from deltaflow.pipeline._http import AsyncChunkRequest, ChunkRequest, Transport
+from deltaflow.pipeline._http import DEFAULT_IDLE_TIMEOUT, AsyncChunkRequest, ChunkRequest, Transport
 from deltaflow.pipeline._sse import DEFAULT_MAX_LINE
 
 __all__ = ["astream", "request_params", "stream"]
@@ -94,7 +94,7 @@ def stream(
     response_format: type[ResponseFormatT] | Mapping[str, Any] | None = None,
     dialect: str | Dialect | None = None,
     transport: Transport = "fast",
-    idle_timeout: float | None = None,
+    idle_timeout: float | None = DEFAULT_IDLE_TIMEOUT,
     max_line: int = DEFAULT_MAX_LINE,
     refusals: RefusalMode = "keep",
     parsed_deltas: bool = True,
@@ -115,9 +115,11 @@ def stream(
             ``client.base_url``: OpenAI's own, a known provider, else the tolerant ``generic``.
             Usage is requested only from providers that accept ``stream_options``.
         transport: ``"fast"`` decodes the HTTP body itself; ``"openai"`` iterates openai's ``Stream``.
-        idle_timeout: seconds without a chunk before the stream ends with ``StreamTimeout``;
-            keep-alive comments do not count. None (the default) waits as long as the client's
-            read timeout, which any byte resets (openai's default: 600 s).
+        idle_timeout: seconds without a chunk before the stream ends with ``StreamTimeout``, from
+            the request on; keep-alive comments, pings and stray bytes do not count. The default,
+            ``DEFAULT_IDLE_TIMEOUT`` (600 s, openai's read timeout), leaves a reasoning model minutes
+            to think; a shorter client read timeout ends a silence sooner. None waits as long as
+            the client's read timeout, which any byte resets.
         max_line: the longest SSE line accepted, in bytes; longer ends the stream with
             ``StreamContractError`` (a chunk is one line: this bounds a chunk's size).
         refusals: ``operators.filter_refusals`` mode.
@@ -162,7 +164,7 @@ def astream(
     response_format: type[ResponseFormatT] | Mapping[str, Any] | None = None,
     dialect: str | Dialect | None = None,
     transport: Transport = "fast",
-    idle_timeout: float | None = None,
+    idle_timeout: float | None = DEFAULT_IDLE_TIMEOUT,
     max_line: int = DEFAULT_MAX_LINE,
     refusals: RefusalMode = "keep",
     parsed_deltas: bool = True,

@@ -15,6 +15,7 @@ from os import PathLike
 from pathlib import Path
 from typing import IO, Any, TypeVar
 
+import openai
 from openai.types.chat import ChatCompletionChunk
 from reactivex import Observable, abc
 from reactivex.disposable import CompositeDisposable, Disposable
@@ -22,6 +23,7 @@ from reactivex.scheduler import CurrentThreadScheduler
 
 from deltaflow.errors import StreamContractError
 from deltaflow.pipeline._chunks import DONE, ChunkDecoder, chunk_from_dict
+from deltaflow.pipeline._http import DEFAULT_IDLE_TIMEOUT, AsyncStreamChunks, StreamChunks
 from deltaflow.pipeline._sse import DEFAULT_MAX_LINE
 
 __all__ = [
@@ -125,13 +127,30 @@ def from_async_iterable(items: AsyncIterable[T]) -> Observable[T]:
 
 def from_chunks(
     chunks: Iterable[ChatCompletionChunk] | AsyncIterable[ChatCompletionChunk],
+    *,
+    idle_timeout: float | None = DEFAULT_IDLE_TIMEOUT,
 ) -> Observable[Any]:
     """Chunks from a sync or async iterable: an openai ``Stream``/``AsyncStream``, a list, a generator.
+
+    An openai ``Stream``/``AsyncStream`` is read under the rules of ``deltaflow.stream``: what its
+    decoders let out raw (bytes that are not UTF-8, JSON or a chunk) ends in deltaflow's typed errors
+    with the original as the cause, ``ping`` payloads are skipped, and ``idle_timeout`` seconds
+    without a chunk end the stream with ``StreamTimeout`` (keep-alive comments and stray bytes do
+    not count; a silence trips the response's read timeout, lowered to ``idle_timeout``). Other
+    iterables are pushed as they are, their own exceptions passed on.
+
+    Args:
+        chunks: the chunks.
+        idle_timeout: seconds without a chunk from an openai stream (None: no bound of ours).
 
     Example::
 
         deltaflow.from_chunks(client.chat.completions.create(..., stream=True)).pipe(ops.to_events())
     """
+    if isinstance(chunks, openai.AsyncStream):
+        return from_async_iterable(AsyncStreamChunks(chunks, idle_timeout=idle_timeout))
+    if isinstance(chunks, openai.Stream):
+        return from_iterable(StreamChunks(chunks, idle_timeout=idle_timeout))
     if isinstance(chunks, AsyncIterable):
         return from_async_iterable(chunks)
     return from_iterable(chunks)

@@ -30,7 +30,7 @@ from deltaflow._asgi import (
 from deltaflow.events import BaseEvent, ErrorReported
 from deltaflow.pipeline import AsyncChatStream, ChatStream
 from deltaflow.recipes._event_sources import EventSource, events_of
-from deltaflow.recipes._relay_wire import DONE_EVENT, failure_payload
+from deltaflow.recipes._relay_wire import DONE_EVENT, encode_event, failure_payload
 
 __all__ = ["RelayEndpoint", "StreamFactory", "relay_endpoint"]
 
@@ -124,7 +124,7 @@ class RelayEndpoint:
         async def relay(event: BaseEvent) -> None:
             nonlocal sequence
             sequence += 1
-            data = event.model_dump_json(fallback=repr)
+            data = encode_event(event)
             await send(response_body(sse_frame(event.type, data, str(sequence))))
 
         try:

@@ -13,7 +13,6 @@ from collections.abc import AsyncGenerator, Generator, Mapping
 from typing import TYPE_CHECKING, Any
 
 from openai.types.chat import ParsedChatCompletion
-from pydantic import TypeAdapter, ValidationError
 
 from deltaflow._openai_compat import construct
 from deltaflow.errors import (
@@ -27,7 +26,7 @@ from deltaflow.errors import (
 )
 from deltaflow.events import Event
 from deltaflow.pipeline import ServerSentEvent, aiter_sse, iter_sse
-from deltaflow.recipes._relay_wire import COMPACTED_FIELDS, DONE_EVENT
+from deltaflow.recipes._relay_wire import COMPACTED_FIELDS, DONE_EVENT, EventDecoder
 
 if TYPE_CHECKING:
     import httpx2 as httpx
@@ -225,7 +224,7 @@ class _Reader:
         last_event_id: str | None = None,
     ) -> None:
         # built per relay read, not at import: importing deltaflow.recipes stays cheap
-        self._adapter: TypeAdapter[Event] = TypeAdapter(Event)
+        self._decoder = EventDecoder()
         self.done: dict[str, Any] | None = None
         self._url = url
         self._retries = retries
@@ -280,28 +279,26 @@ class _Reader:
             return None
         if sse.event in ("gap", "log_error"):
             raise self._log_failure(sse)
-        try:
-            if sse.event in COMPACTED_FIELDS:
-                return self._rebuilt(sse.event, sse.data)
-            return self._adapter.validate_json(sse.data)
-        except ValidationError as error:
-            raise StreamContractError(
-                f"the relay sent {sse.event!r}, not a deltaflow event: {error}"
-            ) from error
+        if sse.event in COMPACTED_FIELDS:
+            return self._rebuilt(sse.event, sse.data)
+        return self._decoder.decode(sse.event, sse.data)
 
     def _rebuilt(self, kind: str, data: str) -> Event:
         """A delta event whose running text was left out, with that text rebuilt (lazily) from the deltas."""
         try:
             fields = json.loads(data)
-        except ValueError as error:
+        except (ValueError, RecursionError) as error:
             raise StreamContractError(f"the relay sent {kind!r} with invalid JSON: {error}") from error
         running, grows_by = COMPACTED_FIELDS[kind]
         if not isinstance(fields, dict) or running in fields:
-            return self._adapter.validate_python(fields)
+            return self._decoder.from_fields(kind, fields)
         key = (kind, fields.get("choice_index"), fields.get("index"))
         pieces = self._pieces.setdefault(key, [])
-        event = self._adapter.validate_python({**fields, running: ""})
-        pieces.append(fields[grows_by])  # validated as a string just above
+        event = self._decoder.from_fields(kind, {**fields, running: ""})
+        delta = fields[grows_by]  # present: the decoder checked the event's required fields
+        if not isinstance(delta, str):
+            raise StreamContractError(f"the relay sent {kind!r} whose {grows_by!r} is not text")
+        pieces.append(delta)
         # joined on first read, as the pipeline's own snapshots are: reading none costs nothing
         return event.evolve(lazy={running: (_joined, (pieces, len(pieces)))})
 

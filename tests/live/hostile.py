@@ -23,6 +23,7 @@ from typing import Any, Literal, Self
 import openai
 
 import deltaflow
+from deltaflow import operators as ops
 
 Pause = float
 """A number in a reply's body: seconds to wait (watching for the client leaving) before going on."""
@@ -155,7 +156,8 @@ class HostileServer:
         if reply.chunked:
             headers["transfer-encoding"] = "chunked"
         else:
-            headers["content-length"] = str(sum(len(p) for p in pieces if isinstance(p, bytes)))
+            # a reply may lie about its length (a body shorter than it says)
+            headers.setdefault("content-length", str(sum(len(p) for p in pieces if isinstance(p, bytes))))
         head = f"HTTP/1.1 {reply.status} Hostile\r\n" + "".join(f"{k}: {v}\r\n" for k, v in headers.items())
         sock.sendall(head.encode("latin-1") + b"\r\n")
         for piece in pieces:
@@ -273,6 +275,8 @@ class Outcome:
     events: list[Any]
     error: BaseException | None
     final: Any = None
+    elapsed: float = 0.0
+    """Seconds from the request to the end of the stream."""
 
     @property
     def types(self) -> list[str]:
@@ -285,36 +289,84 @@ class Outcome:
         return None if completion is None else completion.choices[0].message.content
 
 
-def run_sync(base_url: str, transport: str, dialect: str, **options: Any) -> Outcome:
-    client = openai.OpenAI(base_url=base_url, api_key="sk-test", max_retries=0, timeout=30)
+def run_sync(
+    base_url: str, transport: str, dialect: str, *, client_timeout: float = 30, **options: Any
+) -> Outcome:
+    client = openai.OpenAI(base_url=base_url, api_key="sk-test", max_retries=0, timeout=client_timeout)
     events: list[Any] = []
+    start = time.monotonic()
     with deltaflow.stream(
         client, model="m", messages=MESSAGES, transport=transport, dialect=dialect, **options
     ) as stream:
         try:
             events.extend(stream)
-            return Outcome(events, None, stream.get_final_completion())
+            return Outcome(events, None, stream.get_final_completion(), time.monotonic() - start)
         except Exception as error:  # the error is what the test looks at
-            return Outcome(events, error)
+            return Outcome(events, error, elapsed=time.monotonic() - start)
 
 
-def run_async(base_url: str, transport: str, dialect: str, **options: Any) -> Outcome:
+def run_async(
+    base_url: str, transport: str, dialect: str, *, client_timeout: float = 30, **options: Any
+) -> Outcome:
     async def go() -> Outcome:
         async with openai.AsyncOpenAI(
-            base_url=base_url, api_key="sk-test", max_retries=0, timeout=30
+            base_url=base_url, api_key="sk-test", max_retries=0, timeout=client_timeout
         ) as client:
             events: list[Any] = []
+            start = time.monotonic()
             async with deltaflow.astream(
                 client, model="m", messages=MESSAGES, transport=transport, dialect=dialect, **options
             ) as stream:
                 try:
                     async for event in stream:
                         events.append(event)
-                    return Outcome(events, None, await stream.get_final_completion())
+                    final = await stream.get_final_completion()
+                    return Outcome(events, None, final, time.monotonic() - start)
                 except Exception as error:  # the error is what the test looks at
-                    return Outcome(events, error)
+                    return Outcome(events, error, elapsed=time.monotonic() - start)
 
     return asyncio.run(go())
 
 
 RUNNERS = {"sync": run_sync, "async": run_async}
+
+
+def run_rx(base_url: str, *, client_timeout: float = 30, **options: Any) -> Outcome:
+    """The README's Rx chain: ``from_chunks(client.chat.completions.create(stream=True))``, to_events."""
+    client = openai.OpenAI(base_url=base_url, api_key="sk-test", max_retries=0, timeout=client_timeout)
+    events: list[Any] = []
+    failures: list[BaseException] = []
+    start = time.monotonic()
+    try:
+        chunks = client.chat.completions.create(model="m", messages=MESSAGES, stream=True)  # type: ignore[arg-type]
+    except openai.APIError as error:  # before the stream: openai's own, the README says
+        return Outcome(events, error, elapsed=time.monotonic() - start)
+    deltaflow.from_chunks(chunks, **options).pipe(ops.to_events()).subscribe(
+        on_next=events.append, on_error=failures.append
+    )
+    return Outcome(events, failures[0] if failures else None, elapsed=time.monotonic() - start)
+
+
+def run_arx(base_url: str, *, client_timeout: float = 30, **options: Any) -> Outcome:
+    """The async Rx chain, from an ``AsyncStream``."""
+
+    async def go() -> Outcome:
+        events: list[Any] = []
+        async with openai.AsyncOpenAI(
+            base_url=base_url, api_key="sk-test", max_retries=0, timeout=client_timeout
+        ) as client:
+            ended: asyncio.Future[BaseException | None] = asyncio.get_running_loop().create_future()
+            start = time.monotonic()
+            try:
+                chunks = await client.chat.completions.create(model="m", messages=MESSAGES, stream=True)  # type: ignore[arg-type]
+            except openai.APIError as error:
+                return Outcome(events, error, elapsed=time.monotonic() - start)
+            deltaflow.from_chunks(chunks, **options).pipe(ops.to_events()).subscribe(
+                on_next=events.append,
+                on_error=ended.set_result,
+                on_completed=lambda: ended.set_result(None),
+            )
+            error = await asyncio.wait_for(ended, 60)
+            return Outcome(events, error, elapsed=time.monotonic() - start)
+
+    return asyncio.run(go())
