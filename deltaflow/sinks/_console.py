@@ -176,9 +176,10 @@ class ConsoleSink(Sink):
         self._finish(error)
 
     def close(self) -> None:
-        """Stop the live tree, if one is running; print nothing more."""
+        """Stop the live tree, if one is running; print nothing more than what was received."""
+        if not self._closed:
+            self._release_held()  # received text, held back only to tell it from JSON
         self._closed = True
-        self._held = None
         self._stop_live(None)
 
     # -- text --------------------------------------------------------------------------------------
