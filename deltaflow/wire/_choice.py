@@ -1,0 +1,70 @@
+"""Choosing a wire format per endpoint or per request, and what each needs from the request."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from typing import Any
+
+from deltaflow.events import BaseEvent
+from deltaflow.recipes._relay_wire import COMPACTED_FIELDS
+from deltaflow.wire._ag_ui import AgUiEncoder
+from deltaflow.wire._ai_sdk import AiSdkEncoder
+from deltaflow.wire._encoder import FORMATS, WireEncoder, WireFormat
+from deltaflow.wire._requests import ag_ui_request, ai_sdk_request
+
+__all__ = ["check_format", "encoder_for", "event_data", "request_for", "stream_key"]
+
+_LEFT_OUT = {kind: {field} for kind, (field, _) in COMPACTED_FIELDS.items()}
+
+
+def check_format(value: str) -> WireFormat:
+    """``value`` as a wire format.
+
+    Raises:
+        ValueError: it names none.
+    """
+    for known in FORMATS:
+        if value == known:
+            return known
+    raise ValueError(f"wire: one of {', '.join(FORMATS)}")
+
+
+def request_for(wire: WireFormat, body: Mapping[str, Any]) -> dict[str, Any]:
+    """The body ``make_stream`` gets: its protocol's messages as chat messages (deltaflow's: as it is).
+
+    Raises:
+        ValueError: the body is not its protocol's request.
+    """
+    if wire == "ai-sdk":
+        return ai_sdk_request(body)
+    if wire == "ag-ui":
+        return ag_ui_request(body)
+    return dict(body)
+
+
+def stream_key(wire: WireFormat, body: Mapping[str, Any]) -> str | None:
+    """The id a durable stream of this request takes: the AI SDK's chat id, AG-UI's thread id."""
+    key = body.get("id") if wire == "ai-sdk" else body.get("threadId") if wire == "ag-ui" else None
+    return key if isinstance(key, str) else None
+
+
+def encoder_for(wire: WireFormat, ids: Mapping[str, Any]) -> WireEncoder | None:
+    """The encoder of a wire format (None for deltaflow's own), with the ids its stream keeps."""
+    if wire == "ai-sdk":
+        return AiSdkEncoder(_text(ids.get("messageId")))
+    if wire == "ag-ui":
+        return AgUiEncoder(_text(ids.get("threadId")), _text(ids.get("runId")))
+    return None
+
+
+def event_data(event: BaseEvent) -> dict[str, Any]:
+    """An event's JSON form as an encoder reads it: running texts left out, as the durable log does."""
+    loaded: dict[str, Any] = json.loads(
+        event.model_dump_json(fallback=repr, exclude=_LEFT_OUT.get(event.type))
+    )
+    return loaded
+
+
+def _text(value: Any) -> str | None:
+    return value if isinstance(value, str) else None
