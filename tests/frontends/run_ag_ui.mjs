@@ -10,7 +10,8 @@ const input = JSON.parse(inputJson);
 
 class ReconnectingAgent extends HttpAgent {
   connect() {
-    return transformHttpEventStream(runHttpRequest(streamUrl, { method: "GET", headers: { accept: "text/event-stream" } }));
+    const request = () => fetch(streamUrl, { method: "GET", headers: { accept: "text/event-stream" } });
+    return transformHttpEventStream(runHttpRequest(request));
   }
 }
 
