@@ -1,23 +1,35 @@
 """The front-ends' request bodies (the AI SDK's UI messages, AG-UI's ``RunAgentInput``) as chat messages.
 
 Each is validated with bounds (lengths, counts) before anything is read from it; a body that does
-not validate raises pydantic's ``ValidationError``, a ``ValueError``, which the endpoints answer 422.
+not validate raises a ``ValueError`` naming the fields at fault (never echoing their values), which
+the endpoints answer 422.
 """
 
 from __future__ import annotations
 
 import json
 from collections.abc import Mapping
-from typing import Annotated, Any, Literal, TypeAlias
+from typing import Annotated, Any, Literal, TypeAlias, TypeVar
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 __all__ = ["ag_ui_request", "ai_sdk_request"]
 
+_Body = TypeVar("_Body", bound=BaseModel)
 _MAX_MESSAGES = 1000
 _MAX_PARTS = 1000
 _Id: TypeAlias = Annotated[str, Field(min_length=1, max_length=256)]
 _Text: TypeAlias = Annotated[str, Field(max_length=1 << 20)]
+
+
+def _validate(model: type[_Body], body: Mapping[str, Any], what: str) -> _Body:
+    try:
+        return model.model_validate(body)
+    except ValidationError as error:
+        faults = [
+            f"{'.'.join(map(str, fault['loc'])) or 'body'}: {fault['msg']}" for fault in error.errors()[:5]
+        ]
+        raise ValueError(f"not {what}: {'; '.join(faults)}") from None
 
 
 class _Lenient(BaseModel):
@@ -61,9 +73,9 @@ def ai_sdk_request(body: Mapping[str, Any]) -> dict[str, Any]:
     output or the error; reasoning, steps, sources and data parts are the front-end's own.
 
     Raises:
-        ValueError: the body is not an AI SDK chat request (pydantic's ``ValidationError``).
+        ValueError: the body is not an AI SDK chat request.
     """
-    request = _AiSdkBody.model_validate(body)
+    request = _validate(_AiSdkBody, body, "an AI SDK chat request")
     messages: list[dict[str, Any]] = []
     for message in request.messages:
         messages.extend(_ui_message(message))
@@ -163,9 +175,9 @@ def ag_ui_request(body: Mapping[str, Any]) -> dict[str, Any]:
     string or text parts.
 
     Raises:
-        ValueError: the body is not a ``RunAgentInput`` (pydantic's ``ValidationError``).
+        ValueError: the body is not a ``RunAgentInput``.
     """
-    request = _AgUiBody.model_validate(body)
+    request = _validate(_AgUiBody, body, "an AG-UI RunAgentInput")
     messages = [converted for message in request.messages if (converted := _ag_ui_message(message))]
     return {**body, "messages": messages}
 
