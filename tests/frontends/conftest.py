@@ -31,7 +31,7 @@ def node_modules() -> Path:
         subprocess.run(
             [npm, "ci", "--no-audit", "--no-fund", "--loglevel=error"], cwd=target, check=True, timeout=600
         )
-    for script in HERE.glob("*.mjs"):
+    for script in [*HERE.glob("*.mjs"), *HERE.glob("*.jsx")]:
         # run beside node_modules, so that Node resolves the pinned packages
         shutil.copyfile(script, target / script.name)
     return target
