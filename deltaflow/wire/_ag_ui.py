@@ -12,7 +12,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from deltaflow.partial_json import JsonOp, apply_ops
-from deltaflow.wire._encoder import outcome_of
+from deltaflow.wire._encoder import GrowthGate, outcome_of
 
 __all__ = ["AgUiEncoder"]
 
@@ -28,8 +28,9 @@ class AgUiEncoder:
     change of the parsed value), and a ``STATE_SNAPSHOT`` carries the validated value at the end.
     ``error`` events and refusals are ``CUSTOM`` events (``deltaflow.error``, ``deltaflow.refusal``).
 
-    A patch that extends a string replaces it whole (JSON Patch cannot append), so its size is that
-    string's, not the whole value's.
+    A patch that extends a string replaces it whole (JSON Patch cannot append): on every change while
+    the string is short, then each time it grew by a quarter (``GrowthGate``), so its cost stays
+    linear; the strings held back go out before the snapshot and the run's end.
 
     Tool-call ids are ``call-<step>-<choice>-<index>``; the provider's id is ``CUSTOM``
     ``deltaflow.tool_call`` after the call ends.
@@ -48,6 +49,9 @@ class AgUiEncoder:
         self._started: set[str] = set()
         self._tool_ids: dict[tuple[int, int], str] = {}
         self._parsed: dict[int, Any] = {}
+        # strings grown since their last patch, held back by the gate: (choice, path) -> JSON pointer
+        self._held: dict[tuple[int, tuple[Any, ...]], str] = {}
+        self._gate = GrowthGate()
         self._finish_reason: str | None = None
         self._usage: Any = None
 
@@ -63,11 +67,12 @@ class AgUiEncoder:
             self._delta("TEXT_MESSAGE", self._id("text", choice), data["delta"], out)
         elif kind == "content.done":
             self._end("TEXT_MESSAGE", self._id("text", choice), out)
+            out.extend(self._release(choice))
             if data.get("parsed") is not None:
                 snapshot = {_output_key(choice): data["parsed"]}
                 out.append({"type": "STATE_SNAPSHOT", "snapshot": snapshot})
         elif kind == "content.parsed.delta":
-            out.append(self._patch(choice, data))
+            out.extend(self._patch(choice, data))
         elif kind == "reasoning.delta":
             self._delta("REASONING_MESSAGE", self._id("reasoning", choice), data["delta"], out)
         elif kind == "reasoning.done":
@@ -103,7 +108,7 @@ class AgUiEncoder:
 
     def finish(self, outcome: Mapping[str, Any]) -> list[dict[str, Any]]:
         """``RUN_FINISHED``, or ``RUN_ERROR`` when the stream failed."""
-        out = self._close_open()
+        out = [*self._close_open(), *self._release(None)]
         ended = outcome_of(outcome)
         usage = _token_usage(self._usage if self._usage is not None else outcome.get("usage"))
         if ended == "error":
@@ -170,22 +175,41 @@ class AgUiEncoder:
             out.append(start)
         return call_id
 
-    def _patch(self, choice: int, data: Mapping[str, Any]) -> dict[str, Any]:
+    def _patch(self, choice: int, data: Mapping[str, Any]) -> list[dict[str, Any]]:
         path = tuple(data["path"])
         op, value = data["op"], data["value"]
-        self._parsed[choice] = apply_ops(self._parsed.get(choice), [JsonOp(path, op, value)])
+        # the document gets its own copy of a container: it grows it later, the caller's event stays as it was
+        own = copy.deepcopy(value) if isinstance(value, (dict, list)) else value
+        self._parsed[choice] = apply_ops(self._parsed.get(choice), [JsonOp(path, op, own)])
         pointer = "/" + "/".join(_escape(step) for step in (_output_key(choice), *path))
         if op == "append":
-            current: Any = self._parsed[choice]
-            for step in path:
-                current = current[step]
+            current = self._value_at(choice, path)
+            if not self._gate.due((choice, path), len(current)):
+                self._held[(choice, path)] = pointer
+                return []
+            self._held.pop((choice, path), None)
             patch = {"op": "replace", "path": pointer, "value": current}
         elif op == "remove":
             patch = {"op": "remove", "path": pointer}
         else:
-            # the document holds (and later grows) the op's container: the patch gets its own copy
-            patch = {"op": op, "path": pointer, "value": copy.deepcopy(value)}
-        return {"type": "STATE_DELTA", "delta": [patch]}
+            patch = {"op": op, "path": pointer, "value": value}
+        return [{"type": "STATE_DELTA", "delta": [patch]}]
+
+    def _value_at(self, choice: int, path: tuple[Any, ...]) -> Any:
+        current: Any = self._parsed[choice]
+        for step in path:
+            current = current[step]
+        return current
+
+    def _release(self, choice: int | None) -> list[dict[str, Any]]:
+        """The held-back strings of ``choice`` (all when None), as they are now: the state is exact again."""
+        held = [key for key in self._held if choice is None or key[0] == choice]
+        if not held:
+            return []
+        patches = [
+            {"op": "replace", "path": self._held.pop(key), "value": self._value_at(*key)} for key in held
+        ]
+        return [{"type": "STATE_DELTA", "delta": patches}]
 
 
 def _ends(family: str, message_id: str) -> list[dict[str, Any]]:

@@ -7,13 +7,14 @@ carries ``x-vercel-ai-ui-message-stream: v1``.
 
 from __future__ import annotations
 
+import copy
 import json
 import uuid
 from collections.abc import Mapping
 from typing import Any
 
 from deltaflow.partial_json import JsonOp, apply_ops
-from deltaflow.wire._encoder import outcome_of
+from deltaflow.wire._encoder import GrowthGate, outcome_of
 
 __all__ = ["AiSdkEncoder"]
 
@@ -29,14 +30,18 @@ _FINISH_REASONS = {
 class AiSdkEncoder:
     """One stream's events as UI message chunks.
 
-    Mapping: the stream is one assistant message (``start`` ... ``finish``); each completion of it
-    (a ``tool_loop`` makes several) is a step (``start-step`` ... ``finish-step``). Content is a text
-    part, reasoning a reasoning part, each tool call a dynamic tool part whose input streams
-    (``tool-input-start``/``-delta``) and then is available, parsed; structured output is a
-    ``data-partial-object`` part replaced as the value grows, then a ``data-object`` part with the
-    validated value; a refusal is a ``data-refusal`` part; every ``error`` event is a
-    ``data-deltaflow-error`` part, and a stream that fails ends with an ``error`` chunk. A stopped
-    stream ends with ``abort``. Usage and the provider's finish reason go in the message's metadata.
+    Mapping: the stream is one assistant message (``start`` ... ``finish``); each completion in it
+    (events of several, as a ``tool_loop``'s observers see them) is a step (``start-step`` ...
+    ``finish-step``). Content is a text part, reasoning a reasoning part, each tool call a dynamic
+    tool part whose input streams (``tool-input-start``/``-delta``) and then is available, parsed;
+    structured output is a ``data-partial-object`` part replaced as the value grows (on every
+    change while the answer is short, then each time it grew by a quarter, so that its cost stays
+    linear: ``GrowthGate``), then a ``data-object`` part with the validated value; a refusal is a
+    ``data-refusal`` part; every ``error`` event is a ``data-deltaflow-error`` part, and a stream
+    that fails ends with an ``error`` chunk. A stopped stream ends with ``abort``. Usage and the
+    provider's finish reason go in the message's metadata.
+
+    A message may share containers with later ones: serialise each as it comes, as ``sse_data`` does.
 
     Tool-call ids are ``call-<step>-<choice>-<index>`` (a call's first fragment carries no provider
     id in deltaflow's events); the provider's id is in the part's ``toolMetadata``.
@@ -57,6 +62,8 @@ class AiSdkEncoder:
         self._errors = 0
         self._parsed: dict[int, Any] = {}
         self._changed: set[int] = set()
+        self._received: dict[int, int] = {}
+        self._gate = GrowthGate()
 
     def start(self) -> list[dict[str, Any]]:
         """``start``, with the message id."""
@@ -72,12 +79,16 @@ class AiSdkEncoder:
         choice = data.get("choice_index", 0)
         if kind == "content.parsed.delta":
             # the ops of one chunk come after its content.delta: the value goes out once they all came
-            op = JsonOp(tuple(data["path"]), data["op"], data["value"])
+            value = data["value"]
+            # its own copy of a container: the value grows it later, the caller's event stays as it was
+            own = copy.deepcopy(value) if isinstance(value, (dict, list)) else value
+            op = JsonOp(tuple(data["path"]), data["op"], own)
             self._parsed[choice] = apply_ops(self._parsed.get(choice), [op])
             self._changed.add(choice)
             return out
-        out.extend(self._partial_objects())
+        out.extend(self._partial_objects(final=kind == "content.done"))
         if kind == "content.delta":
+            self._received[choice] = self._received.get(choice, 0) + len(data["delta"])
             self._text("text", choice, data["delta"], out)
         elif kind == "content.done":
             self._end("text", choice, out)
@@ -115,7 +126,7 @@ class AiSdkEncoder:
 
     def finish(self, outcome: Mapping[str, Any]) -> list[dict[str, Any]]:
         """``finish`` (after an ``error`` chunk when the stream failed), or ``abort`` when it was stopped."""
-        out = [*self._partial_objects(), *self._end_step()]
+        out = [*self._partial_objects(final=True), *self._end_step()]
         ended = outcome_of(outcome)
         if ended == "aborted":
             return [*out, {"type": "abort", "reason": str(outcome.get("reason") or "stopped")}]
@@ -135,14 +146,16 @@ class AiSdkEncoder:
     def _part_id(self, part: str, choice: int) -> str:
         return f"{part}-{self._step}-{choice}"
 
-    def _partial_objects(self) -> list[dict[str, Any]]:
-        """The parsed values that changed since they last went out, whole (a data part is replaced whole)."""
-        out = [
-            {"type": "data-partial-object", "id": f"object-{choice}", "data": self._parsed[choice]}
+    def _partial_objects(self, *, final: bool = False) -> list[dict[str, Any]]:
+        """The parsed values changed and due (``GrowthGate``), whole: a data part is replaced whole."""
+        due = [
+            choice
             for choice in sorted(self._changed)
+            if final or self._gate.due(choice, self._received.get(choice, 0))
         ]
-        self._changed.clear()
-        return out
+        self._changed.difference_update(due)
+        part = "data-partial-object"
+        return [{"type": part, "id": f"object-{choice}", "data": self._parsed[choice]} for choice in due]
 
     def _text(self, part: str, choice: int, delta: str, out: list[dict[str, Any]]) -> None:
         if not delta:  # the role chunk's empty content opens nothing: an answer may have no text

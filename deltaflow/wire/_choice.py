@@ -7,15 +7,12 @@ from collections.abc import Mapping
 from typing import Any
 
 from deltaflow.events import BaseEvent
-from deltaflow.recipes._relay_wire import COMPACTED_FIELDS
 from deltaflow.wire._ag_ui import AgUiEncoder
 from deltaflow.wire._ai_sdk import AiSdkEncoder
 from deltaflow.wire._encoder import FORMATS, WireEncoder, WireFormat
 from deltaflow.wire._requests import ag_ui_request, ai_sdk_request
 
 __all__ = ["check_format", "encoder_for", "event_data", "request_for", "stream_key"]
-
-_LEFT_OUT = {kind: {field} for kind, (field, _) in COMPACTED_FIELDS.items()}
 
 
 def check_format(value: str) -> WireFormat:
@@ -60,9 +57,12 @@ def encoder_for(wire: WireFormat, ids: Mapping[str, Any]) -> WireEncoder | None:
 
 def event_data(event: BaseEvent) -> dict[str, Any]:
     """An event's JSON form as an encoder reads it: running texts left out, as the durable log does."""
-    loaded: dict[str, Any] = json.loads(
-        event.model_dump_json(fallback=repr, exclude=_LEFT_OUT.get(event.type))
-    )
+    # imported here: deltaflow.recipes imports this module (its relay speaks the wire formats)
+    from deltaflow.recipes._relay_wire import COMPACTED_FIELDS  # noqa: PLC0415
+
+    running = COMPACTED_FIELDS.get(event.type)
+    exclude = {running[0]} if running else None
+    loaded: dict[str, Any] = json.loads(event.model_dump_json(fallback=repr, exclude=exclude))
     return loaded
 
 

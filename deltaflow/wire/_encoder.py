@@ -56,3 +56,26 @@ def outcome_of(payload: Mapping[str, Any]) -> str:
     if isinstance(outcome, str):
         return outcome
     return "done" if payload.get("ok") else "error"
+
+
+class GrowthGate:
+    """When a value resent whole as it grows is due again: while small always, then each time it grew by 1/4.
+
+    The protocols replace a growing value whole (the AI SDK's data parts; AG-UI's JSON Patch, which cannot
+    append to a string). Resent on every change, a value of n characters would cost O(n²) in all; resent at
+    sizes growing geometrically, it costs O(n), so each chunk's share of the work stays proportional to the
+    chunk. Sizes are the caller's running counts (the text received so far), never measured from the value.
+    """
+
+    SMALL = 1024
+    GROWTH = 1.25
+
+    def __init__(self) -> None:
+        self._sent: dict[object, int] = {}
+
+    def due(self, key: object, size: int) -> bool:
+        """Whether the value under ``key``, now ``size`` long, goes out now; if it does, it counts as sent."""
+        if size < self.SMALL or size >= self._sent.get(key, 0) * self.GROWTH:
+            self._sent[key] = size
+            return True
+        return False
