@@ -24,6 +24,8 @@ from tests.recipes.test_relay import AppServer
 pytestmark = pytest.mark.once
 
 USER_TEXT = MESSAGES[0]["content"]
+SEEN: list[dict[str, Any]] = []
+"""The bodies ``make_stream`` was given, latest last."""
 
 
 @pytest.fixture(scope="module")
@@ -36,10 +38,9 @@ def upstream() -> Iterator[ReplayServer]:
 def relay(upstream: ReplayServer) -> Iterator[str]:
     """The plain relay in both front-end formats: /ai-sdk and /ag-ui (and /events, deltaflow's own)."""
     async_client = aclient(upstream)
-    seen: list[dict[str, Any]] = []
 
     def make_stream(body: dict[str, Any]) -> deltaflow.AsyncChatStream[Any]:
-        seen.append(body)
+        SEEN.append(body)
         model = body.get("model") or (body.get("forwardedProps") or {}).get("model") or "full"
         return deltaflow.astream(
             async_client, model=model, messages=body["messages"], tools=TOOLS, response_format=Summary
@@ -51,7 +52,6 @@ def relay(upstream: ReplayServer) -> Iterator[str]:
         Route("/events", relay_endpoint(make_stream), methods=["POST"]),
     ]
     with AppServer(Starlette(routes=routes)) as server:
-        server.seen = seen  # type: ignore[attr-defined]
         yield server.url
 
 
@@ -185,3 +185,66 @@ def test_the_ag_ui_client_sees_a_failed_stream_as_run_error(node_modules: Path, 
     assert ran["error"] is not None
     assert "overloaded" in ran["error"]["message"]
     assert ran["events"][-1] == "RUN_ERROR"
+
+
+def test_tool_outputs_the_ai_sdk_client_adds_go_back_as_tool_messages(
+    node_modules: Path, relay: str, upstream: ReplayServer
+) -> None:
+    """The client runs the tools (``onToolCall`` / ``addToolOutput`` set a part's output) and sends the
+    conversation again: ``make_stream`` gets the assistant's tool calls and one tool message each."""
+    expected = direct(upstream)
+    first = run_node(node_modules, "read_ui_stream.mjs", f"{relay}/ai-sdk", json.dumps(ui_request("tools")))
+    assistant = first["message"]
+    outputs = [{"facts": 2}, "18 °C"]
+    tool_parts = [part for part in assistant["parts"] if part["type"] == "dynamic-tool"]
+    for part, output in zip(tool_parts, outputs, strict=True):
+        part.update(state="output-available", output=output)
+    request = ui_request("tools")
+    request["messages"].append(assistant)
+    run_node(node_modules, "read_ui_stream.mjs", f"{relay}/ai-sdk", json.dumps(request))
+    calls = [
+        {
+            "id": part["toolCallId"],
+            "type": "function",
+            "function": {"name": part["toolName"], "arguments": json.dumps(part["input"])},
+        }
+        for part in tool_parts
+    ]
+    assert SEEN[-1]["messages"] == [
+        {"role": "user", "content": USER_TEXT},
+        {"role": "assistant", "content": expected["content"], "tool_calls": calls},
+        {"role": "tool", "tool_call_id": tool_parts[0]["toolCallId"], "content": json.dumps(outputs[0])},
+        {"role": "tool", "tool_call_id": tool_parts[1]["toolCallId"], "content": outputs[1]},
+    ]
+    assert SEEN[-1]["id"] == "tools"
+
+
+def test_tool_results_the_ag_ui_client_adds_go_back_as_tool_messages(node_modules: Path, relay: str) -> None:
+    """AG-UI's messages after a run, with a tool message per call, sent as the next run's input: the
+    reasoning message is the front-end's own, the rest maps one to one."""
+    run_input = {
+        "threadId": "tools",
+        "runId": "run-a",
+        "messages": [{"id": "u1", "role": "user", "content": USER_TEXT}],
+    }
+    ran = run_node(node_modules, "run_ag_ui.mjs", f"{relay}/ag-ui", json.dumps(run_input))
+    (assistant,) = [message for message in ran["messages"] if message["role"] == "assistant"]
+    results = [
+        {"id": f"result-{n}", "role": "tool", "toolCallId": call["id"], "content": f"result {n}"}
+        for n, call in enumerate(assistant["toolCalls"])
+    ]
+    again = {"threadId": "tools", "runId": "run-b", "messages": [*ran["messages"], *results]}
+    run_node(node_modules, "run_ag_ui.mjs", f"{relay}/ag-ui", json.dumps(again))
+    calls = [
+        {"id": call["id"], "type": "function", "function": call["function"]}
+        for call in assistant["toolCalls"]
+    ]
+    assert SEEN[-1]["messages"] == [
+        {"role": "user", "content": USER_TEXT},
+        {"role": "assistant", "content": assistant["content"], "tool_calls": calls},
+        *(
+            {"role": "tool", "tool_call_id": result["toolCallId"], "content": result["content"]}
+            for result in results
+        ),
+    ]
+    assert (SEEN[-1]["threadId"], SEEN[-1]["runId"]) == ("tools", "run-b")

@@ -179,3 +179,34 @@ def test_a_conversations_next_answer_replaces_its_finished_one(instances: list[s
         second_turn = list(iter_sse(response.iter_bytes()))
     start = [json.loads(item.data) for item in second_turn if item.data.startswith('{"type":"start"')]
     assert start[0]["messageId"] != json.loads(again[0].data)["messageId"], "each answer is its own message"
+
+
+@pytest.mark.parametrize(("mount", "wire"), [("chat", "ai-sdk"), ("agent", "ag-ui")])
+def test_a_stop_from_another_instance_ends_the_answer_as_the_protocol_says(
+    instances: list[str], mount: str, wire: str
+) -> None:
+    """``POST <endpoint>/<id>/stop`` on instance 2: readers get the AI SDK's ``abort`` (then ``[DONE]``),
+    or AG-UI's RUN_FINISHED with outcome ``cancelled``, after what was generated."""
+    first, second = instances
+    key = f"stopped-{wire}"
+    if wire == "ai-sdk":
+        body = ui_request(key)
+    else:
+        body = {
+            "threadId": key,
+            "runId": "run-s",
+            "messages": [{"id": "u", "role": "user", "content": USER_TEXT}],
+        }
+    head, _ = read_some(f"{first}/{mount}/", body, count=4)
+    stopping = httpx2.post(f"{second}/{mount}/{key}/stop", timeout=10)
+    assert stopping.status_code == 202, stopping.text
+    whole = datas(read_all(f"{second}/{mount}/{key}"))
+    assert whole[: len(head)] == datas(head)
+    if wire == "ai-sdk":
+        assert whole[-1] == "[DONE]"
+        assert json.loads(whole[-2]) == {"type": "abort", "reason": "stopped"}
+    else:
+        finished = json.loads(whole[-1])
+        assert finished["type"] == "RUN_FINISHED"
+        assert finished["outcome"] == {"type": "cancelled"}
+        assert finished["result"] == {"reason": "stopped"}
