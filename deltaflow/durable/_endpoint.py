@@ -42,7 +42,7 @@ from deltaflow._asgi import (
 from deltaflow.errors import EventLogError, EventLogUnavailable, LeaseConflict
 from deltaflow.pipeline import AsyncChatStream
 from deltaflow.recipes import StreamFactory
-from deltaflow.wire._choice import check_format, request_for, stream_key
+from deltaflow.wire._choice import check_format, stream_key, wire_request
 from deltaflow.wire._encoder import WireFormat
 
 from ._follow import Gap, Idle, follow_batches, start_position
@@ -211,12 +211,10 @@ class DurableEndpoint:
         if request_json is None:
             await respond_json(send, 400, {"error": "the request body must be a JSON object"})
             return
-        try:
-            wire = check_format(_query(scope, "wire") or self._wire)
-            request_json = request_for(wire, request_json)
-        except ValueError as error:
-            await respond_json(send, 422, {"error": str(error)[:2000]})
+        chosen = await wire_request(send, _query(scope, "wire"), self._wire, request_json)
+        if chosen is None:
             return
+        wire, request_json = chosen
         stream_id = _query(scope, "stream_id") or stream_key(wire, request_json) or secrets.token_urlsafe(12)
         if not STREAM_ID.fullmatch(stream_id):
             await respond_json(send, 400, {"error": "stream_id: 1 to 128 of A-Z a-z 0-9 _ -"})

@@ -32,7 +32,7 @@ from deltaflow.events import BaseEvent, ErrorReported
 from deltaflow.pipeline import AsyncChatStream, ChatStream
 from deltaflow.recipes._event_sources import EventSource, events_of
 from deltaflow.recipes._relay_wire import DONE_EVENT, failure_payload
-from deltaflow.wire._choice import check_format, encoder_for, event_data, request_for
+from deltaflow.wire._choice import check_format, encoder_for, event_data, wire_request
 from deltaflow.wire._encoder import WireEncoder, WireFormat, sse_data
 
 __all__ = ["RelayEndpoint", "StreamFactory", "relay_endpoint"]
@@ -127,12 +127,10 @@ class RelayEndpoint:
         if request_json is None:
             await respond_json(send, 400, {"error": "the request body must be a JSON object"})
             return
-        try:
-            wire = check_format(_query(scope, "wire") or self._wire)
-            request_json = request_for(wire, request_json)
-        except ValueError as error:
-            await respond_json(send, 422, {"error": str(error)[:2000]})
+        chosen = await wire_request(send, _query(scope, "wire"), self._wire, request_json)
+        if chosen is None:
             return
+        wire, request_json = chosen
         made = self._make_stream(request_json)
         stream = await made if inspect.isawaitable(made) else made
         source = events_of(stream)

@@ -6,13 +6,14 @@ import json
 from collections.abc import Mapping
 from typing import Any
 
+from deltaflow._asgi import Send, respond_json
 from deltaflow.events import BaseEvent
 from deltaflow.wire._ag_ui import AgUiEncoder
 from deltaflow.wire._ai_sdk import AiSdkEncoder
 from deltaflow.wire._encoder import FORMATS, WireEncoder, WireFormat
 from deltaflow.wire._requests import ag_ui_request, ai_sdk_request
 
-__all__ = ["check_format", "encoder_for", "event_data", "request_for", "stream_key"]
+__all__ = ["check_format", "encoder_for", "event_data", "request_for", "stream_key", "wire_request"]
 
 
 def check_format(value: str) -> WireFormat:
@@ -38,6 +39,21 @@ def request_for(wire: WireFormat, body: Mapping[str, Any]) -> dict[str, Any]:
     if wire == "ag-ui":
         return ag_ui_request(body)
     return dict(body)
+
+
+async def wire_request(
+    send: Send, asked: str | None, default: WireFormat, body: Mapping[str, Any]
+) -> tuple[WireFormat, dict[str, Any]] | None:
+    """A request's wire format (its ``?wire=``, else ``default``) and the body ``make_stream`` gets.
+
+    Answers 422 itself and returns None when the format is unknown or the body not its protocol's.
+    """
+    try:
+        wire = check_format(asked or default)
+        return wire, request_for(wire, body)
+    except ValueError as error:
+        await respond_json(send, 422, {"error": str(error)[:2000]})
+        return None
 
 
 def stream_key(wire: WireFormat, body: Mapping[str, Any]) -> str | None:

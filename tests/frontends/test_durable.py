@@ -61,6 +61,13 @@ def instances(redis_url: str) -> Iterator[list[str]]:
             yield [first.url, second.url]
 
 
+def request_body(wire: str, key: str, run_id: str) -> dict[str, Any]:
+    """A front-end's request for a new answer under ``key`` (the chat's, or the thread's, id)."""
+    if wire == "ai-sdk":
+        return ui_request(key)
+    return {"threadId": key, "runId": run_id, "messages": [{"id": "u", "role": "user", "content": USER_TEXT}]}
+
+
 def read_some(url: str, body: dict[str, Any], count: int) -> tuple[list[Any], str]:
     """POST ``body`` and read ``count`` events that carry an id, then leave; returns them and the last id."""
     read: list[Any] = []
@@ -92,14 +99,7 @@ def test_a_reader_cut_off_resumes_on_another_instance_exactly_once(
     are exactly the whole stream as read once it has ended: nothing lost, nothing repeated."""
     first, second = instances
     key = f"cut-{wire}"
-    if wire == "ai-sdk":
-        body = ui_request(key)
-    else:
-        body = {
-            "threadId": key,
-            "runId": "run-1",
-            "messages": [{"id": "u", "role": "user", "content": USER_TEXT}],
-        }
+    body = request_body(wire, key, "run-1")
     head, last_id = read_some(f"{first}/{mount}/", body, count=12)
     tail = read_all(f"{second}/{mount}/{key}", **{"last-event-id": last_id})
     whole = read_all(f"{second}/{mount}/{key}")
@@ -189,14 +189,7 @@ def test_a_stop_from_another_instance_ends_the_answer_as_the_protocol_says(
     or AG-UI's RUN_FINISHED with outcome ``cancelled``, after what was generated."""
     first, second = instances
     key = f"stopped-{wire}"
-    if wire == "ai-sdk":
-        body = ui_request(key)
-    else:
-        body = {
-            "threadId": key,
-            "runId": "run-s",
-            "messages": [{"id": "u", "role": "user", "content": USER_TEXT}],
-        }
+    body = request_body(wire, key, "run-s")
     head, _ = read_some(f"{first}/{mount}/", body, count=4)
     stopping = httpx2.post(f"{second}/{mount}/{key}/stop", timeout=10)
     assert stopping.status_code == 202, stopping.text
