@@ -38,7 +38,8 @@ class AiSdkEncoder:
     change while the answer is short, then each time it grew by a quarter, so that its cost stays
     linear: ``GrowthGate``), then a ``data-object`` part with the validated value; a refusal is a
     ``data-refusal`` part; every ``error`` event is a ``data-deltaflow-error`` part, and a stream
-    that fails ends with an ``error`` chunk. A stopped stream ends with ``abort``. Usage and the
+    that fails ends with a ``data-deltaflow-failure`` part (the error's type, code and message) and
+    an ``error`` chunk. A stopped stream ends with ``abort``. Usage and the
     provider's finish reason go in the message's metadata.
 
     A message may share containers with later ones: serialise each as it comes, as ``sse_data`` does.
@@ -134,6 +135,9 @@ class AiSdkEncoder:
         if ended == "error":
             error = outcome.get("error") or {}
             text = f"{error.get('code', 'error')}: {error.get('message', '')}".rstrip(": ")
+            # the typed failure stays with the message (the error chunk only sets the chat's error)
+            failure = {key: error.get(key) for key in ("type", "code", "message")}
+            out.append({"type": "data-deltaflow-failure", "id": "failure", "data": failure})
             out.append({"type": "error", "errorText": text})
             return [*out, {"type": "finish", "finishReason": "error", "messageMetadata": metadata}]
         reason = _FINISH_REASONS.get(self._finish_reason or "", "other")

@@ -133,6 +133,11 @@ def test_a_failed_stream_is_an_error_chunk_with_the_typed_error(node_modules: Pa
     errors = [part for part in read["message"]["parts"] if part["type"] == "data-deltaflow-error"]
     assert errors
     assert "overloaded" in errors[-1]["data"]["message"]
+    (failure,) = [
+        part["data"] for part in read["message"]["parts"] if part["type"] == "data-deltaflow-failure"
+    ]
+    assert failure["code"] == errors[-1]["data"]["code"]
+    assert failure["type"] == "ProviderError"
 
 
 def test_the_ag_ui_client_builds_the_messages_and_state_deltaflow_events_describe(

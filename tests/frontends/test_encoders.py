@@ -157,6 +157,7 @@ def test_failures_and_stops_end_each_protocol_as_documented() -> None:
     }
     ai_sdk = encode(AiSdkEncoder(), stream, failed)
     assert ai_sdk[-2] == {"type": "error", "errorText": "provider_error: overloaded"}
+    assert ai_sdk[-3]["data"] == failed["error"], "the typed error stays with the message"
     assert ai_sdk[-1]["type"] == "finish"
     assert ai_sdk[-1]["finishReason"] == "error"
     assert "text-end" in [part["type"] for part in ai_sdk], "open parts are closed before the end"
