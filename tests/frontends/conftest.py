@@ -6,6 +6,7 @@ import hashlib
 import json
 import shutil
 import subprocess
+import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -24,13 +25,24 @@ def node_modules() -> Path:
         pytest.skip("node and npm are not installed (apt-get install nodejs npm)")
     lock = (HERE / "package-lock.json").read_bytes()
     target = CACHE / hashlib.sha256(lock + (HERE / "package.json").read_bytes()).hexdigest()[:16]
-    if not (target / "node_modules" / ".package-lock.json").exists():
-        target.mkdir(parents=True, exist_ok=True)
+    CACHE.mkdir(exist_ok=True)
+    if not (target / "node_modules").is_dir():
+        # installed beside, then renamed into place: a run cut short or a concurrent one leaves no half tree
+        staging = Path(tempfile.mkdtemp(prefix="install-", dir=CACHE))
         for name in ("package.json", "package-lock.json"):
-            shutil.copyfile(HERE / name, target / name)
-        subprocess.run(
-            [npm, "ci", "--no-audit", "--no-fund", "--loglevel=error"], cwd=target, check=True, timeout=600
-        )
+            shutil.copyfile(HERE / name, staging / name)
+        try:
+            subprocess.run(
+                [npm, "ci", "--no-audit", "--no-fund", "--loglevel=error"],
+                cwd=staging,
+                check=True,
+                timeout=600,
+            )
+            staging.rename(target)
+        except OSError:  # another run installed it meanwhile
+            pass
+        finally:
+            shutil.rmtree(staging, ignore_errors=True)
     for script in [*HERE.glob("*.mjs"), *HERE.glob("*.jsx")]:
         # run beside node_modules, so that Node resolves the pinned packages
         shutil.copyfile(script, target / script.name)
