@@ -71,14 +71,23 @@ def encoder_for(wire: WireFormat, ids: Mapping[str, Any]) -> WireEncoder | None:
     return None
 
 
+_UNREAD = {"content.delta": "parsed", "tool_calls.function.arguments.delta": "parsed_arguments"}
+"""Fields the encoders never read from a delta: each is the whole value so far, O(answer) to serialise."""
+
+
 def event_data(event: BaseEvent) -> dict[str, Any]:
-    """An event's JSON form as an encoder reads it: running texts left out, as the durable log does."""
+    """An event's JSON form as an encoder reads it: without running texts and values so far.
+
+    Serialising those would cost each chunk the whole answer so far; the encoders rebuild what
+    they need from the deltas (the parsed value from ``content.parsed.delta``).
+    """
     # imported here: deltaflow.recipes imports this module (its relay speaks the wire formats)
     from deltaflow.recipes._relay_wire import COMPACTED_FIELDS  # noqa: PLC0415
 
     running = COMPACTED_FIELDS.get(event.type)
-    exclude = {running[0]} if running else None
-    loaded: dict[str, Any] = json.loads(event.model_dump_json(fallback=repr, exclude=exclude))
+    unread = _UNREAD.get(event.type)
+    exclude = {field for field in (running[0] if running else None, unread) if field is not None}
+    loaded: dict[str, Any] = json.loads(event.model_dump_json(fallback=repr, exclude=exclude or None))
     return loaded
 
 
