@@ -183,14 +183,18 @@ def test_any_ag_ui_body_is_answered_without_a_server_error(
         ("/relay/ai-sdk", {"id": "c", "messages": [{"role": "user", "parts": [{"type": "text", "text": "hi"}]}]}, 200),
         ("/relay/ai-sdk", {"messages": []}, 422),
         ("/relay/ag-ui", {"threadId": "t", "runId": "r", "messages": []}, 200),
+        ("/relay/ai-sdk?wire=ag-ui", {"threadId": "t", "runId": "r", "messages": []}, 200),
+        ("/relay/ag-ui?wire=ai-sdk", {"threadId": "t", "runId": "r", "messages": []}, 422),
         ("/relay/ag-ui", {"threadId": "t", "runId": "r", "messages": [{"id": "m", "role": "tool", "content": "x"}]}, 422),
         ("/durable/ai-sdk/", {"id": "x" * 200, "messages": []}, 400),
         ("/durable/ag-ui/?wire=nonsense", {"threadId": "t", "runId": "r", "messages": []}, 422),
     ],
 )  # fmt: skip
 def test_known_bodies_get_their_status(site: str, path: str, body: dict[str, Any], status: int) -> None:
-    """A valid request streams; a missing chat id, a tool message without its call id, an id too long
-    for a stream id and an unknown format are refused with a JSON error."""
+    """A valid request streams, in the format its ``?wire=`` asks for when it does; a missing chat id,
+    a tool message without its call id, an id too long for a stream id and an unknown format are
+    refused with a JSON error."""
     response = post(site + path, body)
     assert response.status_code == status, response.text
-    check_answer(response, "ai-sdk" if "ai-sdk" in path else "ag-ui")
+    # the format a request asked for, else its endpoint's
+    check_answer(response, path.rpartition("wire=")[2] if "wire=" in path else path.split("/")[2])

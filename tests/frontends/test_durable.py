@@ -16,6 +16,7 @@ from starlette.routing import Mount
 import deltaflow
 from deltaflow.durable import RedisEventLog, durable_endpoint
 from deltaflow.pipeline import iter_sse
+from deltaflow.recipes import relay_events
 from deltaflow.replay import ReplayServer
 from tests.durable.redis_server import REDIS_SERVER, RedisServer
 from tests.frontends.conftest import run_node
@@ -203,3 +204,20 @@ def test_a_stop_from_another_instance_ends_the_answer_as_the_protocol_says(
         assert finished["type"] == "RUN_FINISHED"
         assert finished["outcome"] == {"type": "cancelled"}
         assert finished["result"] == {"reason": "stopped"}
+
+
+def test_one_logged_answer_reads_in_every_format(instances: list[str]) -> None:
+    """A stream started by ``useChat`` reads, by ``?wire=``, as deltaflow's own events (``relay_events``:
+    the front-end's ``wire.start`` entry is not among them) and as an AG-UI run, each whole."""
+    first, second = instances
+    with httpx2.stream("POST", f"{first}/chat/", json=ui_request("every-format"), timeout=20) as response:
+        ai_sdk = [json.loads(item.data) for item in iter_sse(response.iter_bytes()) if item.data != "[DONE]"]
+    events = list(relay_events(f"{second}/chat/every-format?wire=deltaflow"))
+    assert events[-1].type == "completion.done"
+    content = "".join(event.delta for event in events if event.type == "content.delta")
+    assert json.loads(content) == STRUCTURED
+    assert content == "".join(part["delta"] for part in ai_sdk if part["type"] == "text-delta")
+    ag_ui = [json.loads(item.data) for item in read_all(f"{second}/chat/every-format?wire=ag-ui")]
+    assert (ag_ui[0]["type"], ag_ui[-1]["type"]) == ("RUN_STARTED", "RUN_FINISHED")
+    assert ag_ui[0]["threadId"] == "every-format"
+    assert content == "".join(event["delta"] for event in ag_ui if event["type"] == "TEXT_MESSAGE_CONTENT")
