@@ -19,6 +19,7 @@ from deltaflow.durable import MemoryEventLog, durable_endpoint
 from deltaflow.pipeline import iter_sse
 from deltaflow.recipes import relay_endpoint
 from deltaflow.replay import ReplayServer
+from deltaflow.wire import ag_ui_request, ai_sdk_request
 from tests.frontends.scenario import TOOLS, Summary, scenarios
 from tests.recipes import aclient
 from tests.recipes.test_relay import AppServer
@@ -198,3 +199,27 @@ def test_known_bodies_get_their_status(site: str, path: str, body: dict[str, Any
     assert response.status_code == status, response.text
     # the format a request asked for, else its endpoint's
     check_answer(response, path.rpartition("wire=")[2] if "wire=" in path else path.split("/")[2])
+
+
+@settings(max_examples=300, deadline=None)
+@given(body=ai_sdk_bodies | ag_ui_bodies | st.dictionaries(st.text(max_size=10), json_values, max_size=5))
+def test_the_request_parsers_raise_only_value_errors(body: dict[str, Any]) -> None:
+    """Any JSON object: chat messages (dicts with a role) or a ValueError, never another exception."""
+    for parse in (ai_sdk_request, ag_ui_request):
+        try:
+            converted = parse(body)
+        except ValueError as error:
+            assert str(error).startswith(("not ", "a ", "message content"))
+            continue
+        assert all(isinstance(message, dict) and message["role"] for message in converted["messages"])
+        assert {key: value for key, value in converted.items() if key != "messages"} == {
+            key: value for key, value in body.items() if key != "messages"
+        }
+
+
+@pytest.mark.parametrize("path", ["/relay/ai-sdk", "/relay/ag-ui", "/durable/ai-sdk/", "/durable/ag-ui/"])
+def test_a_body_nested_past_the_parsers_stack_is_a_400(site: str, path: str) -> None:
+    """``[[[[...`` a hundred thousand deep: Python's json gives up with RecursionError, answered 400."""
+    response = httpx2.post(site + path, content=b"[" * 100_000, headers={"content-type": "application/json"})
+    assert response.status_code == 400
+    assert response.json() == {"error": "the request body must be a JSON object"}
