@@ -21,7 +21,8 @@ class AgUiEncoder:
     """One stream's events as one AG-UI run.
 
     Mapping: ``RUN_STARTED`` ... ``RUN_FINISHED`` (``outcome`` ``cancelled`` when the stream was
-    stopped, the provider's finish reason as ``result``, usage as ``usage``) or ``RUN_ERROR``.
+    stopped, the provider's finish reason as ``result``, usage as ``usage``) or ``RUN_ERROR``; each
+    completion in the stream is a step (``STEP_STARTED`` ... ``STEP_FINISHED``, ``completion-<n>``).
     Content is a ``TEXT_MESSAGE_*`` message, reasoning a ``REASONING_*`` message, each tool call
     ``TOOL_CALL_START``/``ARGS``/``END`` with the text message as parent. Structured output is the
     run's state: its partial value grows under ``/output`` by ``STATE_DELTA`` JSON patches (one per
@@ -45,6 +46,7 @@ class AgUiEncoder:
         self._thread_id = thread_id or uuid.uuid4().hex
         self._run_id = run_id or uuid.uuid4().hex
         self._step = 1
+        self._in_step = False
         self._open: dict[str, str] = {}
         self._started: set[str] = set()
         self._tool_ids: dict[tuple[int, int], str] = {}
@@ -62,6 +64,9 @@ class AgUiEncoder:
     def event(self, kind: str, data: Mapping[str, Any]) -> list[dict[str, Any]]:
         """The AG-UI events one deltaflow event makes."""
         out: list[dict[str, Any]] = []
+        if kind not in ("usage", "completion.done", "error") and not self._in_step:
+            self._in_step = True
+            out.append({"type": "STEP_STARTED", "stepName": self._step_name()})
         choice = data.get("choice_index", 0)
         if kind == "content.delta":
             self._delta("TEXT_MESSAGE", self._id("text", choice), data["delta"], out)
@@ -97,7 +102,7 @@ class AgUiEncoder:
         elif kind == "usage":
             self._usage = data.get("usage")
         elif kind == "completion.done":
-            out.extend(self._close_open())
+            out.extend(self._end_step())
             self._step += 1
             self._tool_ids.clear()
             self._started.clear()
@@ -108,7 +113,7 @@ class AgUiEncoder:
 
     def finish(self, outcome: Mapping[str, Any]) -> list[dict[str, Any]]:
         """``RUN_FINISHED``, or ``RUN_ERROR`` when the stream failed."""
-        out = [*self._close_open(), *self._release(None)]
+        out = [*self._release(None), *self._end_step()]
         ended = outcome_of(outcome)
         usage = _token_usage(self._usage if self._usage is not None else outcome.get("usage"))
         if ended == "error":
@@ -137,6 +142,16 @@ class AgUiEncoder:
     def trailer(self) -> bytes:
         """Nothing: AG-UI's run ends with its last event."""
         return b""
+
+    def _step_name(self) -> str:
+        return f"completion-{self._step}"
+
+    def _end_step(self) -> list[dict[str, Any]]:
+        out = self._close_open()
+        if self._in_step:
+            self._in_step = False
+            out.append({"type": "STEP_FINISHED", "stepName": self._step_name()})
+        return out
 
     def _id(self, part: str, choice: int) -> str:
         return f"{part}-{self._run_id}-{self._step}-{choice}"

@@ -142,6 +142,11 @@ def test_each_completion_of_a_stream_is_a_step() -> None:
     ag_ui = encode(AgUiEncoder("t", "r"), first + second, {"ok": True})
     (start,) = [event for event in ag_ui if event["type"] == "TOOL_CALL_START"]
     assert "parentMessageId" not in start, "no text came with the call"
+    steps = [(event["type"], event["stepName"]) for event in ag_ui if event["type"].startswith("STEP_")]
+    assert steps == [
+        ("STEP_STARTED", "completion-1"), ("STEP_FINISHED", "completion-1"),
+        ("STEP_STARTED", "completion-2"), ("STEP_FINISHED", "completion-2"),
+    ]  # fmt: skip
     texts = [event["messageId"] for event in ag_ui if event["type"] == "TEXT_MESSAGE_START"]
     assert texts == ["text-r-2-0"]
     assert ag_ui[-1]["result"] == {"finishReason": "tool_calls"}, "the first completion's reason is kept"
@@ -163,7 +168,7 @@ def test_failures_and_stops_end_each_protocol_as_documented() -> None:
     assert "text-end" in [part["type"] for part in ai_sdk], "open parts are closed before the end"
     ag_ui = encode(AgUiEncoder(), stream, failed)
     assert ag_ui[-1] == {"type": "RUN_ERROR", "message": "overloaded", "code": "provider_error"}
-    assert ag_ui[-2]["type"] == "TEXT_MESSAGE_END"
+    assert [event["type"] for event in ag_ui[-3:-1]] == ["TEXT_MESSAGE_END", "STEP_FINISHED"]
     stopped = {"ok": False, "outcome": "aborted", "reason": "stopped", "usage": None}
     assert encode(AiSdkEncoder(), stream, stopped)[-1] == {"type": "abort", "reason": "stopped"}
     cancelled = encode(AgUiEncoder(), stream, stopped)[-1]
