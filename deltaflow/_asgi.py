@@ -40,7 +40,7 @@ def json_object(body: bytes) -> dict[str, Any] | None:
     """The request body as a JSON object, or None when it is not one."""
     try:
         value = json.loads(body)
-    except ValueError:
+    except (ValueError, RecursionError):  # json nests as deep as the body says: "[[[[..." exhausts the stack
         return None
     return value if isinstance(value, dict) else None
 

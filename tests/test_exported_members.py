@@ -28,6 +28,9 @@ PUBLIC = {
         "AppendResult", "DurableEndpoint", "EventLog", "Lease", "LogEntry", "MemoryEventLog", "RedisEventLog",
         "StreamInfo", "durable_endpoint", "produce",
     ],
+    "deltaflow.wire": [
+        "AgUiEncoder", "AiSdkEncoder", "WireEncoder", "WireFormat", "ag_ui_request", "ai_sdk_request", "sse_data",
+    ],
     "deltaflow.errors": [
         "ContentFilterFinishReasonError", "ContentInvalidError", "DeltaflowError", "EventLogError",
         "EventLogUnavailable", "EventsTrimmed", "JsonLimitError", "JsonParseError", "LeaseConflict", "LeaseLost",

@@ -84,6 +84,9 @@ def test_readme_examples_run(server: ReplayServer, monkeypatch: pytest.MonkeyPat
     assert "city='Paris' celsius=18.5" in outputs[7]
     assert any(output == "chat gpt-4o-mini closed\n" for output in outputs)  # the sinks.otel example
     assert any("DurableEndpoint 10.0" in output for output in outputs)  # the durable streams example
+    # the front-ends example: the AI SDK chunks of a reasoning answer, in order
+    front_ends = "start start-step reasoning-start reasoning-end text-start text-end finish-step finish\n"
+    assert front_ends in outputs
 
 
 def test_readme_first_example_passes_mypy_strict(tmp_path: Path) -> None:

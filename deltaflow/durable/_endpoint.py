@@ -7,6 +7,9 @@ Routes, relative to where the endpoint is mounted::
                        {"stream_id", "url"} with ``Accept: application/json``
     GET  /<stream id>  the stream as SSE after ``Last-Event-ID`` (header or ``?last_event_id=``)
     POST /<stream id>/stop   ask the stream's producer to stop, from any instance
+    GET  /<chat id>/stream   the AI SDK's resume: the chat's running answer from its start (204: none)
+
+``?wire=ai-sdk`` or ``?wire=ag-ui`` on a POST or a GET chooses a front-end's format (``deltaflow.wire``).
 """
 
 from __future__ import annotations
@@ -39,17 +42,21 @@ from deltaflow._asgi import (
 from deltaflow.errors import EventLogError, EventLogUnavailable, LeaseConflict
 from deltaflow.pipeline import AsyncChatStream
 from deltaflow.recipes import StreamFactory
+from deltaflow.wire._choice import check_format, stream_key, wire_request
+from deltaflow.wire._encoder import WireFormat
 
 from ._follow import Gap, Idle, follow_batches, start_position
 from ._log import STREAM_ID, EventLog, LogEntry
 from ._memory import MemoryEventLog
 from ._producer import produce
+from ._wire_follow import WIRE_START, claim_conversation, follow_in_wire, start_in_wire
 
 __all__ = ["DurableEndpoint", "durable_endpoint"]
 
 _logger = logging.getLogger("deltaflow.durable")
 _LAST_EVENT_ID = re.compile(r"\d{1,19}-\d{1,19}")
 _KEEP_ALIVE = b": keep-alive\n\n"
+_ACTIONS = ("stop", "stream")
 
 
 def durable_endpoint(
@@ -60,6 +67,7 @@ def durable_endpoint(
     keep_alive: float = 15.0,
     retry: float = 1.0,
     max_body: int = 1 << 20,
+    wire: WireFormat = "deltaflow",
 ) -> DurableEndpoint:
     """An ASGI endpoint whose streams outlive their HTTP connections, resumable from any instance.
 
@@ -85,6 +93,12 @@ def durable_endpoint(
             connection while a reasoning model thinks.
         retry: the reconnection delay the browser is told (SSE ``retry:``), in seconds.
         max_body: the largest request body accepted, in bytes.
+        wire: the format streams are started and followed in unless a request's ``?wire=`` says
+            otherwise: deltaflow's events, ``"ai-sdk"`` (the AI SDK's UI Message Stream; a POST is
+            ``useChat``'s request, the stream id its chat id, and ``GET /<chat id>/stream`` is its
+            ``resume``) or ``"ag-ui"`` (a POST is a ``RunAgentInput``, the stream id its thread id).
+            With either, ``make_stream`` gets the body with its ``messages`` as chat messages, and
+            a conversation's next answer replaces its finished one under the same id.
 
     Returns:
         The ASGI endpoint.
@@ -96,6 +110,7 @@ def durable_endpoint(
         keep_alive=keep_alive,
         retry=retry,
         max_body=max_body,
+        wire=wire,
     )
 
 
@@ -115,6 +130,7 @@ class DurableEndpoint:
         keep_alive: float = 15.0,
         retry: float = 1.0,
         max_body: int = 1 << 20,
+        wire: WireFormat = "deltaflow",
     ) -> None:
         if keep_alive <= 0 or retry < 0 or max_body < 1:
             raise ValueError("keep_alive and max_body must be positive, retry not negative")
@@ -126,6 +142,7 @@ class DurableEndpoint:
         self._retry = f"retry: {int(retry * 1000)}\n\n".encode()
         self._max_body = max_body
         self._producers: set[asyncio.Task[Any]] = set()
+        self._wire = check_format(wire)
 
     async def aclose(self) -> None:
         """Stop this instance's running streams (they end ``aborted``, reason ``shutdown``)."""
@@ -155,8 +172,14 @@ class DurableEndpoint:
                 )
             return
         stream_id = parts[0]
-        if not STREAM_ID.fullmatch(stream_id) or len(parts) > 2 or (len(parts) == 2 and parts[1] != "stop"):
+        action = parts[1] if len(parts) == 2 else None
+        if not STREAM_ID.fullmatch(stream_id) or len(parts) > 2 or action not in (None, *_ACTIONS):
             await respond_json(send, 404, {"error": "no such route"})
+        elif action == "stream":
+            if method != "GET":
+                await respond_json(send, 405, {"error": "GET a chat's running stream"}, _allow(b"GET"))
+            else:
+                await self._resume_chat(scope, receive, send, stream_id)
         elif len(parts) == 2:
             if method != "POST":
                 await respond_json(send, 405, {"error": "POST to stop a stream"}, _allow(b"POST"))
@@ -167,6 +190,18 @@ class DurableEndpoint:
         else:
             await self._follow(scope, receive, send, stream_id=stream_id, last_event_id=_last_event_id(scope))
 
+    async def _resume_chat(self, scope: Scope, receive: Receive, send: Send, chat_id: str) -> None:
+        # the AI SDK's resume reads the whole running answer: its page lost what it had shown
+        try:
+            info = await self.log.info(chat_id)
+        except EventLogError as error:
+            await respond_json(send, 503, {"error": str(error)})
+            return
+        if info is None or info.finished:
+            await _respond_bytes(send, 204, b"", b"text/plain")  # no running answer: nothing to resume
+            return
+        await self._follow(scope, receive, send, stream_id=chat_id, last_event_id=None, wire="ai-sdk")
+
     async def _start(self, scope: Scope, receive: Receive, send: Send) -> None:
         body = await _read_limited(receive, self._max_body)
         if body is None:
@@ -176,7 +211,11 @@ class DurableEndpoint:
         if request_json is None:
             await respond_json(send, 400, {"error": "the request body must be a JSON object"})
             return
-        stream_id = _query(scope, "stream_id") or secrets.token_urlsafe(12)
+        chosen = await wire_request(send, _query(scope, "wire"), self._wire, request_json)
+        if chosen is None:
+            return
+        wire, request_json = chosen
+        stream_id = _query(scope, "stream_id") or stream_key(wire, request_json) or secrets.token_urlsafe(12)
         if not STREAM_ID.fullmatch(stream_id):
             await respond_json(send, 400, {"error": "stream_id: 1 to 128 of A-Z a-z 0-9 _ -"})
             return
@@ -187,7 +226,11 @@ class DurableEndpoint:
             await respond_json(send, 422, {"error": str(error)[:2000]})
             return
         try:
-            lease = await self.log.claim(stream_id)
+            if wire == "deltaflow":
+                lease = await self.log.claim(stream_id)
+            else:
+                lease = await claim_conversation(self.log, stream_id)
+                await start_in_wire(self.log, lease, wire, request_json)
         except EventLogError as error:
             await _close(stream)
             status = 409 if isinstance(error, LeaseConflict) else 503
@@ -201,7 +244,7 @@ class DurableEndpoint:
             created = {"stream_id": stream_id, "url": url}
             await respond_json(send, 201, created, _stream_headers(scope, stream_id))
             return
-        await self._follow(scope, receive, send, stream_id=stream_id, last_event_id=None)
+        await self._follow(scope, receive, send, stream_id=stream_id, last_event_id=None, wire=wire)
 
     @staticmethod
     async def _produce(running: Any) -> None:
@@ -233,7 +276,13 @@ class DurableEndpoint:
         *,
         stream_id: str,
         last_event_id: str | None,
+        wire: WireFormat | None = None,
     ) -> None:
+        try:
+            wire = wire or check_format(_query(scope, "wire") or self._wire)
+        except ValueError as error:
+            await respond_json(send, 400, {"error": str(error)})
+            return
         if last_event_id is not None and not _LAST_EVENT_ID.fullmatch(last_event_id):
             await respond_json(send, 400, {"error": "Last-Event-ID must be an event id of this relay"})
             return
@@ -250,9 +299,15 @@ class DurableEndpoint:
             await _respond_bytes(send, 204, b"", b"text/plain")
             return
         # a reader leaving ends this response only: the stream's producer goes on
-        await until_disconnected(
-            self._pump(send, stream_id, position, _stream_headers(scope, stream_id)), receive
-        )
+        headers = _stream_headers(scope, stream_id)
+        if wire != "deltaflow":
+            following = follow_in_wire(
+                self.log, send, stream_id=stream_id, position=position, wire=wire, idle=self._idle,
+                headers=headers,
+            )  # fmt: skip
+            await until_disconnected(following, receive)
+            return
+        await until_disconnected(self._pump(send, stream_id, position, headers), receive)
 
     async def _pump(
         self, send: Send, stream_id: str, position: tuple[int, int], headers: list[tuple[bytes, bytes]]
@@ -274,6 +329,8 @@ class DurableEndpoint:
 
 
 def _log_frame(item: LogEntry | Gap) -> bytes:
+    if isinstance(item, LogEntry) and item.kind == WIRE_START:
+        return b""  # a front-end format's own entry: deltaflow's readers have no use for it
     if isinstance(item, Gap):
         gap = {"after": item.after, "next": item.next_id, "missing": item.missing}
         return sse_frame("gap", json.dumps(gap))

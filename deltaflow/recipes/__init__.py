@@ -4,7 +4,8 @@
 - ``tool_loop`` / ``atool_loop``: run the tools the model calls as they stream in, until it answers.
 - ``structured_output`` / ``astructured_output``: a pydantic model filling in as its JSON streams.
 - ``reasoning`` / ``show_reasoning`` (and async twins): a reasoning model's thinking kept apart.
-- ``relay_endpoint`` / ``relay_events`` / ``arelay_events``: a stream relayed over HTTP as SSE.
+- ``relay_endpoint`` / ``relay_events`` / ``arelay_events``: a stream relayed over HTTP as SSE (deltaflow's
+  events, or with ``wire=`` the AI SDK's UI Message Stream or AG-UI events: ``deltaflow.wire``).
 
 Each is a few dozen lines over ``deltaflow.stream`` / ``astream`` and the events: read the source
 to adapt one.

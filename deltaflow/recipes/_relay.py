@@ -13,6 +13,7 @@ import inspect
 import json
 from collections.abc import Awaitable, Callable, Collection
 from typing import Any, TypeAlias
+from urllib.parse import parse_qs
 
 from deltaflow._asgi import (
     SSE_HEADERS,
@@ -31,6 +32,8 @@ from deltaflow.events import BaseEvent, ErrorReported
 from deltaflow.pipeline import AsyncChatStream, ChatStream
 from deltaflow.recipes._event_sources import EventSource, events_of
 from deltaflow.recipes._relay_wire import DONE_EVENT, encode_event, failure_payload
+from deltaflow.wire._choice import check_format, encoder_for, event_data, wire_request
+from deltaflow.wire._encoder import WireEncoder, WireFormat, sse_data
 
 __all__ = ["RelayEndpoint", "StreamFactory", "relay_endpoint"]
 
@@ -39,7 +42,9 @@ StreamFactory: TypeAlias = Callable[[dict[str, Any]], AnyChatStream | Awaitable[
 """Makes the stream for one HTTP request from its JSON body: sync or ``async def``."""
 
 
-def relay_endpoint(make_stream: StreamFactory, *, exclude: Collection[str] = ("chunk",)) -> RelayEndpoint:
+def relay_endpoint(
+    make_stream: StreamFactory, *, exclude: Collection[str] = ("chunk",), wire: WireFormat = "deltaflow"
+) -> RelayEndpoint:
     """An ASGI endpoint that streams one deltaflow stream per POST and relays its events as SSE.
 
     The request's JSON body goes to ``make_stream``, which returns an ``AsyncChatStream`` or a
@@ -79,19 +84,31 @@ def relay_endpoint(make_stream: StreamFactory, *, exclude: Collection[str] = ("c
             makes a 500) and never pass it to the provider unchecked.
         exclude: event types not relayed. ``chunk`` events are left out by default: each carries
             the whole snapshot so far, which makes the relay's traffic quadratic in the answer.
+        wire: what the relay speaks: deltaflow's events, ``"ai-sdk"`` (the AI SDK's UI Message
+            Stream, for ``useChat``: the body is its chat request) or ``"ag-ui"`` (AG-UI events:
+            the body is a ``RunAgentInput``); see ``deltaflow.wire``. A request's ``?wire=``
+            chooses another. With either front-end format, ``make_stream`` gets the body with its
+            ``messages`` as chat messages, and a body that is not the protocol's request is a 422.
 
     Returns:
         The ASGI endpoint.
     """
-    return RelayEndpoint(make_stream, exclude=exclude)
+    return RelayEndpoint(make_stream, exclude=exclude, wire=wire)
 
 
 class RelayEndpoint:
     """The ASGI app ``relay_endpoint`` returns; see there."""
 
-    def __init__(self, make_stream: StreamFactory, *, exclude: Collection[str] = ("chunk",)) -> None:
+    def __init__(
+        self,
+        make_stream: StreamFactory,
+        *,
+        exclude: Collection[str] = ("chunk",),
+        wire: WireFormat = "deltaflow",
+    ) -> None:
         self._make_stream = make_stream
         self._exclude = frozenset(exclude)
+        self._wire = check_format(wire)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "lifespan":
@@ -110,26 +127,38 @@ class RelayEndpoint:
         if request_json is None:
             await respond_json(send, 400, {"error": "the request body must be a JSON object"})
             return
+        chosen = await wire_request(send, _query(scope, "wire"), self._wire, request_json)
+        if chosen is None:
+            return
+        wire, request_json = chosen
         made = self._make_stream(request_json)
         stream = await made if inspect.isawaitable(made) else made
         source = events_of(stream)
         # the client leaving stops relaying, which closes the stream; a failure of the relay itself
         # is raised (the stream's own failure was relayed, not raised)
-        await until_disconnected(self._pump(source, send), receive)
+        await until_disconnected(self._pump(source, send, encoder_for(wire, request_json)), receive)
 
-    async def _pump(self, source: EventSource, send: Send) -> None:
+    async def _pump(self, source: EventSource, send: Send, encoder: WireEncoder | None = None) -> None:
         sequence = 0
         reported: ErrorReported | None = None
 
         async def relay(event: BaseEvent) -> None:
             nonlocal sequence
             sequence += 1
+            if encoder is not None:
+                frames = sse_data(encoder.event(event.type, event_data(event)))
+                if frames:
+                    await send(response_body(frames))
+                return
             data = encode_event(event)
             await send(response_body(sse_frame(event.type, data, str(sequence))))
 
         try:
             # started here, inside the try: the stream is closed whatever happens from now on
-            await send({"type": "http.response.start", "status": 200, "headers": SSE_HEADERS})
+            headers = SSE_HEADERS if encoder is None else [*SSE_HEADERS, *encoder.headers]
+            await send({"type": "http.response.start", "status": 200, "headers": headers})
+            if encoder is not None:
+                await send(response_body(sse_data(encoder.start())))
             try:
                 while (event := await source.next()) is not None:
                     if type(event) is ErrorReported:
@@ -145,6 +174,15 @@ class RelayEndpoint:
                 done = failure_payload(error, reported)
             else:
                 done = {"ok": True}
-            await send(response_body(sse_frame(DONE_EVENT, json.dumps(done)), more=False))
+            if encoder is not None:
+                last = sse_data(encoder.finish(done)) + encoder.trailer()
+            else:
+                last = sse_frame(DONE_EVENT, json.dumps(done))
+            await send(response_body(last, more=False))
         finally:
             await source.close()
+
+
+def _query(scope: Scope, name: str) -> str | None:
+    values = parse_qs(scope.get("query_string", b"").decode("latin-1")).get(name)
+    return values[0] if values else None

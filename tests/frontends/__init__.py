@@ -1,0 +1,1 @@
+"""Tests of the front-end wire formats with the front-ends' own, unmodified clients from npm."""
