@@ -1,0 +1,369 @@
+"""The running state of one Responses stream: openai's helper events out, and the chat view of each event.
+
+``ResponseState.handle`` takes one raw event (openai's typed ``ResponseStreamEvent``, or deltaflow's
+``UnknownResponseEvent``) and returns what openai's ``ResponseStreamState.handle_event`` returns for it
+(the same classes and fields: ``snapshot`` on text and argument deltas, ``parsed`` on text done, the
+parsed response on ``response.completed``), while it puts in ``chunks`` the chat-completion chunk dicts
+that say the same thing, which deltaflow's own operators turn into its semantic events.
+
+Where openai's helper raises a bare ``RuntimeError`` or ``AssertionError`` on a stream that bends the
+contract, this one tolerates what it can (events before ``response.created``, ``output_item.added``
+missing or with a null item, deltas for an unknown output index, content parts never announced,
+out-of-order lifecycle events) and raises ``ResponseContractError`` for the rest.
+"""
+
+from __future__ import annotations
+
+import inspect
+from collections.abc import Iterable, Mapping
+from typing import Any, cast
+
+from openai import omit
+from openai.lib._parsing._responses import parse_response, parse_text
+from openai.lib.streaming.responses import (
+    ResponseFunctionCallArgumentsDeltaEvent,
+    ResponseTextDeltaEvent,
+    ResponseTextDoneEvent,
+)
+from openai.lib.streaming.responses._events import ResponseCompletedEvent
+from openai.types.responses import ParsedResponse
+from openai.types.responses.parsed_response import (
+    ParsedContent,
+    ParsedResponseFunctionToolCall,
+    ParsedResponseOutputMessage,
+)
+
+from deltaflow._openai_compat import construct
+from deltaflow.responses._errors import ResponseContractError
+
+__all__ = ["ResponseState"]
+
+_LIFECYCLE = frozenset(
+    {
+        "response.created",
+        "response.queued",
+        "response.in_progress",
+        "response.completed",
+        "response.failed",
+        "response.incomplete",
+    }
+)
+_REASONING_DELTAS = frozenset(
+    {
+        "response.reasoning_text.delta",
+        "response.reasoning_summary_text.delta",
+        # vLLM (vllm-project/vllm#24938) streams reasoning as reasoning_part deltas too
+        "response.reasoning_part.delta",
+    }
+)
+
+
+def _fields(event: Any) -> dict[str, Any]:
+    """An event's fields and the extras openai keeps (``obfuscation``, a provider's own keys)."""
+    return {**vars(event), **(getattr(event, "__pydantic_extra__", None) or {})}
+
+
+_TEXT_DELTA = ("content_index", "delta", "item_id", "output_index", "sequence_number", "logprobs", "type")
+_TEXT_DONE = ("content_index", "item_id", "output_index", "sequence_number", "logprobs", "type", "text")
+_ARGUMENTS_DELTA = ("delta", "item_id", "output_index", "sequence_number", "type")
+_COMPLETED = ("sequence_number", "type")
+
+
+def _pick(event: Any, names: tuple[str, ...]) -> dict[str, Any]:
+    fields = vars(event)
+    return {name: fields.get(name) for name in names}
+
+
+def _new(cls: type[Any], fields: dict[str, Any]) -> Any:
+    """Build one of openai's models from fields already typed, without validation (as openai's ``build``)."""
+    return cls.model_construct(**fields)
+
+
+class ResponseState:
+    """Accumulates one response; see the module's docstring.
+
+    Attributes:
+        snapshot: the response so far (openai's ``ParsedResponse``, built leniently).
+        completed: the parsed final response once ``response.completed`` arrived.
+        ended: the lifecycle event that ended the stream (completed, failed, incomplete), if any.
+        chunks: the chat-completion chunk dicts of the last event handled (cleared by the reader).
+    """
+
+    def __init__(self, *, text_format: object = None, input_tools: Iterable[Mapping[str, Any]] = ()) -> None:
+        self.snapshot: ParsedResponse[object] | None = None
+        self.completed: ParsedResponse[object] | None = None
+        self.ended: Any = None
+        self.chunks: list[dict[str, Any]] = []
+        self._text_format: Any = text_format if inspect.isclass(text_format) else None
+        self._input_tools = list(input_tools)
+        self._items: dict[int, Any] = {}
+        """The output items being accumulated, by output index."""
+        self._done_items: dict[int, Any] = {}
+        """The items as ``response.output_item.done`` sent them, by output index."""
+        self._tool_index: dict[int, int] = {}
+        """A function call's index among the function calls (its chat ``index``), by output index."""
+        self._announced = False
+
+    # -- the chat view ------------------------------------------------------------------------------
+
+    def _chunk(self, delta: dict[str, Any] | None = None, finish_reason: str | None = None) -> None:
+        snapshot = self.snapshot
+        chunk: dict[str, Any] = {
+            "id": getattr(snapshot, "id", None) or "resp",
+            "object": "chat.completion.chunk",
+            "created": int(getattr(snapshot, "created_at", 0) or 0),
+            "model": getattr(snapshot, "model", None) or "",
+            "choices": [{"index": 0, "delta": delta or {}, "finish_reason": finish_reason}],
+        }
+        if not self._announced:
+            chunk["choices"][0]["delta"] = {"role": "assistant", **(delta or {})}
+            self._announced = True
+        self.chunks.append(chunk)
+
+    def _finish_chunks(self, response: Any, finish_reason: str) -> None:
+        if finish_reason == "stop" and self._tool_index:
+            finish_reason = "tool_calls"
+        self._chunk(finish_reason=finish_reason)
+        usage = getattr(response, "usage", None)
+        if usage is not None:
+            chunk = dict(self.chunks[-1], choices=[], usage=_chat_usage(usage))
+            self.chunks.append(chunk)
+
+    # -- one event ----------------------------------------------------------------------------------
+
+    def handle(self, event: Any) -> list[Any]:
+        """Take one event; return the events openai's helper yields for it (chat chunks go to ``chunks``)."""
+        kind = event.type
+        if kind in ("response.output_item.added", "response.output_item.done"):
+            # as openai: the item and the output index typed whatever the provider left out
+            event = _new(type(event), {**_fields(event), "item": getattr(event, "item", None)})
+        if self.snapshot is None:
+            self._start(event)
+        if kind == "response.output_text.delta":
+            part = self._text_part(event, "output_text")
+            text = part.text = (part.text or "") + event.delta
+            self._chunk({"content": event.delta})
+            # the fields openai's helper builds it with, no more (it drops obfuscation and extras)
+            return [_new(ResponseTextDeltaEvent, {**_pick(event, _TEXT_DELTA), "snapshot": text})]
+        if kind == "response.function_call_arguments.delta":
+            item = self._function_call(event)
+            arguments = item.arguments = (item.arguments or "") + event.delta
+            index = self._tool_index[event.output_index]
+            self._chunk({"tool_calls": [{"index": index, "function": {"arguments": event.delta}}]})
+            return [
+                _new(
+                    ResponseFunctionCallArgumentsDeltaEvent,
+                    {**_pick(event, _ARGUMENTS_DELTA), "snapshot": arguments},
+                )
+            ]
+        if kind in _REASONING_DELTAS:
+            self._chunk({"reasoning_content": getattr(event, "delta", None) or ""})
+            return [event]
+        if kind == "response.refusal.delta":
+            part = self._text_part(event, "refusal")
+            part.refusal = (getattr(part, "refusal", None) or "") + event.delta
+            self._chunk({"refusal": event.delta})
+            return [event]
+        if kind == "response.output_text.done":
+            item = self._message(event)
+            parsed = parse_text(event.text, text_format=self._format(), phase=getattr(item, "phase", None))
+            return [_new(ResponseTextDoneEvent, {**_pick(event, _TEXT_DONE), "parsed": parsed})]
+        if kind == "response.output_item.added":
+            self._item_added(event)
+            if event.item is None:
+                return []  # as openai: an empty item is not handed out
+            return [event]
+        if kind == "response.output_item.done":
+            if event.item is not None:
+                self._done_items[event.output_index] = event.item
+            return [event]
+        if kind == "response.content_part.added":
+            item = self._items.get(event.output_index)
+            if item is None:
+                item = self._message(event)
+            if item.type == "message" and getattr(event, "part", None) is not None:
+                content = item.content
+                while len(content) < event.content_index:
+                    content.append(
+                        construct(
+                            cast("type[Any]", ParsedContent),
+                            {"type": "output_text", "text": "", "annotations": []},
+                        )
+                    )
+                content.insert(
+                    event.content_index, construct(cast("type[Any]", ParsedContent), event.part.to_dict())
+                )
+            return [event]
+        if kind in _LIFECYCLE:
+            return self._lifecycle(event)
+        return [event]
+
+    def _start(self, event: Any) -> None:
+        """The first event: a snapshot from ``response.created``, or from nothing if a provider skipped it."""
+        response = getattr(event, "response", None)
+        data = response.to_dict() if response is not None and hasattr(response, "to_dict") else {}
+        data.setdefault("id", "")
+        data.setdefault("object", "response")
+        snapshot = construct(cast("type[ParsedResponse[object]]", ParsedResponse), data)
+        if getattr(snapshot, "output", None) is None:
+            snapshot.output = []
+        self.snapshot = snapshot
+        # as openai: items a lifecycle event already carries keep their positions
+        self._items = dict(enumerate(snapshot.output))
+        for index, item in self._items.items():
+            if item.type == "function_call":
+                self._tool_index[index] = len(self._tool_index)
+        self._chunk()
+
+    def _lifecycle(self, event: Any) -> list[Any]:
+        kind = event.type
+        response = getattr(event, "response", None)
+        if kind == "response.completed":
+            self.ended = event
+            final = self._final_response(response)
+            self.completed = final
+            self._finish_chunks(response, "stop")
+            return [_new(ResponseCompletedEvent, {**_pick(event, _COMPLETED), "response": final})]
+        if kind in ("response.failed", "response.incomplete"):
+            self.ended = event
+            if response is not None and getattr(response, "output", None) is None:
+                event = event.model_copy(deep=True)
+                event.response.output = [item.model_copy(deep=True) for item in self._partial_output()]
+            if kind == "response.incomplete":
+                reason = getattr(getattr(response, "incomplete_details", None), "reason", None)
+                self._finish_chunks(response, "content_filter" if reason == "content_filter" else "length")
+            return [event]
+        if response is not None and getattr(response, "output", None) is None:
+            event = event.model_copy(deep=True)
+            event.response.output = []
+        return [event]
+
+    def _final_response(self, response: Any) -> ParsedResponse[object]:
+        """The parsed response of ``response.completed``; its output recovered from the items when missing."""
+        if response is None:
+            response = self.snapshot
+        if getattr(response, "output", None) is None:
+            # deltas can omit a final status, annotations or refusals: the finished items have them
+            response = response.model_copy()
+            response.output = self._partial_output()
+        try:
+            return cast(
+                "ParsedResponse[object]",
+                parse_response(
+                    text_format=self._format(), response=response, input_tools=cast("Any", self._input_tools)
+                ),
+            )
+        except ValueError:
+            # content or arguments that do not parse: deltaflow's operators report it, typed, with the text
+            return cast(
+                "ParsedResponse[object]",
+                parse_response(text_format=omit, response=response, input_tools=()),
+            )
+
+    def _partial_output(self) -> list[Any]:
+        indexes = sorted(self._items.keys() | self._done_items.keys())
+        return [self._done_items.get(index, self._items.get(index)) for index in indexes]
+
+    def partial_response(self) -> ParsedResponse[object] | None:
+        """The response as received so far, every output item in it (for errors)."""
+        if self.snapshot is None:
+            return None
+        partial = self.snapshot.model_copy()
+        partial.output = self._partial_output()
+        return partial
+
+    def _format(self) -> Any:
+        return self._text_format if self._text_format is not None else omit
+
+    # -- output items -------------------------------------------------------------------------------
+
+    def _item_added(self, event: Any) -> None:
+        item = event.item
+        if item is None:
+            return  # openai-python#3125: a provider sent an empty item
+        typed: Any
+        if item.type == "function_call":
+            typed = construct(ParsedResponseFunctionToolCall, item.to_dict())
+        elif item.type == "message":
+            typed = construct(ParsedResponseOutputMessage, item.to_dict())
+        else:
+            typed = item
+        self._place(event.output_index, typed)
+
+    def _place(self, output_index: int, item: Any) -> None:
+        assert self.snapshot is not None  # noqa: S101 - _start ran first
+        previous = self._items.get(output_index)
+        if previous is not None and previous in self.snapshot.output:
+            self.snapshot.output[self.snapshot.output.index(previous)] = item
+        else:
+            self.snapshot.output.append(item)
+        self._items[output_index] = item
+        if item.type == "function_call":
+            index = self._tool_index.setdefault(output_index, len(self._tool_index))
+            call = {"index": index, "id": item.call_id, "type": "function"}
+            self._chunk({"tool_calls": [{**call, "function": {"name": item.name, "arguments": ""}}]})
+            if item.arguments:
+                self._chunk({"tool_calls": [{"index": index, "function": {"arguments": item.arguments}}]})
+
+    def _message(self, event: Any) -> Any:
+        """The message item a content event is for; made up when ``output_item.added`` never came."""
+        item = self._items.get(event.output_index)
+        if item is None:
+            made_up = {"id": getattr(event, "item_id", None) or "", "type": "message", "role": "assistant"}
+            item = construct(ParsedResponseOutputMessage, {**made_up, "status": "in_progress", "content": []})
+            self._place(event.output_index, item)
+        if item.type != "message":
+            raise ResponseContractError(
+                f"a {event.type} event for output {event.output_index}, a {item.type}, not a message",
+                event=event,
+                response=self.partial_response(),
+            )
+        return item
+
+    def _text_part(self, event: Any, part_type: str) -> Any:
+        item = self._message(event)
+        content = item.content
+        while len(content) <= event.content_index:
+            # content_part.added never came for this part: a provider's shortcut, tolerated
+            blank = {"type": part_type, "text": "", "annotations": []} if part_type == "output_text" else {}
+            content.append(
+                construct(cast("type[Any]", ParsedContent), blank or {"type": "refusal", "refusal": ""})
+            )
+        part = content[event.content_index]
+        if part.type != part_type:
+            raise ResponseContractError(
+                f"a {event.type} event for content part {event.content_index}, which is {part.type}",
+                event=event,
+                response=self.partial_response(),
+            )
+        return part
+
+    def _function_call(self, event: Any) -> Any:
+        item = self._items.get(event.output_index)
+        if item is None:
+            made_up = {"id": getattr(event, "item_id", None), "type": "function_call", "arguments": ""}
+            item = construct(ParsedResponseFunctionToolCall, {**made_up, "call_id": "", "name": ""})
+            self._place(event.output_index, item)
+        if item.type != "function_call":
+            raise ResponseContractError(
+                f"arguments for output {event.output_index}, which is a {item.type}, not a function call",
+                event=event,
+                response=self.partial_response(),
+            )
+        return item
+
+
+def _chat_usage(usage: Any) -> dict[str, Any]:
+    """Responses usage (``input_tokens``...) as chat usage (``prompt_tokens``...)."""
+    chat: dict[str, Any] = {
+        "prompt_tokens": getattr(usage, "input_tokens", 0) or 0,
+        "completion_tokens": getattr(usage, "output_tokens", 0) or 0,
+        "total_tokens": getattr(usage, "total_tokens", 0) or 0,
+    }
+    cached = getattr(getattr(usage, "input_tokens_details", None), "cached_tokens", None)
+    if cached is not None:
+        chat["prompt_tokens_details"] = {"cached_tokens": cached}
+    reasoning = getattr(getattr(usage, "output_tokens_details", None), "reasoning_tokens", None)
+    if reasoning is not None:
+        chat["completion_tokens_details"] = {"reasoning_tokens": reasoning}
+    return chat
