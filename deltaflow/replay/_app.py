@@ -17,6 +17,7 @@ from starlette.types import Receive, Scope, Send
 from ._completion import assemble_completion
 from ._fault import FAULT_HEADER, Fault
 from ._journal import RecordedRequest, RequestJournal
+from ._responses import RESPONSES_PATHS, completed_response
 from ._scenario import Scenario
 from ._stream import ReplayStream, StreamRegistry, error_chunk
 
@@ -46,7 +47,7 @@ def _error_status(error: Mapping[str, Any]) -> int:
 
 
 class ReplayApp:
-    """Answers ``POST /v1/chat/completions`` (and ``/chat/completions``) from scenarios.
+    """Answers ``POST /v1/chat/completions`` and ``/v1/responses`` (also without ``/v1``) from scenarios.
 
     Args:
         scenarios: what to answer; see ``ScenarioSource``.
@@ -68,7 +69,7 @@ class ReplayApp:
         self._resolve = _resolver(scenarios)
         self._ids = itertools.count(1)
         paths = ("/v1/chat/completions", "/chat/completions")
-        routes = [Route(path, self._chat, methods=["POST"]) for path in paths]
+        routes = [Route(path, self._chat, methods=["POST"]) for path in (*paths, *RESPONSES_PATHS)]
         self._app = Starlette(routes=routes)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -116,6 +117,7 @@ class ReplayApp:
                 return _error(400, f"bad {FAULT_HEADER} header: {exc}", "invalid_request_error", None)
         record.fault = fault
         request_id = {"x-request-id": f"req_replay_{next(self._ids)}"}
+        responses_api = request.url.path in RESPONSES_PATHS
         if body.get("stream"):
             return ReplayStream(
                 scenario,
@@ -124,7 +126,13 @@ class ReplayApp:
                 journal=self.journal,
                 registry=self.streams,
                 headers=request_id,
+                responses_api=responses_api,
             )
+        if responses_api:
+            response = completed_response(scenario.events)
+            if response is None:
+                return _error(500, "replay: this scenario has no response", "server_error", None)
+            return JSONResponse(response, headers=request_id)
         return await self._complete(scenario, fault, request_id)
 
     @staticmethod

@@ -34,8 +34,8 @@ def _prepared(
         if response_id is None:
             raise ValueError("id must be provided when streaming an existing response")
         return {}, list(tools) if tools is not None else None
-    params, converted = request_params(create_params, text_format=text_format, tools=tools)
-    return params, converted if tools is not None else None
+    params, _ = request_params(create_params, text_format=text_format, tools=tools)
+    return params, list(tools) if tools is not None else None
 
 
 def stream(

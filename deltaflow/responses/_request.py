@@ -21,7 +21,7 @@ from deltaflow.errors import StreamInterrupted, StreamTimeout
 from deltaflow.pipeline import SSEDecoder
 from deltaflow.responses._events import event_from_json
 
-__all__ = ["AsyncResponseRequest", "ResponseRequest", "request_params"]
+__all__ = ["AsyncResponseRequest", "ResponseRequest", "request_params", "responses_tools"]
 
 
 def request_params(
@@ -44,10 +44,15 @@ def request_params(
             raise TypeError("Cannot mix and match text.format with text_format")
         text["format"] = type_to_text_format_param(text_format)  # type: ignore[arg-type]
         params["text"] = text
-    converted: list[Any] = list(_make_tools(list(tools))) if tools is not None else []  # type: ignore[arg-type]
+    converted = responses_tools(tools)
     if tools is not None:
         params["tools"] = converted
     return params, converted
+
+
+def responses_tools(tools: Iterable[Mapping[str, Any]] | None) -> list[Any]:
+    """The tools as the Responses API takes them: ``pydantic_function_tool(...)`` converted as openai does."""
+    return list(_make_tools(list(tools))) if tools is not None else []  # type: ignore[arg-type]
 
 
 def _events(reads: Iterable[bytes], decoder: SSEDecoder) -> Iterator[Any]:

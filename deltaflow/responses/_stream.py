@@ -32,6 +32,7 @@ from deltaflow.events import BaseEvent, ErrorReported
 from deltaflow.operators import to_events
 from deltaflow.pipeline import chunk_from_dict
 from deltaflow.responses._errors import ResponseFailed, ResponseIncomplete
+from deltaflow.responses._request import responses_tools
 from deltaflow.responses._state import ResponseState
 
 __all__ = ["AsyncResponseStream", "ResponseStream"]
@@ -73,7 +74,8 @@ class _Core(Generic[TextFormatT]):
         if parse_errors not in ("raise", "keep"):
             raise ValueError(f"parse_errors must be 'raise' or 'keep', not {parse_errors!r}")
         tools = list(tools) if tools is not None else None
-        self._state = ResponseState(text_format=text_format, input_tools=tools or ())
+        # openai's conversion for its parser (pydantic tools keep their model), chat's shape for the chain
+        self._state = ResponseState(text_format=text_format, input_tools=responses_tools(tools))
         self._starting_after = starting_after
         self._openai_events = openai_events
         self._deltaflow_events = deltaflow_events
