@@ -20,7 +20,7 @@ class ResponseFailed(ProviderError):  # noqa: N818 - reads as what happened, lik
     ``RuntimeError``); deltaflow hands out every event first, then raises this.
 
     Attributes:
-        error: the provider's error object (``response.error`` or the ``error`` event's fields).
+        error: the provider's error as a dict (``response.error``, else the ``error`` event's fields).
         response: the response as accumulated when it failed (every output item received so far).
         completion: the same, as a chat completion (what deltaflow's sinks read).
     """

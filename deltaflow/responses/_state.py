@@ -48,6 +48,15 @@ _LIFECYCLE = frozenset(
         "response.incomplete",
     }
 )
+_TEXT_DELTAS = frozenset(
+    {
+        "response.output_text.delta",
+        "response.refusal.delta",
+        "response.function_call_arguments.delta",
+        "response.reasoning_text.delta",
+        "response.reasoning_summary_text.delta",
+    }
+)
 _REASONING_DELTAS = frozenset(
     {
         "response.reasoning_text.delta",
@@ -134,6 +143,7 @@ class ResponseState:
     def handle(self, event: Any) -> list[Any]:
         """Take one event; return the events openai's helper yields for it (chat chunks go to ``chunks``)."""
         kind = event.type
+        _check_indexes(event)
         if kind in ("response.output_item.added", "response.output_item.done"):
             # as openai: the item and the output index typed whatever the provider left out
             event = _new(type(event), {**_fields(event), "item": getattr(event, "item", None)})
@@ -166,7 +176,13 @@ class ResponseState:
             return [event]
         if kind == "response.output_text.done":
             item = self._message(event)
-            parsed = parse_text(event.text, text_format=self._format(), phase=getattr(item, "phase", None))
+            try:
+                parsed = parse_text(
+                    event.text, text_format=self._format(), phase=getattr(item, "phase", None)
+                )
+            except ValueError:
+                # openai's helper raises here, mid-stream; deltaflow's operators report it typed, at the end
+                parsed = None
             return [_new(ResponseTextDoneEvent, {**_pick(event, _TEXT_DONE), "parsed": parsed})]
         if kind == "response.output_item.added":
             self._item_added(event)
@@ -261,7 +277,9 @@ class ResponseState:
             )
 
     def _partial_output(self) -> list[Any]:
-        indexes = sorted(self._items.keys() | self._done_items.keys())
+        indexes = sorted(
+            self._items.keys() | self._done_items.keys(), key=lambda index: (type(index) is not int, index)
+        )
         return [self._done_items.get(index, self._items.get(index)) for index in indexes]
 
     def partial_response(self) -> ParsedResponse[object] | None:
@@ -351,6 +369,20 @@ class ResponseState:
                 response=self.partial_response(),
             )
         return item
+
+
+def _check_indexes(event: Any) -> None:
+    """Indexes and deltas of the types the state relies on; built leniently, an event may carry anything."""
+    fields = vars(event)
+    for name in ("output_index", "content_index", "summary_index"):
+        value = fields.get(name)
+        if value is not None and (type(value) is not int or value < 0):
+            raise ResponseContractError(f"a {event.type} event with {name} {value!r}", event=event)
+    delta = fields.get("delta")
+    if delta is not None and type(delta) is not str and event.type in _TEXT_DELTAS:
+        raise ResponseContractError(
+            f"a {event.type} event with a delta that is not text: {delta!r}", event=event
+        )
 
 
 def _chat_usage(usage: Any) -> dict[str, Any]:

@@ -31,7 +31,7 @@ from deltaflow.errors import ParseError, StreamClosedError, StreamContractError,
 from deltaflow.events import BaseEvent, ErrorReported
 from deltaflow.operators import to_events
 from deltaflow.pipeline import chunk_from_dict
-from deltaflow.responses._errors import ResponseFailed, ResponseIncomplete
+from deltaflow.responses._errors import ResponseContractError, ResponseFailed, ResponseIncomplete
 from deltaflow.responses._request import responses_tools
 from deltaflow.responses._state import ResponseState
 
@@ -124,6 +124,16 @@ class _Core(Generic[TextFormatT]):
         except StreamContractError as error:
             self._fail(error)
             return self._drain()
+        except (AttributeError, TypeError, KeyError, IndexError, ValueError) as error:
+            # an event whose fields are missing or of the wrong type (built leniently, as openai builds them)
+            contract = ResponseContractError(
+                f"a malformed {getattr(raw, 'type', 'event')!s:.80} event: {error}", event=raw
+            )
+            with contextlib.suppress(Exception):  # the state may be as broken as the event that broke it
+                contract.response = state.partial_response()
+            contract.__cause__ = error
+            self._fail(contract)
+            return self._drain()
         kind = raw.type
         if kind == "error":
             self._provider_error = self._provider_error or raw
@@ -161,11 +171,8 @@ class _Core(Generic[TextFormatT]):
         if self._chain_error is None:
             failure = self._provider_failure()
             if failure is not None:
-                self._fail(failure)
-                report = ErrorReported(
-                    code="provider_error", message=str(failure), detail=failure.error, exception=failure
-                )
-                return [*self._drain(), report] if self._deltaflow_events else self._drain()
+                self._fail(failure)  # the chain reports it as its last event: an ``error`` event
+                return self._drain()
             self._subject.on_completed()
         return self._drain()
 
@@ -179,6 +186,8 @@ class _Core(Generic[TextFormatT]):
             }
         else:
             error = getattr(raw.response, "error", None)
+        if hasattr(error, "model_dump"):
+            error = error.model_dump()
         message = _message_of(error) or "the response failed"
         return ResponseFailed(
             f"the response failed: {message}", error=error, response=self._state.partial_response()
