@@ -23,6 +23,7 @@ from collections.abc import (
 from types import TracebackType
 from typing import Any, Generic, Self, cast
 
+from openai.types.chat import ChatCompletionChunk
 from openai.types.responses import ParsedResponse
 from reactivex.subject import Subject
 from typing_extensions import TypeVar
@@ -30,7 +31,6 @@ from typing_extensions import TypeVar
 from deltaflow.errors import ParseError, StreamClosedError, StreamContractError, ToolArgumentsError
 from deltaflow.events import BaseEvent, ErrorReported
 from deltaflow.operators import to_events
-from deltaflow.pipeline import chunk_from_dict
 from deltaflow.responses._errors import ResponseContractError, ResponseFailed, ResponseIncomplete
 from deltaflow.responses._request import responses_tools
 from deltaflow.responses._state import ResponseState
@@ -139,8 +139,10 @@ class _Core(Generic[TextFormatT]):
             self._provider_error = self._provider_error or raw
         elif kind == "response.failed":
             self._provider_error = raw
+        push, validate = self._subject.on_next, ChatCompletionChunk.model_validate
         for chunk in state.chunks:
-            self._subject.on_next(chunk_from_dict(chunk))
+            # validated, not constructed as openai does (about 3 µs a chunk against 60): the state made it
+            push(validate(chunk))
         state.chunks.clear()
         if self._starting_after is not None:
             helper = [event for event in helper if (event.sequence_number or 0) > self._starting_after]
