@@ -85,7 +85,7 @@ def run_openai(events: list[Any], text_format: Any) -> object:
     for event in events:
         for _ in state.handle_event(event):
             pass
-    return state._completed_response  # noqa: SLF001 - what its get_final_response returns
+    return state._completed_response  # what its get_final_response returns
 
 
 def run_deltaflow(events: list[Any], text_format: Any, **options: Any) -> object:
