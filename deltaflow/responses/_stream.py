@@ -23,13 +23,14 @@ from collections.abc import (
 from types import TracebackType
 from typing import Any, Generic, Self, cast
 
-from openai.types.chat import ChatCompletionChunk
+from openai.types.chat import ChatCompletionChunk, ParsedChatCompletion
 from openai.types.responses import ParsedResponse
+from reactivex import abc
 from reactivex.subject import Subject
 from typing_extensions import TypeVar
 
 from deltaflow.errors import ParseError, StreamClosedError, StreamContractError, ToolArgumentsError
-from deltaflow.events import BaseEvent, ErrorReported
+from deltaflow.events import BaseEvent, CompletionDone, ErrorReported
 from deltaflow.operators import to_events
 from deltaflow.responses._errors import ResponseContractError, ResponseFailed, ResponseIncomplete
 from deltaflow.responses._request import responses_tools
@@ -87,6 +88,8 @@ class _Core(Generic[TextFormatT]):
         chain = to_events(tools=chat_tools(tools), response_format=text_format)
         self._subject.pipe(chain).subscribe(self._out.append, self._chain_failed)
         self._handlers: dict[str, list[Callable[..., Any]]] = {}
+        self._observers: list[abc.ObserverBase[Any]] = []
+        self._completion: ParsedChatCompletion[object] | None = None
         self._provider_error: Any = None
         self._failed_parse: ParseError | None = None
         self._error: BaseException | None = None
@@ -96,6 +99,17 @@ class _Core(Generic[TextFormatT]):
 
     def _chain_failed(self, error: Exception) -> None:
         self._chain_error = error
+
+    def subscribe(self, observer: abc.ObserverBase[Any]) -> Self:
+        """Hand deltaflow's events (not openai's) to ``observer`` (a sink) as the stream is read, and its end.
+
+        The same events as a Chat Completions stream's: ``sinks.fan_out(...)``, ``sinks.otel``, the relay
+        and the durable log take them unchanged.
+        """
+        if self._closed and not self._finished:
+            raise StreamClosedError("the stream was closed before its end")
+        self._observers.append(observer)
+        return self
 
     def on(self, event_type: str, callback: Callable[..., object]) -> Self:
         """Call ``callback`` for each event of ``event_type`` (openai's or deltaflow's) as the stream is read.
@@ -155,7 +169,9 @@ class _Core(Generic[TextFormatT]):
             return []
         events = [event for event in out if event.type != "chunk"] if self._deltaflow_events else []
         for event in events:
-            if type(event) is ErrorReported:
+            if type(event) is CompletionDone:
+                self._completion = event.completion
+            elif type(event) is ErrorReported:
                 error = event.exception
                 if isinstance(error, ToolArgumentsError) or (
                     isinstance(error, ParseError) and self._content_is_parsed
@@ -196,6 +212,9 @@ class _Core(Generic[TextFormatT]):
         )
 
     def _notify(self, event: Any) -> None:
+        if self._observers and isinstance(event, BaseEvent):
+            for observer in self._observers:
+                observer.on_next(event)
         for handler in self._handlers.get(event.type, ()):
             result = _call(handler, event)
             if inspect.isawaitable(result):
@@ -206,6 +225,12 @@ class _Core(Generic[TextFormatT]):
         error = self._chain_error
         if error is None and self._failed_parse is not None and self._parse_errors == "raise":
             error = self._failed_parse
+        observers, self._observers = self._observers, []
+        for observer in observers:
+            if error is not None:
+                observer.on_error(error)  # type: ignore[arg-type]
+            else:
+                observer.on_completed()
         if error is not None:
             response = getattr(error, "response", None)
             if response is None:
@@ -214,6 +239,23 @@ class _Core(Generic[TextFormatT]):
                     error.response = self._state.partial_response()  # type: ignore[attr-defined]
             self._error = error
             raise error
+
+    def _stopped_early(self) -> None:
+        """Closed before the end: observers that hold resources (files) get ``close()``."""
+        if self._finished:
+            return
+        observers, self._observers = self._observers, []
+        for observer in observers:
+            close = getattr(observer, "close", None)
+            if callable(close):
+                close()
+
+    def _final_completion(self) -> ParsedChatCompletion[object]:
+        if self._error is not None:
+            raise self._error
+        if self._completion is None:
+            raise StreamContractError("the stream has not finished")
+        return self._completion
 
     def _final_response(self) -> ParsedResponse[TextFormatT]:
         if self._error is not None:
@@ -308,6 +350,7 @@ class ResponseStream(_Core[TextFormatT]):
     def close(self) -> None:
         """Close the source (an HTTP response) and stop."""
         self._closed = True
+        self._stopped_early()
         if not getattr(self._iterator, "gi_running", False):
             self._iterator.close()
         close = getattr(self._source, "close", None)
@@ -332,6 +375,12 @@ class ResponseStream(_Core[TextFormatT]):
             self.until_done()
         return self._final_response()
 
+    def get_final_completion(self) -> ParsedChatCompletion[object]:
+        """Wait for the end and return the response as a chat completion: what deltaflow's sinks read."""
+        if not self._finished:
+            self.until_done()
+        return self._final_completion()
+
     def _generate(self) -> Generator[Any, None, None]:
         source = iter(self._source)
         while True:
@@ -350,7 +399,7 @@ class ResponseStream(_Core[TextFormatT]):
                 events = self._handle(raw)
                 ended = self._chain_error is not None
             for event in events:
-                if self._handlers:
+                if self._handlers or self._observers:
                     self._notify(event)
                 yield event
             if ended:
@@ -405,6 +454,7 @@ class AsyncResponseStream(_Core[TextFormatT]):
     async def close(self) -> None:
         """Close the source (an HTTP response) and stop."""
         self._closed = True
+        self._stopped_early()
         if not getattr(self._iterator, "ag_running", False):
             await self._iterator.aclose()
         close = getattr(self._source, "aclose", None) or getattr(self._source, "close", None)
@@ -425,6 +475,12 @@ class AsyncResponseStream(_Core[TextFormatT]):
             await self.until_done()
         return self._final_response()
 
+    async def get_final_completion(self) -> ParsedChatCompletion[object]:
+        """Wait for the end and return the response as a chat completion (see ``ResponseStream``)."""
+        if not self._finished:
+            await self.until_done()
+        return self._final_completion()
+
     async def _generate(self) -> AsyncGenerator[Any, None]:
         source = aiter(self._source)
         while True:
@@ -443,7 +499,7 @@ class AsyncResponseStream(_Core[TextFormatT]):
                 events = self._handle(raw)
                 ended = self._chain_error is not None
             for event in events:
-                if self._handlers:
+                if self._handlers or self._observers:
                     self._notify(event)
                     while self._awaiting:
                         await self._awaiting.pop(0)
