@@ -7,7 +7,7 @@ from importlib.metadata import version as _version
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from deltaflow import dialects, errors, events, operators, recipes, sinks
+    from deltaflow import dialects, errors, events, operators, recipes, responses, sinks
     from deltaflow.pipeline import (
         AsyncChatStream,
         AsyncChunkRequest,
@@ -40,13 +40,14 @@ __all__ = [
     "from_sse",
     "operators",
     "recipes",
+    "responses",
     "sinks",
     "stream",
 ]
 
 __version__ = _version("deltaflow")
 
-_SUBMODULES = frozenset({"dialects", "errors", "events", "operators", "recipes", "sinks"})
+_SUBMODULES = frozenset({"dialects", "errors", "events", "operators", "recipes", "responses", "sinks"})
 
 
 def __getattr__(name: str) -> Any:
