@@ -9,6 +9,7 @@ from ._app import ReplayApp, ScenarioSource
 from ._fault import FAULT_HEADER, Fault, FaultKind
 from ._journal import RecordedRequest
 from ._recordings import load_recording
+from ._responses import scripted_response
 from ._scenario import Scenario, ScenarioOptions
 from ._scripted import scripted_chunks
 from ._server import ReplayServer, serve
@@ -28,5 +29,6 @@ __all__ = [
     "ScenarioSource",
     "load_recording",
     "scripted_chunks",
+    "scripted_response",
     "serve",
 ]

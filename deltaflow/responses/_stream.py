@@ -167,7 +167,7 @@ class _Core(Generic[TextFormatT]):
         out = self._out
         if not out:
             return []
-        events = [event for event in out if event.type != "chunk"] if self._deltaflow_events else []
+        events = out[:] if self._deltaflow_events else []
         for event in events:
             if type(event) is CompletionDone:
                 self._completion = event.completion
@@ -305,7 +305,8 @@ class ResponseStream(_Core[TextFormatT]):
         text_format: a pydantic model to parse the output text into (``output_parsed``).
         tools: the request's tools, to parse function-call arguments.
         starting_after: hand out only openai's events after this sequence number (a resumed stream).
-        openai_events: hand out openai's events; False leaves deltaflow's only (a relay, a durable log).
+        openai_events: hand out openai's events; False hands out deltaflow's only, ``chunk`` events (the
+            chat view of each raw event) included: what a ``ChatStream`` yields (a relay, a durable log).
         deltaflow_events: hand out deltaflow's events; False is openai's helper exactly.
         parse_errors: ``raise`` a ``ParseError`` at the end for text or arguments that fail to parse,
             or ``keep`` going.
@@ -383,6 +384,7 @@ class ResponseStream(_Core[TextFormatT]):
 
     def _generate(self) -> Generator[Any, None, None]:
         source = iter(self._source)
+        hide_chunks = self._openai_events
         while True:
             try:
                 raw = next(source)
@@ -401,6 +403,8 @@ class ResponseStream(_Core[TextFormatT]):
             for event in events:
                 if self._handlers or self._observers:
                     self._notify(event)
+                if hide_chunks and event.type == "chunk":
+                    continue  # openai's events stand for them; observers (sinks.otel's timing) had them
                 yield event
             if ended:
                 break
@@ -483,6 +487,7 @@ class AsyncResponseStream(_Core[TextFormatT]):
 
     async def _generate(self) -> AsyncGenerator[Any, None]:
         source = aiter(self._source)
+        hide_chunks = self._openai_events
         while True:
             try:
                 raw = await anext(source)
@@ -503,6 +508,8 @@ class AsyncResponseStream(_Core[TextFormatT]):
                     self._notify(event)
                     while self._awaiting:
                         await self._awaiting.pop(0)
+                if hide_chunks and event.type == "chunk":
+                    continue  # openai's events stand for them; observers (sinks.otel's timing) had them
                 yield event
             if ended:
                 break
