@@ -26,6 +26,8 @@ from openai.lib.streaming.responses import (
     ResponseTextDoneEvent,
 )
 from openai.lib.streaming.responses._events import ResponseCompletedEvent
+from openai.types.chat import ChatCompletionChunk
+from openai.types.chat.chat_completion_chunk import Choice, ChoiceDelta
 from openai.types.responses import ParsedResponse
 from openai.types.responses.parsed_response import (
     ParsedContent,
@@ -34,6 +36,7 @@ from openai.types.responses.parsed_response import (
 )
 
 from deltaflow._openai_compat import construct
+from deltaflow.errors import ContentInvalidError
 from deltaflow.responses._errors import ResponseContractError
 
 __all__ = ["ResponseState"]
@@ -87,7 +90,7 @@ def _pick(event: Any, names: tuple[str, ...]) -> dict[str, Any]:
     return {name: fields.get(name) for name in names}
 
 
-def _new(cls: type[Any], fields: dict[str, Any]) -> Any:
+def _new(cls: type[Any], fields: dict[str, Any], fields_set: set[str] | None = None) -> Any:
     """One of openai's models from fields already typed, without validation or openai's ``construct``.
 
     What ``model_construct`` leaves behind, set directly: openai's ``construct`` re-types every field
@@ -95,7 +98,7 @@ def _new(cls: type[Any], fields: dict[str, Any]) -> Any:
     """
     model = _NEW_OBJECT(cls)
     _SET(model, "__dict__", fields)
-    _SET(model, "__pydantic_fields_set__", set(fields))
+    _SET(model, "__pydantic_fields_set__", set(fields) if fields_set is None else fields_set)
     _SET(model, "__pydantic_extra__", {})
     _SET(model, "__pydantic_private__", None)
     return model
@@ -111,11 +114,19 @@ class ResponseState:
         chunks: the chat-completion chunk dicts of the last event handled (cleared by the reader).
     """
 
-    def __init__(self, *, text_format: object = None, input_tools: Iterable[Mapping[str, Any]] = ()) -> None:
+    def __init__(
+        self,
+        *,
+        text_format: object = None,
+        input_tools: Iterable[Mapping[str, Any]] = (),
+        raise_parse_errors: bool = False,
+    ) -> None:
         self.snapshot: ParsedResponse[object] | None = None
         self.completed: ParsedResponse[object] | None = None
         self.ended: Any = None
-        self.chunks: list[dict[str, Any]] = []
+        self.chunks: list[Any] = []
+        self._raise_parse_errors = raise_parse_errors
+        """No operator chain reads the chunks to report a parse failure: raise it here, typed, as openai."""
         self._text_format: Any = text_format if inspect.isclass(text_format) else None
         self._input_tools = list(input_tools)
         self._items: dict[int, Any] = {}
@@ -125,6 +136,10 @@ class ResponseState:
         self._tool_index: dict[int, int] = {}
         """A function call's index among the function calls (its chat ``index``), by output index."""
         self._announced = False
+        self._open_texts: dict[tuple[int, int], dict[str, Any]] = {}
+        """The fields of the text parts deltas have gone to, by output and content index: the fast path."""
+        self._template: dict[str, Any] | None = None
+        """The fields every chunk of this response shares, for the chunks built directly."""
 
     # -- the chat view ------------------------------------------------------------------------------
 
@@ -140,7 +155,23 @@ class ResponseState:
         if not self._announced:
             chunk["choices"][0]["delta"] = {"role": "assistant", **(delta or {})}
             self._announced = True
+            fields = {key: chunk[key] for key in ("id", "object", "created", "model")}
+            self._template = {**fields, "service_tier": None, "system_fingerprint": None, "usage": None}
         self.chunks.append(chunk)
+
+    def _content_chunk(self, text: str) -> None:
+        """The chunk of one text delta, the commonest by far: built directly, not validated from a dict."""
+        template = self._template
+        if not self._announced or template is None:
+            self._chunk({"content": text})
+            return
+        delta = _new(
+            ChoiceDelta,
+            {"content": text, "function_call": None, "refusal": None, "role": None, "tool_calls": None},
+            {"content"},
+        )  # as validated from {"content": ...}
+        choice = _new(Choice, {"delta": delta, "finish_reason": None, "index": 0, "logprobs": None})
+        self.chunks.append(_new(ChatCompletionChunk, {**template, "choices": [choice]}))
 
     def _finish_chunks(self, response: Any, finish_reason: str) -> None:
         if finish_reason == "stop" and self._tool_index:
@@ -155,6 +186,23 @@ class ResponseState:
 
     def handle(self, event: Any) -> list[Any]:
         """Take one event; return the events openai's helper yields for it (chat chunks go to ``chunks``)."""
+        fields = event.__dict__
+        if fields.get("type") == "response.output_text.delta":
+            # most events: more text for a part already open (its indexes checked when it opened)
+            part = self._open_texts.get((fields.get("output_index"), fields.get("content_index")))
+            delta = fields.get("delta")
+            if part is not None and type(delta) is str:
+                text = part["text"] = part["text"] + delta
+                self._content_chunk(delta)
+                return [
+                    _new(
+                        ResponseTextDeltaEvent,
+                        {**{name: fields.get(name) for name in _TEXT_DELTA}, "snapshot": text},
+                    )
+                ]
+        return self._handle(event)
+
+    def _handle(self, event: Any) -> list[Any]:
         kind = event.type
         _check_indexes(event)
         if kind in ("response.output_item.added", "response.output_item.done"):
@@ -164,13 +212,16 @@ class ResponseState:
             self._start(event)
         if kind == "response.output_text.delta":
             part = self._text_part(event, "output_text")
-            text = part.text = (part.text or "") + event.delta
-            self._chunk({"content": event.delta})
+            fields = part.__dict__
+            # straight into the model's fields: pydantic's __setattr__ costs more than the rest of the event
+            text = fields["text"] = (fields.get("text") or "") + event.delta
+            self._content_chunk(event.delta)
             # the fields openai's helper builds it with, no more (it drops obfuscation and extras)
             return [_new(ResponseTextDeltaEvent, {**_pick(event, _TEXT_DELTA), "snapshot": text})]
         if kind == "response.function_call_arguments.delta":
             item = self._function_call(event)
-            arguments = item.arguments = (item.arguments or "") + event.delta
+            fields = item.__dict__
+            arguments = fields["arguments"] = (fields.get("arguments") or "") + event.delta
             index = self._tool_index[event.output_index]
             self._chunk({"tool_calls": [{"index": index, "function": {"arguments": event.delta}}]})
             return [
@@ -184,7 +235,8 @@ class ResponseState:
             return [event]
         if kind == "response.refusal.delta":
             part = self._text_part(event, "refusal")
-            part.refusal = (getattr(part, "refusal", None) or "") + event.delta
+            fields = part.__dict__
+            fields["refusal"] = (fields.get("refusal") or "") + event.delta
             self._chunk({"refusal": event.delta})
             return [event]
         if kind == "response.output_text.done":
@@ -193,8 +245,10 @@ class ResponseState:
                 parsed = parse_text(
                     event.text, text_format=self._format(), phase=getattr(item, "phase", None)
                 )
-            except ValueError:
+            except ValueError as error:
                 # openai's helper raises here, mid-stream; deltaflow's operators report it typed, at the end
+                if self._raise_parse_errors:
+                    raise _content_invalid(event.text, error) from error
                 parsed = None
             return [_new(ResponseTextDoneEvent, {**_pick(event, _TEXT_DONE), "parsed": parsed})]
         if kind == "response.output_item.added":
@@ -207,6 +261,7 @@ class ResponseState:
                 self._done_items[event.output_index] = event.item
             return [event]
         if kind == "response.content_part.added":
+            self._open_texts.clear()  # a part inserted: the indexes of those after it moved
             item = self._items.get(event.output_index)
             if item is None:
                 item = self._message(event)
@@ -282,8 +337,10 @@ class ResponseState:
                     text_format=self._format(), response=response, input_tools=cast("Any", self._input_tools)
                 ),
             )
-        except ValueError:
+        except ValueError as error:
             # content or arguments that do not parse: deltaflow's operators report it, typed, with the text
+            if self._raise_parse_errors:
+                raise _content_invalid(getattr(response, "output_text", ""), error) from error
             return cast(
                 "ParsedResponse[object]",
                 parse_response(text_format=omit, response=response, input_tools=()),
@@ -323,6 +380,7 @@ class ResponseState:
 
     def _place(self, output_index: int, item: Any) -> None:
         assert self.snapshot is not None  # noqa: S101 - _start ran first
+        self._open_texts.clear()  # an item replaced: its parts are no longer where text goes
         previous = self._items.get(output_index)
         if previous is not None and previous in self.snapshot.output:
             self.snapshot.output[self.snapshot.output.index(previous)] = item
@@ -367,6 +425,8 @@ class ResponseState:
                 event=event,
                 response=self.partial_response(),
             )
+        if part_type == "output_text" and type(part.__dict__.get("text")) is str:
+            self._open_texts[event.output_index, event.content_index] = part.__dict__
         return part
 
     def _function_call(self, event: Any) -> Any:
@@ -382,6 +442,14 @@ class ResponseState:
                 response=self.partial_response(),
             )
         return item
+
+
+def _content_invalid(text: str, error: ValueError) -> ContentInvalidError:
+    found = getattr(error, "errors", None)
+    errors = found() if callable(found) else []  # pydantic's, when it is one
+    return ContentInvalidError(
+        f"the output does not parse: {error}", text=text, errors=errors, choice_index=0
+    )
 
 
 def _check_indexes(event: Any) -> None:

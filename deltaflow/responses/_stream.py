@@ -25,8 +25,8 @@ from typing import Any, Generic, Self, cast
 
 from openai.types.chat import ChatCompletionChunk, ParsedChatCompletion
 from openai.types.responses import ParsedResponse
-from reactivex import abc
-from reactivex.subject import Subject
+from reactivex import Observable, Observer, abc
+from reactivex.disposable import Disposable
 from typing_extensions import TypeVar
 
 from deltaflow.errors import ParseError, StreamClosedError, StreamContractError, ToolArgumentsError
@@ -76,7 +76,11 @@ class _Core(Generic[TextFormatT]):
             raise ValueError(f"parse_errors must be 'raise' or 'keep', not {parse_errors!r}")
         tools = list(tools) if tools is not None else None
         # openai's conversion for its parser (pydantic tools keep their model), chat's shape for the chain
-        self._state = ResponseState(text_format=text_format, input_tools=responses_tools(tools))
+        self._state = ResponseState(
+            text_format=text_format,
+            input_tools=responses_tools(tools),
+            raise_parse_errors=not deltaflow_events,
+        )
         self._starting_after = starting_after
         self._openai_events = openai_events
         self._deltaflow_events = deltaflow_events
@@ -84,9 +88,10 @@ class _Core(Generic[TextFormatT]):
         self._content_is_parsed = inspect.isclass(text_format)
         self._out: list[BaseEvent] = []
         self._chain_error: BaseException | None = None
-        self._subject: Subject[Any] = Subject()
+        self._inlet: abc.ObserverBase[Any] = Observer()
         chain = to_events(tools=chat_tools(tools), response_format=text_format)
-        self._subject.pipe(chain).subscribe(self._out.append, self._chain_failed)
+        # the chain's own source: what it subscribes with is where chunks are pushed (one call, no Subject)
+        Observable(self._attach).pipe(chain).subscribe(self._out.append, self._chain_failed)
         self._handlers: dict[str, list[Callable[..., Any]]] = {}
         self._observers: list[abc.ObserverBase[Any]] = []
         self._completion: ParsedChatCompletion[object] | None = None
@@ -96,6 +101,12 @@ class _Core(Generic[TextFormatT]):
         self._finished = False
         self._closed = False
         self._awaiting: list[Any] = []
+
+    def _attach(
+        self, observer: abc.ObserverBase[Any], scheduler: abc.SchedulerBase | None = None
+    ) -> Disposable:
+        self._inlet = observer
+        return Disposable()
 
     def _chain_failed(self, error: Exception) -> None:
         self._chain_error = error
@@ -135,7 +146,7 @@ class _Core(Generic[TextFormatT]):
         state = self._state
         try:
             helper = state.handle(raw)
-        except StreamContractError as error:
+        except (StreamContractError, ParseError) as error:
             self._fail(error)
             return self._drain()
         except (AttributeError, TypeError, KeyError, IndexError, ValueError) as error:
@@ -153,10 +164,17 @@ class _Core(Generic[TextFormatT]):
             self._provider_error = self._provider_error or raw
         elif kind == "response.failed":
             self._provider_error = raw
-        push, validate = self._subject.on_next, ChatCompletionChunk.model_validate
+        if not self._deltaflow_events:
+            # openai's events only: deltaflow's operators have nothing to say to anyone, and do not run
+            state.chunks.clear()
+            if self._starting_after is not None:
+                return [event for event in helper if (event.sequence_number or 0) > self._starting_after]
+            return helper
+        push, validate = self._inlet.on_next, ChatCompletionChunk.model_validate
         for chunk in state.chunks:
-            # validated, not constructed as openai does (about 3 µs a chunk against 60): the state made it
-            push(validate(chunk))
+            # a dict validated, not constructed as openai does (about 3 µs a chunk against 60), or a
+            # text delta's chunk, built by the state
+            push(validate(chunk) if type(chunk) is dict else chunk)
         state.chunks.clear()
         if self._starting_after is not None:
             helper = [event for event in helper if (event.sequence_number or 0) > self._starting_after]
@@ -181,17 +199,20 @@ class _Core(Generic[TextFormatT]):
         return events
 
     def _fail(self, error: BaseException) -> None:
-        self._subject.on_error(error)  # type: ignore[arg-type]  # the chain attaches the chat completion
+        self._inlet.on_error(error)  # type: ignore[arg-type]  # the chain attaches the chat completion
         self._chain_error = self._chain_error or error
 
     def _ended(self) -> list[Any]:
         """The source ended: close the chain, with the provider's failure if there was one."""
         if self._chain_error is None:
             failure = self._provider_failure()
+            if not self._deltaflow_events:  # no chain ran: the failure is only raised
+                self._chain_error = failure
+                return []
             if failure is not None:
                 self._fail(failure)  # the chain reports it as its last event: an ``error`` event
                 return self._drain()
-            self._subject.on_completed()
+            self._inlet.on_completed()
         return self._drain()
 
     def _provider_failure(self) -> ResponseFailed | None:
@@ -307,7 +328,9 @@ class ResponseStream(_Core[TextFormatT]):
         starting_after: hand out only openai's events after this sequence number (a resumed stream).
         openai_events: hand out openai's events; False hands out deltaflow's only, ``chunk`` events (the
             chat view of each raw event) included: what a ``ChatStream`` yields (a relay, a durable log).
-        deltaflow_events: hand out deltaflow's events; False is openai's helper exactly.
+        deltaflow_events: hand out deltaflow's events; False is openai's helper exactly, and cheaper:
+            deltaflow's operators do not run (sinks get nothing), a text that fails ``text_format`` raises
+            ``ContentInvalidError`` where openai raises pydantic's ``ValidationError`` (both ValueErrors).
         parse_errors: ``raise`` a ``ParseError`` at the end for text or arguments that fail to parse,
             or ``keep`` going.
     """

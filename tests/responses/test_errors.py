@@ -174,3 +174,20 @@ def test_the_recorded_error_stream() -> None:
     assert isinstance(error, responses.ResponseFailed)
     assert error.error["code"] == "insufficient_quota"  # type: ignore[index]
     assert len([e for e in got if e.type.startswith("response.") or hasattr(e, "param")]) == len(events)
+
+
+def test_openai_events_only_still_end_typed(client: openai.OpenAI) -> None:
+    """``deltaflow_events=False`` (no operators run): a failure and an unparsable text still end typed."""
+
+    class Answer(BaseModel):
+        text: str
+
+    _, error = _read(responses.stream(client, model="failed", input="hi", deltaflow_events=False))
+    assert isinstance(error, responses.ResponseFailed)
+    assert error.response is not None
+    _, error = _read(
+        responses.stream(client, model="text", input="hi", text_format=Answer, deltaflow_events=False)
+    )
+    assert isinstance(error, errors.ContentInvalidError)
+    assert isinstance(error, ValueError)  # as openai's pydantic ValidationError
+    assert error.text == "Hello there, general Kenobi."
