@@ -61,7 +61,15 @@ def _events(reads: Iterable[bytes], decoder: SSEDecoder) -> Iterator[Any]:
             if sse.data.startswith("[DONE]"):
                 return
             yield event_from_json(sse.data)
-    for sse in decoder.flush():
+    yield from _flushed(decoder)
+
+
+def _flushed(decoder: SSEDecoder) -> Iterator[Any]:
+    """The end of the body: an event cut mid-line is a broken connection, not an event."""
+    events = decoder.flush()
+    if decoder.ended_mid_line:
+        raise StreamInterrupted("the body ended in the middle of an event")
+    for sse in events:
         if not sse.data.startswith("[DONE]"):
             yield event_from_json(sse.data)
 
@@ -134,9 +142,8 @@ class AsyncResponseRequest:
                     if sse.data.startswith("[DONE]"):
                         return
                     yield event_from_json(sse.data)
-            for sse in decoder.flush():
-                if not sse.data.startswith("[DONE]"):
-                    yield event_from_json(sse.data)
+            for event in _flushed(decoder):
+                yield event
         except Exception as error:
             translated = _translated(error)
             if translated is error:

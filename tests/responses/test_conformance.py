@@ -16,6 +16,7 @@ import pytest
 from pydantic import BaseModel
 
 from deltaflow import responses
+from deltaflow.events import BaseEvent
 from deltaflow.replay import ReplayServer, Scenario
 from tests.responses.scripted import fetched, scripted, served
 
@@ -84,6 +85,11 @@ def test_same_events_and_final_response_as_openai(server: ReplayServer, name: st
         got = stream.get_final_response()
     assert got.model_dump(mode="json", warnings=False) == final.model_dump(mode="json", warnings=False)
     assert got.output_text == final.output_text
+    # and with deltaflow's events beside them (the default): openai's are the same, in the same order
+    with responses.stream(client, model=name, input="hi") as both:
+        theirs_among = [event for event in both if not isinstance(event, BaseEvent)]
+        assert _comparable(theirs_among, expected)[0] == _comparable(events, expected)[0]
+        assert both.get_final_response().model_dump(warnings=False) == got.model_dump(warnings=False)
 
 
 @pytest.mark.parametrize("name", ["text", "tool-calls", "reasoning-then-text"])

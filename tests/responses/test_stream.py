@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import json
+import socket
+import threading
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -92,3 +95,45 @@ def test_a_body_that_is_not_an_event_stream_is_typed() -> None:
         stream = responses.stream(client, model="m", input="hi")
         with pytest.raises(errors.StreamContractError):
             list(stream)
+
+
+def _serve_once(body: bytes) -> tuple[str, threading.Thread]:
+    """A one-request HTTP server on loopback answering 200 with ``body`` whole (Content-Length), then closing."""
+    listener = socket.create_server(("127.0.0.1", 0))
+
+    def answer() -> None:
+        with listener, listener.accept()[0] as connection:
+            connection.settimeout(5)
+            request = b""
+            while b"\r\n\r\n" not in request:
+                request += connection.recv(65536)
+            head, _, rest = request.partition(b"\r\n\r\n")
+            length = int(
+                next(
+                    line.split(b":")[1]
+                    for line in head.split(b"\r\n")
+                    if line.lower().startswith(b"content-length")
+                )
+            )
+            while len(rest) < length:
+                rest += connection.recv(65536)
+            headers = f"HTTP/1.1 200 OK\r\ncontent-type: text/event-stream\r\ncontent-length: {len(body)}\r\nconnection: close\r\n\r\n"
+            connection.sendall(headers.encode() + body)
+
+    thread = threading.Thread(target=answer, daemon=True)
+    thread.start()
+    return f"http://127.0.0.1:{listener.getsockname()[1]}/v1", thread
+
+
+def test_a_body_cut_mid_event_is_stream_interrupted() -> None:
+    """The body ends in the middle of an event's line: ``StreamInterrupted``, what arrived kept."""
+    events = scripted(TEXT)
+    body = "".join(f"event: {e['type']}\ndata: {json.dumps(e)}\n\n" for e in events[:6])
+    body += 'event: response.output_text.delta\ndata: {"type":"response.output_te'
+    url, thread = _serve_once(body.encode())
+    client = openai.OpenAI(base_url=url, api_key="sk-test", max_retries=0)
+    with pytest.raises(errors.StreamInterrupted) as raised:
+        list(responses.stream(client, model="m", input="hi"))
+    thread.join(5)
+    assert raised.value.completion is not None
+    assert raised.value.completion.choices[0].message.content == TEXT[:8]
