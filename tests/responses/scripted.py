@@ -169,3 +169,46 @@ def fetched() -> dict[str, list[dict[str, Any]]]:
             continue  # pretty-printed across lines: not a chunk-per-line recording
         recordings[path.name.removesuffix(".chunks.txt")] = events
     return recordings
+
+
+def vllm_reasoning(reasoning: str, text: str) -> list[dict[str, Any]]:
+    """vLLM's shape, hand-made after vllm-project/vllm#24938 and #35184 (their pasted streams): a reasoning item
+    with ``response.reasoning_part.added/.done`` (types openai's SDK does not have) around ``reasoning_text``
+    deltas whose ``content_index`` counts up with every delta, then the message as OpenAI sends it."""
+    answer = scripted(text)
+    reasoning_item = {"id": "rs_vllm", "type": "reasoning", "summary": [], "content": []}
+    common = {"item_id": "rs_vllm", "output_index": 0}
+    pieces = _pieces(reasoning, 5)
+    events = [
+        answer[0],
+        answer[1],
+        {"type": "response.output_item.added", "output_index": 0, "item": reasoning_item},
+        {
+            "type": "response.reasoning_part.added",
+            **common,
+            "content_index": 0,
+            "part": {"type": "reasoning_text", "text": ""},
+        },
+        *(
+            {"type": "response.reasoning_text.delta", **common, "content_index": number, "delta": piece}
+            for number, piece in enumerate(pieces)
+        ),
+        {"type": "response.reasoning_text.done", **common, "content_index": len(pieces), "text": reasoning},
+        {
+            "type": "response.reasoning_part.done",
+            **common,
+            "content_index": 0,
+            "part": {"type": "reasoning_text", "text": reasoning},
+        },
+    ]
+    finished = {**reasoning_item, "content": [{"type": "reasoning_text", "text": reasoning}]}
+    events.append({"type": "response.output_item.done", "output_index": 0, "item": finished})
+    # the message moves to output index 1
+    for event in answer[2:]:
+        moved = {**event}
+        if "output_index" in moved:
+            moved["output_index"] = 1
+        if moved["type"] == "response.completed":
+            moved["response"] = {**moved["response"], "output": [finished, *moved["response"]["output"]]}
+        events.append(moved)
+    return numbered(events)

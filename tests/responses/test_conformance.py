@@ -18,7 +18,7 @@ from pydantic import BaseModel
 from deltaflow import responses
 from deltaflow.events import BaseEvent
 from deltaflow.replay import ReplayServer, Scenario
-from tests.responses.scripted import fetched, scripted, served
+from tests.responses.scripted import fetched, scripted, served, vllm_reasoning
 
 SCRIPTED: dict[str, list[dict[str, Any]]] = {
     "text": scripted("The quick brown fox jumps over the lazy dog."),
@@ -26,6 +26,7 @@ SCRIPTED: dict[str, list[dict[str, Any]]] = {
     "tool-calls": scripted(None, calls=[("get_weather", '{"city":"Paris"}'), ("get_time", '{"tz":"CET"}')]),
     "refusal": scripted(None, refusal="I can't help with that."),
     "unicode": scripted("héllo \u2028 wörld 🌍 " * 5, chunk_size=3),
+    "vllm-reasoning-parts": vllm_reasoning("The user says hello. Say hello in one word.", "Hello!"),
 }
 RECORDINGS = {**SCRIPTED, **{f"fetched-{name}": events for name, events in fetched().items()}}
 
@@ -166,6 +167,19 @@ def test_deltaflow_events_say_what_the_response_says(server: ReplayServer) -> No
     assert done.completion.choices[0].finish_reason == "stop"
     assert done.completion.id == final.id
     assert events[-1].type == "completion.done"
+
+
+def test_vllm_reasoning_parts_become_reasoning_events(server: ReplayServer) -> None:
+    """vLLM's ``reasoning_part.*`` pass through typed and its ``reasoning_text`` deltas are reasoning."""
+    with responses.stream(_client(server), model="vllm-reasoning-parts", input="hi") as stream:
+        events = list(stream)
+        final = stream.get_final_response()
+    parts = [e for e in events if e.type.startswith("response.reasoning_part.")]
+    assert [type(e) for e in parts] == [responses.UnknownResponseEvent] * 2
+    assert [e.reasoning for e in events if e.type == "reasoning.done"] == [
+        "The user says hello. Say hello in one word."
+    ]
+    assert final.output_text == "Hello!"
 
 
 def test_tool_calls_come_with_parsed_arguments(server: ReplayServer) -> None:

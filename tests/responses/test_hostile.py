@@ -11,12 +11,13 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from deltaflow import errors, responses
-from tests.responses.scripted import fetched, numbered, response, scripted
+from tests.responses.scripted import fetched, numbered, response, scripted, vllm_reasoning
 
 RECORDINGS = [
     scripted("Hello, hostile world.", reasoning="plan", calls=[("f", '{"a":1}')]),
     scripted(None, refusal="no"),
     scripted('{"a":[1,2]}', end="incomplete"),
+    vllm_reasoning("think", "ok"),
     *fetched().values(),
 ]
 TYPED = (errors.DeltaflowError, openai.LengthFinishReasonError, openai.ContentFilterFinishReasonError)
