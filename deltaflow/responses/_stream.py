@@ -30,7 +30,7 @@ from reactivex.disposable import Disposable
 from typing_extensions import TypeVar
 
 from deltaflow.errors import ParseError, StreamClosedError, StreamContractError, ToolArgumentsError
-from deltaflow.events import BaseEvent, CompletionDone, ErrorReported
+from deltaflow.events import BaseEvent, ChunkReceived, CompletionDone, ErrorReported
 from deltaflow.operators import to_events
 from deltaflow.responses._errors import ResponseContractError, ResponseFailed, ResponseIncomplete
 from deltaflow.responses._request import responses_tools
@@ -95,6 +95,7 @@ class _Core(Generic[TextFormatT]):
         self._handlers: dict[str, list[Callable[..., Any]]] = {}
         self._observers: list[abc.ObserverBase[Any]] = []
         self._completion: ParsedChatCompletion[object] | None = None
+        self._latest_chunk: ChunkReceived | None = None
         self._provider_error: Any = None
         self._failed_parse: ParseError | None = None
         self._error: BaseException | None = None
@@ -132,6 +133,18 @@ class _Core(Generic[TextFormatT]):
             raise StreamClosedError("the stream was closed before its end")
         self._handlers.setdefault(event_type, []).append(callback)
         return self
+
+    @property
+    def current_completion_snapshot(self) -> ParsedChatCompletion[object]:
+        """The response so far as a chat completion (as ``ChatStream``'s): what the durable log keeps."""
+        if self._completion is not None:
+            return self._completion
+        if self._latest_chunk is not None:
+            return self._latest_chunk.snapshot
+        completion = getattr(self._error or self._chain_error, "completion", None)
+        if completion is not None:
+            return completion  # type: ignore[no-any-return]
+        raise StreamContractError("no event has arrived yet")
 
     @property
     def current_response_snapshot(self) -> ParsedResponse[object]:
@@ -187,10 +200,13 @@ class _Core(Generic[TextFormatT]):
             return []
         events = out[:] if self._deltaflow_events else []
         for event in events:
-            if type(event) is CompletionDone:
-                self._completion = event.completion
-            elif type(event) is ErrorReported:
-                error = event.exception
+            kind = type(event)
+            if kind is ChunkReceived:
+                self._latest_chunk = event  # type: ignore[assignment]  # told by its class
+            elif kind is CompletionDone:
+                self._completion = event.completion  # type: ignore[attr-defined]  # told by its class
+            elif kind is ErrorReported:
+                error = event.exception  # type: ignore[attr-defined]  # told by its class
                 if isinstance(error, ToolArgumentsError) or (
                     isinstance(error, ParseError) and self._content_is_parsed
                 ):
