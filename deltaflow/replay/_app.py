@@ -17,7 +17,7 @@ from starlette.types import Receive, Scope, Send
 from ._completion import assemble_completion
 from ._fault import FAULT_HEADER, Fault
 from ._journal import RecordedRequest, RequestJournal
-from ._responses import RESPONSES_PATHS, completed_response
+from ._responses import RESPONSES_PATHS, completed_response, retrieve_body
 from ._scenario import Scenario
 from ._stream import ReplayStream, StreamRegistry, error_chunk
 
@@ -70,6 +70,7 @@ class ReplayApp:
         self._ids = itertools.count(1)
         paths = ("/v1/chat/completions", "/chat/completions")
         routes = [Route(path, self._chat, methods=["POST"]) for path in (*paths, *RESPONSES_PATHS)]
+        routes += [Route(f"{path}/{{response_id}}", self._chat, methods=["GET"]) for path in RESPONSES_PATHS]
         self._app = Starlette(routes=routes)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -98,10 +99,14 @@ class ReplayApp:
     async def _answer(self, request: Request, record: RecordedRequest) -> Response:
         if self._api_key is not None and request.headers.get("authorization") != f"Bearer {self._api_key}":
             return _error(401, "Incorrect API key provided.", "invalid_request_error", "invalid_api_key")
-        try:
-            body = await request.json()
-        except ValueError:
-            return _error(400, "the request body is not JSON", "invalid_request_error", None)
+        if request.method == "GET":
+            # a stored response streamed again (GET /v1/responses/{id}?stream=true): the id names the scenario
+            body: Any = retrieve_body(request.path_params["response_id"], request.query_params)
+        else:
+            try:
+                body = await request.json()
+            except ValueError:
+                return _error(400, "the request body is not JSON", "invalid_request_error", None)
         if not isinstance(body, dict):
             return _error(400, "the request body is not a JSON object", "invalid_request_error", None)
         record.body = body
@@ -117,7 +122,7 @@ class ReplayApp:
                 return _error(400, f"bad {FAULT_HEADER} header: {exc}", "invalid_request_error", None)
         record.fault = fault
         request_id = {"x-request-id": f"req_replay_{next(self._ids)}"}
-        responses_api = request.url.path in RESPONSES_PATHS
+        responses_api = request.url.path.startswith(RESPONSES_PATHS)
         if body.get("stream"):
             return ReplayStream(
                 scenario,

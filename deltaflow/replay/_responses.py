@@ -12,7 +12,13 @@ from deltaflow.pipeline._sse import ServerSentEvent
 from ._scenario import Scenario, ScenarioOptions
 from ._wire import ReplayItem, encode_chunk
 
-__all__ = ["RESPONSES_PATHS", "completed_response", "response_error_event", "scripted_response"]
+__all__ = [
+    "RESPONSES_PATHS",
+    "completed_response",
+    "response_error_event",
+    "retrieve_body",
+    "scripted_response",
+]
 
 RESPONSES_PATHS = ("/v1/responses", "/responses")
 
@@ -40,6 +46,11 @@ def response_error_event(
         "sequence_number": sent,
     }
     return ServerSentEvent(event="error", data=encode_chunk(payload))
+
+
+def retrieve_body(response_id: str, query: Mapping[str, str]) -> dict[str, Any]:
+    """A ``GET /v1/responses/{id}`` as a request body: the id stands for the model (the scenario)."""
+    return {"model": response_id, "response_id": response_id, "stream": query.get("stream") == "true"}
 
 
 def completed_response(events: tuple[ReplayItem, ...]) -> dict[str, Any] | None:

@@ -246,3 +246,20 @@ def test_a_scenario_without_a_response_is_a_server_error() -> None:
     """A non-streaming request for a scenario with no lifecycle event is answered 500, not made up."""
     with ReplayServer(Scenario.scripted("chat only")) as running, pytest.raises(openai.InternalServerError):
         _client(running).responses.create(model="m", input="hi")
+
+
+def test_resuming_a_stored_response_matches_openai(server: ReplayServer) -> None:
+    """``response_id`` + ``starting_after`` (GET /v1/responses/{id}): the same later events as openai's helper."""
+    client = _client(server)
+    with client.responses.stream(response_id="reasoning-then-text", starting_after=6) as theirs:
+        expected = list(theirs)
+        final = theirs.get_final_response()
+    with responses.stream(
+        client, response_id="reasoning-then-text", starting_after=6, deltaflow_events=False
+    ) as ours:
+        got = list(ours)
+        mine = ours.get_final_response()
+    assert _dumped(got) == _dumped(expected)
+    assert min(event.sequence_number for event in got) == 7
+    assert mine.model_dump(warnings=False) == final.model_dump(warnings=False)
+    assert server.requests[-1].method == "GET"
