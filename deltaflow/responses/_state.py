@@ -34,6 +34,7 @@ from openai.types.responses.parsed_response import (
     ParsedResponseFunctionToolCall,
     ParsedResponseOutputMessage,
 )
+from pydantic import BaseModel as PydanticBaseModel
 
 from deltaflow._openai_compat import construct
 from deltaflow.errors import ContentInvalidError
@@ -83,6 +84,10 @@ _COMPLETED = ("sequence_number", "type")
 
 _NEW_OBJECT = object.__new__
 _SET = object.__setattr__
+# pydantic's own slots, set through their descriptors: faster than object.__setattr__ by name
+_SET_FIELDS_SET = PydanticBaseModel.__dict__["__pydantic_fields_set__"].__set__
+_SET_EXTRA = PydanticBaseModel.__dict__["__pydantic_extra__"].__set__
+_SET_PRIVATE = PydanticBaseModel.__dict__["__pydantic_private__"].__set__
 
 
 def _pick(event: Any, names: tuple[str, ...]) -> dict[str, Any]:
@@ -93,14 +98,15 @@ def _pick(event: Any, names: tuple[str, ...]) -> dict[str, Any]:
 def _new(cls: type[Any], fields: dict[str, Any], fields_set: set[str] | None = None) -> Any:
     """One of openai's models from fields already typed, without validation or openai's ``construct``.
 
-    What ``model_construct`` leaves behind, set directly: openai's ``construct`` re-types every field
-    (about 10 µs an event), and these fields come typed from an event openai's types already built.
+    What ``model_construct`` leaves behind, set directly through pydantic's slots: openai's ``construct``
+    re-types every field (about 10 µs an event), and these fields come typed from an event openai's
+    types already built.
     """
     model = _NEW_OBJECT(cls)
     _SET(model, "__dict__", fields)
-    _SET(model, "__pydantic_fields_set__", set(fields) if fields_set is None else fields_set)
-    _SET(model, "__pydantic_extra__", {})
-    _SET(model, "__pydantic_private__", None)
+    _SET_FIELDS_SET(model, set(fields) if fields_set is None else fields_set)
+    _SET_EXTRA(model, {})
+    _SET_PRIVATE(model, None)
     return model
 
 
@@ -120,12 +126,15 @@ class ResponseState:
         text_format: object = None,
         input_tools: Iterable[Mapping[str, Any]] = (),
         raise_parse_errors: bool = False,
+        chat_view: bool = True,
     ) -> None:
         self.snapshot: ParsedResponse[object] | None = None
         self.completed: ParsedResponse[object] | None = None
         self.ended: Any = None
         self.chunks: list[Any] = []
         self._raise_parse_errors = raise_parse_errors
+        self._chat_view = chat_view
+        """Put the chat chunks in ``chunks``: False when no operator reads them (openai's events only)."""
         """No operator chain reads the chunks to report a parse failure: raise it here, typed, as openai."""
         self._text_format: Any = text_format if inspect.isclass(text_format) else None
         self._input_tools = list(input_tools)
@@ -144,6 +153,8 @@ class ResponseState:
     # -- the chat view ------------------------------------------------------------------------------
 
     def _chunk(self, delta: dict[str, Any] | None = None, finish_reason: str | None = None) -> None:
+        if not self._chat_view:
+            return
         snapshot = self.snapshot
         chunk: dict[str, Any] = {
             "id": getattr(snapshot, "id", None) or "resp",
@@ -161,6 +172,8 @@ class ResponseState:
 
     def _content_chunk(self, text: str) -> None:
         """The chunk of one text delta, the commonest by far: built directly, not validated from a dict."""
+        if not self._chat_view:
+            return
         template = self._template
         if not self._announced or template is None:
             self._chunk({"content": text})
@@ -178,7 +191,7 @@ class ResponseState:
             finish_reason = "tool_calls"
         self._chunk(finish_reason=finish_reason)
         usage = getattr(response, "usage", None)
-        if usage is not None:
+        if usage is not None and self._chat_view:
             chunk = dict(self.chunks[-1], choices=[], usage=_chat_usage(usage))
             self.chunks.append(chunk)
 
@@ -194,6 +207,9 @@ class ResponseState:
             if part is not None and type(delta) is str:
                 text = part["text"] = part["text"] + delta
                 self._content_chunk(delta)
+                if len(fields) == len(_TEXT_DELTA):
+                    # exactly openai's fields (extras live apart), the usual case: taken as they are
+                    return [_new(ResponseTextDeltaEvent, {**fields, "snapshot": text})]
                 return [
                     _new(
                         ResponseTextDeltaEvent,

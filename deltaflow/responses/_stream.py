@@ -80,6 +80,7 @@ class _Core(Generic[TextFormatT]):
             text_format=text_format,
             input_tools=responses_tools(tools),
             raise_parse_errors=not deltaflow_events,
+            chat_view=deltaflow_events,
         )
         self._starting_after = starting_after
         self._openai_events = openai_events
