@@ -8,6 +8,7 @@ from typing import Any
 import openai
 from typing_extensions import TypeVar
 
+from deltaflow.pipeline import ParseErrors
 from deltaflow.responses._request import AsyncResponseRequest, ResponseRequest, request_params
 from deltaflow.responses._stream import AsyncResponseStream, ResponseStream
 
@@ -47,7 +48,7 @@ def stream(
     starting_after: int | None = None,
     openai_events: bool = True,
     deltaflow_events: bool = True,
-    parse_errors: str = "raise",
+    parse_errors: ParseErrors = "raise",
     **create_params: Any,
 ) -> ResponseStream[TextFormatT]:
     """``client.responses.stream(...)``, answered by deltaflow: the same parameters and events, and more.
@@ -80,7 +81,7 @@ def astream(
     starting_after: int | None = None,
     openai_events: bool = True,
     deltaflow_events: bool = True,
-    parse_errors: str = "raise",
+    parse_errors: ParseErrors = "raise",
     **create_params: Any,
 ) -> AsyncResponseStream[TextFormatT]:
     """The async twin of ``stream``: ``async with deltaflow.responses.astream(client, ...) as stream``."""

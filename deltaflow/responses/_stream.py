@@ -32,6 +32,7 @@ from typing_extensions import TypeVar
 from deltaflow.errors import ParseError, StreamClosedError, StreamContractError, ToolArgumentsError
 from deltaflow.events import BaseEvent, ChunkReceived, CompletionDone, ErrorReported
 from deltaflow.operators import to_events
+from deltaflow.pipeline import ParseErrors
 from deltaflow.responses._errors import ResponseContractError, ResponseFailed, ResponseIncomplete
 from deltaflow.responses._request import responses_tools
 from deltaflow.responses._state import ResponseState
@@ -70,7 +71,7 @@ class _Core(Generic[TextFormatT]):
         starting_after: int | None,
         openai_events: bool,
         deltaflow_events: bool,
-        parse_errors: str,
+        parse_errors: ParseErrors,
     ) -> None:
         if parse_errors not in ("raise", "keep"):
             raise ValueError(f"parse_errors must be 'raise' or 'keep', not {parse_errors!r}")
@@ -361,7 +362,7 @@ class ResponseStream(_Core[TextFormatT]):
         starting_after: int | None = None,
         openai_events: bool = True,
         deltaflow_events: bool = True,
-        parse_errors: str = "raise",
+        parse_errors: ParseErrors = "raise",
     ) -> None:
         super().__init__(
             text_format=text_format,
@@ -468,7 +469,7 @@ class AsyncResponseStream(_Core[TextFormatT]):
         starting_after: int | None = None,
         openai_events: bool = True,
         deltaflow_events: bool = True,
-        parse_errors: str = "raise",
+        parse_errors: ParseErrors = "raise",
     ) -> None:
         super().__init__(
             text_format=text_format,
