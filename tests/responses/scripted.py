@@ -14,8 +14,10 @@ from typing import Any
 from deltaflow.pipeline import ServerSentEvent
 from deltaflow.replay import Scenario
 
+SHARED = Path(__file__).resolve().parents[3] / "shared" / "fixtures" / "responses-api"
+"""Where the shared fixtures keep the recordings from public repositories (MANIFEST.md beside them)."""
 FETCHED = Path(__file__).parent / "recordings_fetched"
-"""Recordings from public repositories (see MANIFEST.md there), kept out of git; tests skip without them."""
+"""The same recordings fetched beside the tests, kept out of git; used when the shared folder lacks them."""
 
 
 def response(status: str = "in_progress", output: list[Any] | None = None, **extra: Any) -> dict[str, Any]:
@@ -160,7 +162,8 @@ def served(events: Iterable[dict[str, Any]], **options: Any) -> Scenario:
 def fetched() -> dict[str, list[dict[str, Any]]]:
     """The fetched recordings that are whole JSON lines, by name (none when they are absent)."""
     recordings: dict[str, list[dict[str, Any]]] = {}
-    for path in sorted(FETCHED.glob("*.chunks.txt")):
+    folder = SHARED if SHARED.is_dir() else FETCHED
+    for path in sorted(folder.glob("*.chunks.txt")):
         try:
             events = [
                 json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()
