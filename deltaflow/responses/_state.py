@@ -256,17 +256,10 @@ class ResponseState:
             self._chunk({"refusal": event.delta})
             return [event]
         if kind == "response.output_text.done":
-            item = self._message(event)
-            try:
-                parsed = parse_text(
-                    event.text, text_format=self._format(), phase=getattr(item, "phase", None)
-                )
-            except ValueError as error:
-                # openai's helper raises here, mid-stream; deltaflow's operators report it typed, at the end
-                if self._raise_parse_errors:
-                    raise _content_invalid(event.text, error) from error
-                parsed = None
-            return [_new(ResponseTextDoneEvent, {**_pick(event, _TEXT_DONE), "parsed": parsed})]
+            return self._text_done(event)
+        if kind == "response.function_call_arguments.done":
+            self._catch_up_arguments(event)
+            return [event]
         if kind == "response.output_item.added":
             self._item_added(event)
             if event.item is None:
@@ -444,6 +437,50 @@ class ResponseState:
         if part_type == "output_text" and type(part.__dict__.get("text")) is str:
             self._open_texts[event.output_index, event.content_index] = part.__dict__
         return part
+
+    def _text_done(self, event: Any) -> list[Any]:
+        """``output_text.done``: the text parsed into ``text_format`` as openai's helper parses it."""
+        item = self._message(event)
+        self._catch_up_text(event)
+        try:
+            parsed = parse_text(event.text, text_format=self._format(), phase=getattr(item, "phase", None))
+        except ValueError as error:
+            # openai's helper raises here, mid-stream; deltaflow's operators report it typed, at the end
+            if self._raise_parse_errors:
+                raise _content_invalid(event.text, error) from error
+            parsed = None
+        return [_new(ResponseTextDoneEvent, {**_pick(event, _TEXT_DONE), "parsed": parsed})]
+
+    def _catch_up_text(self, event: Any) -> None:
+        """``output_text.done`` with text the deltas never brought (a server that sends no deltas): the rest.
+
+        Some servers stream only ``created``, ``output_text.done`` and ``completed``
+        (Sophomoresty/gemini-web2api#57); the text is in the snapshot and the chat view all the same.
+        """
+        text = event.text
+        if type(text) is not str:
+            return
+        part = self._text_part(event, "output_text")
+        fields = part.__dict__
+        so_far = fields.get("text") or ""
+        if len(text) > len(so_far) and text.startswith(so_far):
+            fields["text"] = text
+            self._chunk({"content": text[len(so_far) :]})
+
+    def _catch_up_arguments(self, event: Any) -> None:
+        """``function_call_arguments.done`` with arguments no delta brought: the rest, as one delta."""
+        arguments = getattr(event, "arguments", None)
+        if type(arguments) is not str:
+            return
+        item = self._function_call(event)
+        fields = item.__dict__
+        so_far = fields.get("arguments") or ""
+        if len(arguments) > len(so_far) and arguments.startswith(so_far):
+            fields["arguments"] = arguments
+            index = self._tool_index[event.output_index]
+            self._chunk(
+                {"tool_calls": [{"index": index, "function": {"arguments": arguments[len(so_far) :]}}]}
+            )
 
     def _function_call(self, event: Any) -> Any:
         item = self._items.get(event.output_index)
