@@ -62,3 +62,19 @@ def test_several_choices_are_refused(env: ReplayServer, capsys: pytest.CaptureFi
     assert run(["chat", "hi", "--api", "responses", "-n", "2"]) == 1
     assert "-n is not available with --api responses" in capsys.readouterr().err
     assert len(env.requests) == count
+
+
+def test_chat_schema_goes_as_the_responses_text_format(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """``--schema`` with ``--api responses``: sent as ``text.format`` json_schema, the answer checked against it."""
+    schema = {"type": "object", "properties": {"city": {"type": "string"}}, "required": ["city"]}
+    path = tmp_path / "place.json"
+    path.write_text(json.dumps(schema), encoding="utf-8")
+    with ReplayServer(served(scripted('{"city":"Paris"}'))) as running:
+        monkeypatch.setenv("OPENAI_API_KEY", "sk-test")
+        monkeypatch.setenv("OPENAI_BASE_URL", running.base_url)
+        assert run(["chat", "where?", "--api", "responses", "--schema", str(path)]) == 0
+        text_format = running.requests[-1].body["text"]["format"]
+    assert text_format == {"type": "json_schema", "name": "place", "schema": schema, "strict": True}
+    assert "Paris" in capsys.readouterr().out
