@@ -6,7 +6,7 @@ import importlib
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from deltaflow import dialects, errors, events, operators, recipes, sinks
+    from deltaflow import dialects, errors, events, operators, recipes, responses, sinks
     from deltaflow.pipeline import (
         AsyncChatStream,
         AsyncChunkRequest,
@@ -39,11 +39,12 @@ __all__ = [
     "from_sse",
     "operators",
     "recipes",
+    "responses",
     "sinks",
     "stream",
 ]
 
-_SUBMODULES = frozenset({"dialects", "errors", "events", "operators", "recipes", "sinks"})
+_SUBMODULES = frozenset({"dialects", "errors", "events", "operators", "recipes", "responses", "sinks"})
 
 
 def __getattr__(name: str) -> Any:

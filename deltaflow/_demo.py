@@ -1,8 +1,9 @@
 """``deltaflow demo``: a scripted session from the embedded replay server, no key and no network.
 
-Three requests go through the real openai client over loopback and the full pipeline, drawn by
+Four requests go through the real openai client over loopback and the full pipeline, drawn by
 the console sink: an answer with reasoning streamed apart, a tool call run locally with its
-result fed back to the model, and a structured output filling in as it streams.
+result fed back to the model, a structured output filling in as it streams, and one answer from
+the Responses API (``POST /v1/responses``), drawn by the same sink from the same events.
 """
 
 from __future__ import annotations
@@ -12,10 +13,10 @@ from typing import Any
 import openai
 from pydantic import BaseModel
 
-from deltaflow import sinks
+from deltaflow import responses, sinks
 from deltaflow.pipeline import ChatStream, stream
 from deltaflow.recipes import tool_loop
-from deltaflow.replay import ReplayServer, Scenario
+from deltaflow.replay import ReplayServer, Scenario, scripted_response
 
 __all__ = ["run_demo"]
 
@@ -48,9 +49,12 @@ def _router(tokens_per_second: float | None) -> Any:
         ),
         "tool-answer": Scenario.scripted("It is 18.5 °C and sunny in Paris right now.", **pace),
         "structured": Scenario.scripted(forecast.model_dump_json(), **pace),
+        "responses": scripted_response("Bonjour! The Responses API streams the same events.", **pace),
     }
 
     def route(request: dict[str, Any]) -> Scenario:
+        if "input" in request:  # POST /v1/responses
+            return scenarios["responses"]
         if request.get("model") == "demo-tools":
             answered = any(message.get("role") == "tool" for message in request.get("messages", []))
             return scenarios["tool-answer" if answered else "tool-call"]
@@ -64,7 +68,7 @@ def _title(text: str) -> None:
 
 
 def run_demo(*, fast: bool = False) -> int:
-    """Run the three scripted requests; ``fast`` drops the pacing (for tests)."""
+    """Run the four scripted requests; ``fast`` drops the pacing (for tests)."""
     with ReplayServer(_router(None if fast else 80.0)) as server:
         client = openai.OpenAI(base_url=server.base_url, api_key="demo-key-not-sent-anywhere")
         print(f"replay server on {server.base_url}: the real openai client, no key, no network")
@@ -90,4 +94,12 @@ def run_demo(*, fast: bool = False) -> int:
         with structured.subscribe(sinks.console()) as running:
             forecast = running.get_final_completion().choices[0].message.parsed
         print(f"parsed: {forecast!r}")
+
+        _title("4. the Responses API, the same events")
+        answer: responses.ResponseStream[None] = responses.stream(
+            client, model="demo", input="Say hello in French."
+        )
+        with answer.subscribe(sinks.console()) as running:
+            final = running.get_final_response()
+        print(f"response {final.id}: {final.usage.output_tokens if final.usage else 0} output tokens")
     return 0

@@ -28,5 +28,8 @@ def test_demo_shows_reasoning_a_tool_round_trip_and_structured_output() -> None:
         "parsed: Forecast(city='Oslo', celsius=-3.5, sky='clear and cold', next_days=['snow', 'snow', 'sun'])"
         in out
     )
-    assert out.count("── finish: stop") == 3
+    assert "── 4. the Responses API, the same events" in out
+    assert "Bonjour! The Responses API streams the same events." in out
+    assert "response resp_replay_1: 13 output tokens" in out
+    assert out.count("── finish: stop") == 4
     assert "demo-key" not in out + result.stderr

@@ -11,7 +11,12 @@ PUBLIC = {
     "deltaflow": [
         "AsyncChatStream", "AsyncChunkRequest", "ChatStream", "ChunkRequest", "achunks_from_sse", "astream",
         "chunks_from_jsonl", "chunks_from_sse", "dialects", "errors", "events", "from_chunks", "from_jsonl",
-        "from_sse", "operators", "recipes", "sinks", "stream",
+        "from_sse", "operators", "recipes", "responses", "sinks", "stream",
+    ],
+    "deltaflow.responses": [
+        "AsyncResponseRequest", "AsyncResponseStream", "ResponseContractError", "ResponseFailed",
+        "ResponseIncomplete", "ResponseRequest", "ResponseState", "ResponseStream", "UnknownResponseEvent", "astream",
+        "event_from_dict", "event_from_json", "request_params", "stream",
     ],
     "deltaflow.operators": [
         "ChoiceStream", "RefusalMode", "accumulate", "assemble_tool_calls", "check_finish_reasons",

@@ -94,6 +94,12 @@ def _live_options(parser: argparse.ArgumentParser) -> None:
         help="seconds without a chunk before giving up, the first one included; keep-alive comments and "
         "pings do not count; after 5 s a line on stderr says what is awaited (default: %(default)g)",
     )
+    parser.add_argument(
+        "--api",
+        choices=["chat", "responses"],
+        default="chat",
+        help="POST /v1/chat/completions or /v1/responses (default: %(default)s)",
+    )
 
 
 def _schema_format(path: str | None) -> dict[str, Any] | None:
@@ -164,13 +170,15 @@ def _schema_problem(completion: Any, validator: Any) -> str | None:
     return None
 
 
-def _answer(arguments: argparse.Namespace, extra_observers: tuple[Any, ...] = ()) -> str | None:
+def _answer(
+    arguments: argparse.Namespace, extra_observers: tuple[Any, ...] = (), raw_events: Any = None
+) -> str | None:
     """Stream the answer through the chosen view; return what was wrong with it, if anything.
 
     What went wrong inside a stream that ended (error events, an answer that fails the schema) is returned
     rather than raised, so that ``record`` can tell a complete recording of a bad answer from a cut one.
     """
-    from deltaflow.pipeline import ChatStream, stream  # noqa: PLC0415 - imported once the arguments are known good
+    from deltaflow.pipeline import stream  # noqa: PLC0415 - imported once the arguments are known good
 
     from ._drive import drive  # noqa: PLC0415
     from ._views import ErrorLog, json_logger, views  # noqa: PLC0415
@@ -185,15 +193,21 @@ def _answer(arguments: argparse.Namespace, extra_observers: tuple[Any, ...] = ()
     request: dict[str, Any] = {"n": arguments.n} if arguments.n > 1 else {}
     idle_timeout = arguments.idle_timeout
     client = _client(arguments.base_url, connect_timeout=arguments.timeout, idle_timeout=idle_timeout)
-    chat: ChatStream[Any] = stream(
-        client,
-        model=arguments.model,
-        messages=messages,
-        response_format=schema,
-        dialect=arguments.dialect,
-        idle_timeout=idle_timeout,
-        **request,
-    )
+    chat: Any
+    if getattr(arguments, "api", "chat") == "responses":
+        from ._responses import responses_stream  # noqa: PLC0415
+
+        chat = responses_stream(arguments, client, messages, schema, raw_events)
+    else:
+        chat = stream(
+            client,
+            model=arguments.model,
+            messages=messages,
+            response_format=schema,
+            dialect=arguments.dialect,
+            idle_timeout=idle_timeout,
+            **request,
+        )
     errors = ErrorLog()
     notice = WaitNotice(str(client.base_url), idle_timeout)
     observers = [
@@ -259,10 +273,19 @@ def record(arguments: argparse.Namespace) -> int:
         raise CommandError(f"cannot write {target}: {error.strerror or error}") from error
     # a temporary file is private (0600); the recording gets the mode any new file would
     Path(partial.name).chmod(0o666 & ~_umask())
-    recorder = sinks.jsonl(partial, what="chunks")
     kept = f"the {{}} chunks received are in {target} (a cut-short recording)"
+    responses_api = getattr(arguments, "api", "chat") == "responses"
+    if responses_api:
+        from ._responses import RawEventRecorder  # noqa: PLC0415
+
+        # the Responses API's raw events, not chunks: what the replay server serves on /v1/responses
+        recorder: Any = RawEventRecorder(partial)
+        observers: tuple[Any, ...] = ()
+    else:
+        recorder = sinks.jsonl(partial, what="chunks")
+        observers = (recorder,)
     try:
-        problem = _answer(arguments, (recorder,))
+        problem = _answer(arguments, observers, recorder if responses_api else None)
     except Exception as error:
         if recorder.lines:
             raise CommandError(describe(error, "record") + "; " + kept.format(recorder.lines)) from error

@@ -10,6 +10,7 @@ from ._app import ReplayApp, ScenarioSource
 from ._fault import FAULT_HEADER, Fault, FaultKind
 from ._journal import RecordedRequest
 from ._recordings import load_recording
+from ._responses import scripted_response
 from ._samples import SAMPLE_SCRIPTS, Samples, sample_text
 from ._scenario import Scenario, ScenarioOptions
 from ._scripted import scripted_chunks
@@ -33,5 +34,6 @@ __all__ = [
     "load_recording",
     "sample_text",
     "scripted_chunks",
+    "scripted_response",
     "serve",
 ]

@@ -17,6 +17,7 @@ from starlette.types import Receive, Scope, Send
 from ._completion import assemble_completion
 from ._fault import FAULT_HEADER, Fault
 from ._journal import RecordedRequest, RequestJournal
+from ._responses import RESPONSES_PATHS, completed_response, retrieve_body
 from ._scenario import Scenario
 from ._stream import ReplayStream, StreamRegistry, error_chunk
 
@@ -54,7 +55,7 @@ def _error_status(error: Mapping[str, Any]) -> int:
 
 
 class ReplayApp:
-    """Answers ``POST /v1/chat/completions`` (and ``/chat/completions``) from scenarios.
+    """Answers ``POST /v1/chat/completions`` and ``/v1/responses`` (also without ``/v1``) from scenarios.
 
     Args:
         scenarios: what to answer; see ``ScenarioSource``. The models it serves by name (a mapping's keys,
@@ -79,7 +80,8 @@ class ReplayApp:
         self._ids = itertools.count(1)
         self._models = _served_models(scenarios)
         paths = ("/v1/chat/completions", "/chat/completions")
-        routes = [Route(path, self._chat, methods=["POST"]) for path in paths]
+        routes = [Route(path, self._chat, methods=["POST"]) for path in (*paths, *RESPONSES_PATHS)]
+        routes += [Route(f"{path}/{{response_id}}", self._chat, methods=["GET"]) for path in RESPONSES_PATHS]
         routes += [Route(path, self._list_models, methods=["GET"]) for path in ("/v1/models", "/models")]
         self._app = Starlette(routes=routes)
 
@@ -124,10 +126,14 @@ class ReplayApp:
     async def _answer(self, request: Request, record: RecordedRequest) -> Response:
         if (refused := self._unauthorized(request)) is not None:
             return refused
-        try:
-            body = await request.json()
-        except ValueError:
-            return _error(400, "the request body is not JSON", "invalid_request_error", None)
+        if request.method == "GET":
+            # a stored response streamed again (GET /v1/responses/{id}?stream=true): the id names the scenario
+            body: Any = retrieve_body(request.path_params["response_id"], request.query_params)
+        else:
+            try:
+                body = await request.json()
+            except ValueError:
+                return _error(400, "the request body is not JSON", "invalid_request_error", None)
         if not isinstance(body, dict):
             return _error(400, "the request body is not a JSON object", "invalid_request_error", None)
         record.body = body
@@ -145,6 +151,7 @@ class ReplayApp:
                 return _error(400, f"bad {FAULT_HEADER} header: {exc}", "invalid_request_error", None)
         record.fault = fault
         request_id = {"x-request-id": f"req_replay_{next(self._ids)}"}
+        responses_api = request.url.path.startswith(RESPONSES_PATHS)
         if body.get("stream"):
             return ReplayStream(
                 scenario,
@@ -153,7 +160,13 @@ class ReplayApp:
                 journal=self.journal,
                 registry=self.streams,
                 headers=request_id,
+                responses_api=responses_api,
             )
+        if responses_api:
+            response = completed_response(scenario.events)
+            if response is None:
+                return _error(500, "replay: this scenario has no response", "server_error", None)
+            return JSONResponse(response, headers=request_id)
         return await self._complete(scenario, fault, request_id)
 
     @staticmethod

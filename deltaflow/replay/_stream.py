@@ -17,6 +17,7 @@ from deltaflow.pipeline._sse import ServerSentEvent
 
 from ._fault import Fault
 from ._journal import RecordedRequest, RequestJournal
+from ._responses import response_error_event
 from ._scenario import Scenario
 from ._wire import DONE, Comment, ReplayItem, encode_chunk, encode_item
 
@@ -93,12 +94,14 @@ class ReplayStream(Response):
         journal: RequestJournal,
         registry: StreamRegistry,
         headers: Mapping[str, str],
+        responses_api: bool = False,
     ) -> None:
         self._scenario = scenario
         self._fault = fault
         self._record = record
         self._journal = journal
         self._registry = registry
+        self._responses_api = responses_api
         self.status_code = 200
         self.background = None
         self.init_headers({"cache-control": "no-cache", **headers})
@@ -146,8 +149,12 @@ class ReplayStream(Response):
                 elif fault.kind == "malformed":
                     await self._body(send, _MALFORMED)
                 else:
-                    error = ServerSentEvent(data=encode_chunk(error_chunk(fault.error, scenario.events)))
                     self._complete = True
+                    if self._responses_api:  # an error event, and no [DONE]: the Responses API has none
+                        error = response_error_event(fault.error, scenario.events, sent)
+                        await self._body(send, encode_item(error))
+                        break
+                    error = ServerSentEvent(data=encode_chunk(error_chunk(fault.error, scenario.events)))
                     await self._body(send, encode_item(error) + encode_item(DONE))
                     break
             delay = scenario.ttft if sent == 0 else interval

@@ -1,0 +1,64 @@
+"""The durable log takes a Responses stream unchanged: its events logged, one terminal entry."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from typing import Any
+
+import openai
+
+from deltaflow import responses
+from deltaflow.durable import MemoryEventLog, produce
+from deltaflow.durable._follow import Idle, follow, start_position
+from deltaflow.replay import FAULT_HEADER, ReplayServer
+from tests.responses.scripted import scripted, served
+
+ANSWER = "Logged, then read back by id."
+
+
+async def _entries(log: MemoryEventLog, stream_id: str) -> list[Any]:
+    position = await start_position(log, stream_id, None)
+    return [item async for item in follow(log, stream_id, position, idle=0.05) if not isinstance(item, Idle)]
+
+
+def test_a_responses_stream_is_logged_whole_then_done() -> None:
+    """``produce`` over a Responses stream (deltaflow's events): every event in order, then ``done``."""
+    with ReplayServer(served(scripted(ANSWER))) as running:
+        client = openai.OpenAI(base_url=running.base_url, api_key="sk-test", max_retries=0)
+
+        async def run() -> tuple[str, list[Any]]:
+            log = MemoryEventLog()
+            stream = responses.stream(client, model="m", input="hi", openai_events=False)
+            outcome = await produce(log, await log.claim("r1"), stream)  # type: ignore[arg-type]
+            return outcome, await _entries(log, "r1")
+
+        outcome, logged = asyncio.run(run())
+    assert outcome == "done"
+    assert json.loads(logged[-1].data) == {"ok": True, "outcome": "done"}
+    kinds = [entry.kind for entry in logged[:-1]]
+    assert kinds[-1] == "completion.done"
+    assert "chunk" not in kinds
+    assert "".join(json.loads(e.data)["delta"] for e in logged if e.kind == "content.delta") == ANSWER
+
+
+def test_a_failed_response_is_logged_as_an_error_with_its_completion() -> None:
+    """An injected ``error`` event: the log ends ``error`` with the partial completion."""
+    with ReplayServer(served(scripted(ANSWER))) as running:
+        client = openai.OpenAI(base_url=running.base_url, api_key="sk-test", max_retries=0)
+        headers = {FAULT_HEADER: "error-after=6;error-message=overloaded"}
+
+        async def run() -> tuple[str, list[Any]]:
+            log = MemoryEventLog()
+            stream = responses.stream(
+                client, model="m", input="hi", openai_events=False, extra_headers=headers
+            )
+            outcome = await produce(log, await log.claim("r2"), stream)  # type: ignore[arg-type]
+            return outcome, await _entries(log, "r2")
+
+        outcome, logged = asyncio.run(run())
+    assert outcome == "error"
+    final = json.loads(logged[-1].data)
+    assert final["outcome"] == "error"
+    assert "overloaded" in json.dumps(final)
+    assert final["completion"]["choices"][0]["message"]["content"] == ANSWER[:8]
