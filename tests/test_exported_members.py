@@ -56,7 +56,7 @@ PUBLIC = {
     "deltaflow.replay": [
         "FAULT_HEADER", "SAMPLE_SCRIPTS", "Comment", "Fault", "FaultKind", "RecordedRequest", "ReplayApp", "ReplayItem",
         "ReplayServer", "Samples", "Scenario", "ScenarioOptions", "ScenarioSource", "load_recording", "sample_text",
-        "scripted_chunks", "serve",
+        "scripted_chunks", "scripted_response", "serve",
     ],
     "deltaflow.sinks": [
         "CallbackSink", "ConsoleSink", "FanOut", "JsonlSink", "LogSink", "MetricsSink", "OtelSink", "Policy", "Sink",

@@ -14,6 +14,7 @@ from importlib import resources
 from typing import Any, Unpack
 
 from ._recordings import parse_jsonl
+from ._responses import scripted_response
 from ._scenario import Scenario, ScenarioOptions
 from ._scripted import scripted_chunks
 from ._wire import encode_chunk
@@ -68,14 +69,22 @@ class Samples:
         self._scenarios = {
             name: Scenario(parse_jsonl(sample_text(name)), **options) for name in SAMPLE_SCRIPTS
         }
+        # the Responses API (POST /v1/responses) gets the samples' text answers as its own events (tool
+        # calls and refusals are sampled for Chat Completions only)
+        self._responses = {
+            name: scripted_response(script["content"], model=name, **options)
+            for name, script in SAMPLE_SCRIPTS.items()
+            if script["content"]
+        }
         self.models: tuple[str, ...] = tuple(self._scenarios)
 
     def __call__(self, request: dict[str, Any]) -> Scenario:
         """The sample the request's model names, or the one its shape asks for."""
+        scenarios = self._responses if "input" in request else self._scenarios
         model = request.get("model")
-        if isinstance(model, str) and model in self._scenarios:
-            return self._scenarios[model]
-        return self._scenarios[self.fitting(request)]
+        if isinstance(model, str) and model in scenarios:
+            return scenarios[model]
+        return scenarios.get(self.fitting(request)) or scenarios["text"]
 
     @staticmethod
     def fitting(request: Mapping[str, Any]) -> str:
@@ -86,6 +95,7 @@ class Samples:
                 isinstance(message, dict) and message.get("role") == "tool" for message in messages
             )
             return "tool-answer" if answered else "tool-call"
-        if request.get("response_format"):
-            return "structured"
+        text_format = request.get("text")
+        if request.get("response_format") or (isinstance(text_format, dict) and text_format.get("format")):
+            return "structured"  # Chat Completions' response_format, or the Responses API's text.format
         return "reasoning"

@@ -132,3 +132,18 @@ def test_an_unknown_model_is_a_404_that_lists_the_served_ones() -> None:
         client.chat.completions.create(model="greting", messages=ASK, stream=True)
     assert "The model `greting` does not exist" in raised.value.message
     assert "Served here: greeting, weather." in raised.value.message
+
+
+def test_the_responses_api_gets_the_samples_too(client: openai.OpenAI) -> None:
+    """``deltaflow serve`` without a file answers POST /v1/responses: the text sample by default, the
+    structured one for a ``text_format``, each read by openai's own Responses helper."""
+    from deltaflow import responses  # noqa: PLC0415
+
+    with client.responses.stream(model="gpt-4o-mini", input="Hi") as theirs:
+        assert theirs.get_final_response().output_text == SAMPLE_SCRIPTS["reasoning"]["content"]
+    with client.responses.stream(model="text", input="Hi") as theirs:
+        assert theirs.get_final_response().output_text == SAMPLE_SCRIPTS["text"]["content"]
+    with responses.stream(client, model="gpt-4o-mini", input="Weather?", text_format=Weather) as ours:
+        assert ours.get_final_response().output_parsed == Weather(city="Paris", celsius=18.5)
+    with client.responses.stream(model="refusal", input="Hi") as theirs:  # no text sample: the text one
+        assert theirs.get_final_response().output_text == SAMPLE_SCRIPTS["text"]["content"]
