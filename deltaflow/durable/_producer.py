@@ -10,8 +10,7 @@ from typing import Any
 
 from deltaflow.errors import DeltaflowError, EventLogError
 from deltaflow.events import ErrorReported
-from deltaflow.pipeline import AsyncChatStream, ChatStream
-from deltaflow.recipes._event_sources import EventSource, events_of
+from deltaflow.recipes._event_sources import AnyEventStream, EventSource, events_of
 from deltaflow.recipes._relay_wire import COMPACTED_FIELDS, failure_payload
 
 from ._log import EventLog, Lease, Outcome, aborted_payload
@@ -37,7 +36,7 @@ class _Watch:
 async def produce(
     log: EventLog,
     lease: Lease,
-    stream: ChatStream[Any] | AsyncChatStream[Any],
+    stream: AnyEventStream,
     *,
     exclude: frozenset[str] = frozenset({"chunk"}),
 ) -> Outcome:
@@ -207,8 +206,10 @@ async def _finish_quietly(log: EventLog, lease: Lease, payload: str) -> None:
         await log.finish(lease, payload)
 
 
-def _snapshot(stream: ChatStream[Any] | AsyncChatStream[Any]) -> dict[str, Any] | None:
+def _snapshot(stream: AnyEventStream) -> dict[str, Any] | None:
     try:
-        return stream.current_completion_snapshot.model_dump(mode="json")
+        snapshot = stream.current_completion_snapshot
     except DeltaflowError:  # no chunk had arrived
         return None
+    dumped: dict[str, Any] = snapshot.model_dump(mode="json")
+    return dumped

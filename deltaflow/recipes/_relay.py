@@ -29,16 +29,14 @@ from deltaflow._asgi import (
     until_disconnected,
 )
 from deltaflow.events import BaseEvent, ErrorReported
-from deltaflow.pipeline import AsyncChatStream, ChatStream
-from deltaflow.recipes._event_sources import EventSource, events_of
+from deltaflow.recipes._event_sources import AnyEventStream, EventSource, events_of
 from deltaflow.recipes._relay_wire import DONE_EVENT, encode_event, failure_payload
 from deltaflow.wire._choice import check_format, encoder_for, event_data, wire_request
 from deltaflow.wire._encoder import WireEncoder, WireFormat, sse_data
 
 __all__ = ["RelayEndpoint", "StreamFactory", "relay_endpoint"]
 
-AnyChatStream: TypeAlias = ChatStream[Any] | AsyncChatStream[Any]
-StreamFactory: TypeAlias = Callable[[dict[str, Any]], AnyChatStream | Awaitable[AnyChatStream]]
+StreamFactory: TypeAlias = Callable[[dict[str, Any]], AnyEventStream | Awaitable[AnyEventStream]]
 """Makes the stream for one HTTP request from its JSON body: sync or ``async def``."""
 
 

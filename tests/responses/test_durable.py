@@ -30,7 +30,7 @@ def test_a_responses_stream_is_logged_whole_then_done() -> None:
         async def run() -> tuple[str, list[Any]]:
             log = MemoryEventLog()
             stream = responses.stream(client, model="m", input="hi", openai_events=False)
-            outcome = await produce(log, await log.claim("r1"), stream)  # type: ignore[arg-type]
+            outcome = await produce(log, await log.claim("r1"), stream)
             return outcome, await _entries(log, "r1")
 
         outcome, logged = asyncio.run(run())
@@ -53,7 +53,7 @@ def test_a_failed_response_is_logged_as_an_error_with_its_completion() -> None:
             stream = responses.stream(
                 client, model="m", input="hi", openai_events=False, extra_headers=headers
             )
-            outcome = await produce(log, await log.claim("r2"), stream)  # type: ignore[arg-type]
+            outcome = await produce(log, await log.claim("r2"), stream)
             return outcome, await _entries(log, "r2")
 
         outcome, logged = asyncio.run(run())
@@ -62,3 +62,20 @@ def test_a_failed_response_is_logged_as_an_error_with_its_completion() -> None:
     assert final["outcome"] == "error"
     assert "overloaded" in json.dumps(final)
     assert final["completion"]["choices"][0]["message"]["content"] == ANSWER[:8]
+
+
+def test_an_async_responses_stream_with_openai_events_is_logged_as_deltaflow_events() -> None:
+    """``astream`` as made (openai's events in): the log holds deltaflow's events, then ``done``."""
+    with ReplayServer(served(scripted(ANSWER))) as running:
+
+        async def run() -> tuple[str, list[Any]]:
+            client = openai.AsyncOpenAI(base_url=running.base_url, api_key="sk-test", max_retries=0)
+            log = MemoryEventLog()
+            stream = responses.astream(client, model="m", input="hi")
+            outcome = await produce(log, await log.claim("r3"), stream)
+            return outcome, await _entries(log, "r3")
+
+        outcome, logged = asyncio.run(run())
+    assert outcome == "done"
+    assert not [entry.kind for entry in logged if entry.kind.startswith("response.")]
+    assert "".join(json.loads(e.data)["delta"] for e in logged if e.kind == "content.delta") == ANSWER

@@ -99,3 +99,22 @@ def test_relay_reads_back_equal_events(server: ReplayServer) -> None:
         back = list(relay_events(f"{relay.url}/relay", json={"input": "hi"}))
     assert _semantic(back) == _semantic(list(make({"input": "hi"})))
     assert back[-1].type == "completion.done"
+
+
+@pytest.mark.parametrize("twin", ["sync", "async"])
+def test_the_relay_takes_either_twin_as_made_with_openai_events(server: ReplayServer, twin: str) -> None:
+    """A Responses stream as ``responses.stream``/``astream`` make it (openai's events in): the relay
+    sends deltaflow's events only, read back equal to what a ``ChatStream`` of the same answer gives."""
+
+    def make(body: dict[str, Any]) -> Any:
+        if twin == "async":
+            client = openai.AsyncOpenAI(base_url=server.base_url, api_key="sk-test", max_retries=0)
+            return responses.astream(client, model="m", input=body["input"])
+        return responses.stream(_client(server), model="m", input=body["input"])
+
+    app = Starlette(routes=[Route("/relay", relay_endpoint(make), methods=["POST"])])
+    with AppServer(app) as relay:
+        back = list(relay_events(f"{relay.url}/relay", json={"input": "hi"}))
+    expected = list(responses.stream(_client(server), model="m", input="hi", openai_events=False))
+    assert _semantic(back) == _semantic(expected)
+    assert [event.type for event in back] == [event.type for event in expected if event.type != "chunk"]
