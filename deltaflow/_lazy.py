@@ -36,7 +36,7 @@ __all__ = [
     "build",
     "compute",
     "derive",
-    "refine_copy",
+    "refine",
     "set_pending",
     "with_pending",
 ]
@@ -221,11 +221,14 @@ def _read(of: tuple[LazyModel, str]) -> Any:
     return getattr(model, name)
 
 
+def _value(value: Any) -> Any:
+    return value
+
+
 def set_pending(model: ModelT, name: str, thunk: Thunk) -> ModelT:
     """Make field ``name`` of ``model`` pending, in place: only for a model nobody else holds yet.
 
-    Operator fusion uses it: an event made by a stage of the same fused chain has been seen by no
-    one outside the chain, so a later stage may fill in what it adds instead of deriving a copy.
+    That is, one made in the same fused chain (``deltaflow.operators._stage``).
     """
     model.__dict__.pop(name, None)
     try:
@@ -235,10 +238,19 @@ def set_pending(model: ModelT, name: str, thunk: Thunk) -> ModelT:
     return model
 
 
-def refine_copy(model: ModelT, name: str, function: Callable[[Any], Any], argument: Any) -> ModelT:
-    """A copy of ``model`` whose field ``name`` becomes ``function(((read the field of model), argument))``.
+def refine(
+    model: ModelT, name: str, function: Callable[[Any], Any], argument: Any, *, in_place: bool
+) -> ModelT:
+    """``model`` whose field ``name`` becomes ``function((thunk of the former value, argument))``.
 
-    ``function`` computes the field's former value with ``compute`` on that thunk when it needs it:
-    nothing is computed until the copy's field is read.
+    ``function`` computes the former value with ``compute`` on that thunk when it needs it: nothing
+    is computed until the field is read. ``in_place``: ``model`` itself, only for a model nobody
+    else holds yet (``set_pending``); else a copy, the model as it was left to whoever holds it.
     """
-    return with_pending(model, name, (function, ((_read, (model, name)), argument)))
+    if not in_place:
+        return with_pending(model, name, (function, ((_read, (model, name)), argument)))
+    pending = _pending_of(model)[0]
+    former = pending.get(name) if pending else None
+    if former is None:
+        former = (_value, model.__dict__[name])
+    return set_pending(model, name, (function, (former, argument)))

@@ -54,10 +54,8 @@ class _Accumulate(Stage):
 
     def __init__(self, observer: abc.ObserverBase[Any]) -> None:
         super().__init__(observer)
-        chain = self.chain
-        chain.makes_events = True
-        # the stages below were built first, the last first: their values go in in chain order
-        self.state = CompletionState(adders=chain.snapshot_adders[::-1])
+        self.chain.makes_events = True  # the events below are made here (operators/_stage.py)
+        self.state = CompletionState()
 
     def on_next(self, chunk: ChatCompletionChunk | RejectedChunk) -> None:
         chain = self.chain

@@ -86,7 +86,7 @@ def parse_partial_json(
     Snapshots (``chunk`` events, ``completion.done``) it passes on are copies that show ``parsed``;
     the events it was given are not changed, so other subscribers of the same upstream see only
     what their own operators add. (Fused below ``accumulate`` in one chain, which nobody else sees,
-    the accumulator makes the snapshots with ``parsed`` instead: see ``operators/_stage.py``.)
+    the events are filled in place instead: see ``operators/_stage.py``.)
 
     ::
 
@@ -180,8 +180,7 @@ class _Run(SnapshotAdder):
     __slots__ = ("config", "parsed_done", "parses", "refused", "rich")
 
     def __init__(self, config: _Config, observer: abc.ObserverBase[Any]) -> None:
-        # only a type response_format gives snapshots a ``parsed`` (openai's condition)
-        super().__init__(observer, adds_to_snapshots=config.rich)
+        super().__init__(observer)
         self.config = config
         # read on every delta: kept here rather than one attribute further
         self.rich = config.rich
