@@ -14,8 +14,8 @@ PUBLIC = {
         "from_sse", "operators", "recipes", "sinks", "stream",
     ],
     "deltaflow.operators": [
-        "ChoiceStream", "RefusalMode", "accumulate", "assemble_tool_calls", "check_finish_reasons",
-        "filter_refusals", "normalize", "parse_partial_json", "split_by_choice", "to_events",
+        "ChoiceStream", "RefusalMode", "accumulate", "assemble_tool_calls", "check_finish_reasons", "filter",
+        "filter_refusals", "map", "normalize", "parse_partial_json", "split_by_choice", "to_events",
     ],
     "deltaflow.events": [
         "EVENT_ALIASES", "BaseEvent", "ChoiceDone", "ChunkReceived", "CompletionDone", "ContentDelta", "ContentDone",
