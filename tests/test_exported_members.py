@@ -59,6 +59,10 @@ PUBLIC = {
     ],
     "deltaflow.cli": ["main"],
     "deltaflow.state": ["RejectedChunk"],
+    "deltaflow.testing": [
+        "OPENAI_EVENT_FIELDS", "CapturedEvents", "Run", "assert_same", "capture_events", "chat_chunks", "run_chain",
+        "run_chat_stream", "run_openai",
+    ],
     "deltaflow.sinks": [
         "CallbackSink", "ConsoleSink", "FanOut", "JsonlSink", "LogSink", "MetricsSink", "OtelSink", "Policy", "Sink",
         "Stall", "StreamMetrics", "callback", "console", "fan_out", "jsonl", "log", "metrics", "otel", "redact",
