@@ -62,7 +62,7 @@ class _Accumulate(Stage):
         if chain.ended:
             return
         if type(chunk) is not ChatCompletionChunk and isinstance(chunk, RejectedChunk):
-            self.report(
+            self.emit(
                 ErrorReported(
                     code="chunk_unrecognized", message=chunk.reason, detail=chunk.raw, exception=None
                 )
@@ -109,7 +109,7 @@ class _Accumulate(Stage):
         ]
         for index in unfinished:
             message = f"the stream ended without a finish reason for choice {index}: it may be cut short"
-            self.report(ErrorReported(code="finish_reason_missing", message=message, choice_index=index))
+            self.emit(ErrorReported(code="finish_reason_missing", message=message, choice_index=index))
         fields = {"type": "completion.done", "unfinished": bool(unfinished)}
         self.emit(build(CompletionDone, fields, {"completion": state.current}, state.lock))
         super().on_completed()

@@ -126,7 +126,7 @@ class _Assemble(SnapshotAdder):
             done, report = self._on_done(event)
             self.emit(done)
             if report is not None:
-                self.report(report)
+                self.emit(report)
         elif isinstance(event, CompletionDone):
             self.pass_completion(event)
         else:

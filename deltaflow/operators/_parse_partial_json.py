@@ -255,7 +255,7 @@ class _Run(SnapshotAdder):
                 ops = parser.feed(text)
             except JsonParseError as exc:
                 emit(event)
-                self.report(self._json_error(event, parse, exc))
+                self.emit(self._json_error(event, parse, exc))
                 return
             version = parser.version
             if version != versions[-1]:
@@ -306,7 +306,7 @@ class _Run(SnapshotAdder):
             parse.parser.finish()
         except JsonParseError as exc:
             emit(event)
-            self.report(self._json_error(event, parse, exc))
+            self.emit(self._json_error(event, parse, exc))
             return
         if not config.rich:
             emit(event)
@@ -317,7 +317,7 @@ class _Run(SnapshotAdder):
             parsed = validate_content(config.response_format, event.content)
         except ValidationError as exc:
             emit(event)
-            self.report(self._invalid_content_error(event, exc))
+            self.emit(self._invalid_content_error(event, exc))
             return
         parse.final = parsed
         if config.parsed_done:

@@ -39,7 +39,7 @@ them:
 
 The state of a chain is its subscription's own: nothing in it reaches another subscriber. The
 driver of the facades (``deltaflow/pipeline/_driver.py``) is the last observer of a chain it can
-connect whole, and takes the ``error`` events that do not end the stream from ``Stage.report``.
+connect whole.
 """
 
 from __future__ import annotations
@@ -50,7 +50,6 @@ from typing import Any, TypeVar
 from reactivex import Observable, abc
 
 from deltaflow._lazy import LazyModel, Thunk, refine, set_pending, with_pending
-from deltaflow.events import ErrorReported
 from deltaflow.operators._report import report_and_fail
 
 __all__ = ["ChainState", "Fused", "Stage"]
@@ -62,7 +61,7 @@ EventT = TypeVar("EventT", bound=LazyModel)
 class ChainState:
     """What the stages of one fused chain share (see the module's docstring)."""
 
-    __slots__ = ("ended", "makes_events", "reported")
+    __slots__ = ("ended", "makes_events")
 
     def __init__(self) -> None:
         self.ended = False
@@ -70,9 +69,6 @@ class ChainState:
         self.makes_events = False
         """Made in this chain: an ``accumulate`` stage is part of it, so the events the stages below
         it get are seen by nobody else yet and may be filled in place."""
-        self.reported: list[ErrorReported] | None = None
-        """Where the ``error`` events that do not end the stream go besides downstream (``Stage.report``),
-        when whoever drives the chain wants them without looking at every event (the facades' driver)."""
 
 
 class Stage(abc.ObserverBase[Any]):
@@ -116,13 +112,6 @@ class Stage(abc.ObserverBase[Any]):
         In place or on a copy, as ``with_lazy``.
         """
         return refine(event, name, function, argument, in_place=self.chain.makes_events)
-
-    def report(self, event: ErrorReported) -> None:
-        """Pass on an ``error`` event that does not end the stream, kept for the chain's driver too."""
-        reported = self.chain.reported
-        if reported is not None:
-            reported.append(event)
-        self.emit(event)
 
     def fail(self, error: Exception) -> None:
         """End the stream with ``error``, reported as an ``error`` event first."""

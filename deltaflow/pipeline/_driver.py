@@ -15,7 +15,7 @@ from typing import Any
 from reactivex import Observable, abc
 from reactivex.disposable import Disposable
 
-from deltaflow.events import BaseEvent, ErrorReported
+from deltaflow.events import BaseEvent
 from deltaflow.operators._stage import Fused
 
 __all__ = ["Chain", "Driver"]
@@ -28,9 +28,6 @@ class Driver(abc.ObserverBase[BaseEvent]):
 
     def __init__(self, chain: Chain) -> None:
         self._events: list[BaseEvent] = []
-        self.reported: list[ErrorReported] = []
-        """The ``error`` events among those out of the chain that did not end it (emptied by whoever
-        reads it): found without looking at every event."""
         self.error: BaseException | None = None
         self.completed = False
         self.finished = False
@@ -45,13 +42,10 @@ class Driver(abc.ObserverBase[BaseEvent]):
             # deltaflow's own operators all the way: their stages call each other and, last, this
             # driver directly
             head, _ = events.connect(self)
-            # the stages put them there as they pass them on (Stage.report)
-            head.chain.reported = self.reported
             self._inlet = head
             self._subscription = Disposable()
         else:
-            # a chain with reactivex's operators in it: every event is looked at
-            self.on_next = self._take  # type: ignore[method-assign]
+            # a chain with reactivex's operators in it: subscribed as any observable
             self._subscription = events.subscribe(self.on_next, self.on_error, self.on_completed)
         if self._inlet is not None:
             # the chain is connected: push straight into it (it takes nothing once it has ended)
@@ -91,11 +85,6 @@ class Driver(abc.ObserverBase[BaseEvent]):
     def on_next(self, event: BaseEvent) -> None:
         """An event came out of the chain."""
         self._events.append(event)
-
-    def _take(self, event: BaseEvent) -> None:
-        self._events.append(event)
-        if type(event) is ErrorReported:
-            self.reported.append(event)
 
     def on_error(self, error: Exception) -> None:
         """The chain failed."""
