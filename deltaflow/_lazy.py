@@ -249,8 +249,13 @@ def refine(
     """
     if not in_place:
         return with_pending(model, name, (function, ((_read, (model, name)), argument)))
-    pending = _pending_of(model)[0]
-    former = pending.get(name) if pending else None
-    if former is None:
-        former = (_value, model.__dict__[name])
-    return set_pending(model, name, (function, (former, argument)))
+    try:
+        pending = _get_pending(model)[0]
+    except AttributeError:  # no pending record yet (built with no lazy field, so with no lock either)
+        pending = {}
+        _set_pending(model, (pending, None))
+    former = pending.get(name)
+    if former is None:  # computed already, or never pending: its value is the former one
+        former = (_value, model.__dict__.pop(name))
+    pending[name] = (function, (former, argument))
+    return model

@@ -5,9 +5,10 @@ from __future__ import annotations
 import copy
 import pickle
 
+import pytest
 from pydantic import BaseModel
 
-from deltaflow._lazy import build
+from deltaflow._lazy import build, compute, refine
 from deltaflow.events import ContentDelta
 
 
@@ -43,3 +44,26 @@ def test_copies_and_pickles_keep_each_event_its_own() -> None:
     assert copy.deepcopy(second) == second
     assert pickle.loads(pickle.dumps(second)) == second
     assert second.snapshot == "b"
+
+
+def _shout(of: tuple[object, str]) -> str:
+    former, suffix = of
+    return str(compute(former)).upper() + suffix  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize("read_first", [False, True])
+@pytest.mark.parametrize("in_place", [False, True])
+def test_refine_builds_on_the_former_value_however_far_it_was_computed(
+    read_first: bool, in_place: bool
+) -> None:
+    """Pending, computed already, in place or on a copy: the refined field reads as function(former)."""
+    event = _delta(snapshot="ab")
+    if read_first:
+        assert event.snapshot == "ab"
+    refined = refine(event, "snapshot", _shout, "!", in_place=in_place)
+    assert (refined is event) is in_place
+    assert refined.snapshot == "AB!"
+    if not in_place:
+        assert event.snapshot == "ab"  # the copy leaves the original as it was
+    twice = refine(refined, "snapshot", _shout, "?", in_place=in_place)
+    assert twice.snapshot == "AB!?"
