@@ -16,7 +16,6 @@ from reactivex import Observable, abc
 from reactivex.disposable import Disposable
 
 from deltaflow.events import BaseEvent
-from deltaflow.operators._stage import Fused
 
 __all__ = ["Chain", "Driver"]
 
@@ -37,25 +36,16 @@ class Driver(abc.ObserverBase[BaseEvent]):
         self.on_next = self._events.append  # type: ignore[method-assign,assignment]
         inlet = Observable(self._attach)
         events = chain(inlet)
-        self._subscription: abc.DisposableBase
-        if isinstance(events, Fused) and events.root() is inlet:
-            # deltaflow's own operators all the way: their stages call each other and, last, this
-            # driver directly
-            head, _ = events.connect(self)
-            self._inlet = head
-            self._subscription = Disposable()
-        else:
-            # a chain with reactivex's operators in it: subscribed as any observable
-            self._subscription = events.subscribe(self.on_next, self.on_error, self.on_completed)
-        if self._inlet is not None:
-            # the chain is connected: push straight into it (it takes nothing once it has ended)
-            self.push = self._inlet.on_next  # type: ignore[method-assign,assignment]
+        # subscribed as any observable: a fused chain connects its own stages (operators/_stage.py)
+        self._subscription = events.subscribe(self.on_next, self.on_error, self.on_completed)
 
     def _attach(
         self, observer: abc.ObserverBase[Any], scheduler: abc.SchedulerBase | None = None
     ) -> Disposable:
         """The chain's source: keeps the observer that chunks are pushed to."""
         self._inlet = observer
+        # pushed straight into it from now on (it takes nothing once it has ended)
+        self.push = observer.on_next  # type: ignore[method-assign,assignment]
         return Disposable()
 
     def push(self, chunk: Any) -> None:
