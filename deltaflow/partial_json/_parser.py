@@ -928,52 +928,33 @@ class IncrementalJsonParser:
 
     # ------------------------------------------------------------------ snapshots
 
-    def _chain_specs(self, rec: _Record) -> list[tuple[_Frame, int, Any, Any]]:
-        """Open frames at ``rec``, outermost first: (frame, entries, extra key, extra).
-
-        The extra is the open child frame for all but the last, and the open number (or _ABSENT)
-        for the last.
-        """
-        frame, count, tail_key, tail = rec
-        specs: list[tuple[_Frame, int, Any, Any]] = [(frame, count, tail_key, tail)]
-        root = self._root
-        parent = frame.parent
-        while parent is not root and parent is not None:
-            specs.append((parent, frame.slot, frame.key, frame))
-            frame = parent
-            parent = frame.parent
-        specs.reverse()
-        return specs
-
     def _build(self, rec: _Record) -> Any:
         """Materialise ``rec``: the open containers copied afresh, the closed ones shared.
 
         Work proportional to the entries of the open containers, never to the text: a closed
-        sub-value is the same object in every snapshot (it is never changed once closed).
+        sub-value is the same object in every snapshot (it is never changed once closed). From the
+        deepest open container up, each copy goes into its parent's.
         """
-        frame, count, _, tail = rec
+        frame, entries, key, child = rec
         root = self._root
         if frame is root:
-            if count:
+            if entries:
                 return root.vals[0]
-            return None if tail is _ABSENT else tail
-        specs = self._chain_specs(rec)
-        # Innermost first, so each copy can be put into its parent's.
-        child: Any = _ABSENT
-        for index in range(len(specs) - 1, -1, -1):
-            spec_frame, entries, extra_key, extra = specs[index]
-            if index < len(specs) - 1:
-                extra = child
-            if spec_frame.is_obj:
-                if entries == len(spec_frame.keys) and len(spec_frame.obj) == entries:
-                    copy: Any = spec_frame.obj.copy()
+            return None if child is _ABSENT else child
+        while True:
+            if frame.is_obj:
+                if entries == len(frame.keys) and len(frame.obj) == entries:
+                    copy: Any = frame.obj.copy()
                 else:
-                    copy = dict(zip(spec_frame.keys[:entries], spec_frame.vals[:entries], strict=True))
-                if extra is not _ABSENT:
-                    copy[extra_key] = extra
+                    copy = dict(zip(frame.keys[:entries], frame.vals[:entries], strict=True))
+                if child is not _ABSENT:
+                    copy[key] = child
             else:
-                copy = spec_frame.vals[:entries]
-                if extra is not _ABSENT:
-                    copy.append(extra)
-            child = copy
-        return child
+                copy = frame.vals[:entries]
+                if child is not _ABSENT:
+                    copy.append(child)
+            parent = frame.parent
+            if parent is root or parent is None:
+                return copy
+            # the parent as of this version: its entries before this container, this copy last
+            child, key, entries, frame = copy, frame.key, frame.slot, parent
