@@ -191,6 +191,8 @@ class _Run(SnapshotAdder):
 
     def on_next(self, event: BaseEvent) -> None:
         """Handle one event of the upstream."""
+        if self.chain.ended:
+            return
         # exact types first: this runs for every event of the stream
         kind = type(event)
         if kind is ContentDelta:

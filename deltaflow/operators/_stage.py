@@ -34,8 +34,8 @@ them:
   being made, which the stages below may fill in.
 - **Ended** (``ChainState.ended``): no reactivex wrapper stops the stages above one that ends the
   stream from ``on_next`` (``Stage.fail``), so it marks the chain ended once the end has gone down,
-  and every stage's ``on_next`` takes nothing after that (``accumulate`` stops handing out the rest
-  of the chunk's events at once).
+  and every stage's ``on_next`` returns at once after that (its first line; ``accumulate`` also
+  stops handing out the rest of the chunk's events).
 
 The state of a chain is its subscription's own: nothing in it reaches another subscriber.
 
