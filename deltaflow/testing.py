@@ -35,7 +35,6 @@ from openai.types.chat import ChatCompletionChunk
 
 from deltaflow.events import BaseEvent
 from deltaflow.pipeline import ChatStream
-from deltaflow.replay import scripted_chunks
 
 __all__ = [
     "OPENAI_EVENT_FIELDS",
@@ -83,6 +82,9 @@ def chat_chunks(
     Raises:
         ValueError: ``chunk_size`` is not positive.
     """
+    # imported here: the replay package brings its server along, which a test of operators does not need
+    from deltaflow.replay import scripted_chunks  # noqa: PLC0415
+
     dicts = scripted_chunks(
         content,
         reasoning=reasoning,
