@@ -8,9 +8,11 @@ stream first, with the garbage collector off; the difference is one run's instru
 to openai is not the CPU-time ratio (openai's instructions, re-parsing and copying the whole
 message, wait on memory more than the interpreter's do); the goals are set in CPU time.
 
-Needs ``valgrind``; about 12 minutes, nearly all of it openai's run; not part of ``make bench``::
+Needs ``valgrind``; about 12 minutes, nearly all of it openai's run; not part of ``make bench``.
+``--deltaflow-only`` counts deltaflow's two sides alone (about 5 minutes; no ratio), which is how
+two versions of deltaflow compare::
 
-    python -m benchmarks.count_instructions
+    python -m benchmarks.count_instructions [--deltaflow-only]
 """
 
 from __future__ import annotations
@@ -70,8 +72,8 @@ def count(side: str, runs: int) -> int:
     return int(found.group(1))
 
 
-def main() -> dict[str, Any]:
-    """Count each side, print the table, write ``results/instructions.json``."""
+def main(deltaflow_only: bool = False) -> dict[str, Any]:
+    """Count each side, print the table, write ``results/instructions.json`` (not with ``deltaflow_only``)."""
     if shutil.which("valgrind") is None:
         print("valgrind is not installed (apt-get install valgrind): no instruction counts")
         return {}
@@ -79,7 +81,13 @@ def main() -> dict[str, Any]:
     from benchmarks.bench_structured_output import content_chunks  # noqa: PLC0415
 
     chunks = len(content_chunks(make_document(ITEMS)))
-    per_chunk = {name: (count(side, 1) - count(side, 0)) / chunks for name, side in SIDES.items()}
+    sides = {name: side for name, side in SIDES.items() if not (deltaflow_only and side == "openai")}
+    per_chunk = {name: (count(side, 1) - count(side, 0)) / chunks for name, side in sides.items()}
+    if deltaflow_only:
+        print(f"structured output, 74 KB, {chunks:,} chunks: instructions per chunk (callgrind)\n")
+        for name, value in per_chunk.items():
+            print(f"| {name} | {value:,.0f} |")
+        return {"chunks": chunks, "instructions_per_chunk": per_chunk}
     openai = per_chunk["openai ChatCompletionStreamState"]
     print(f"structured output, 74 KB, {chunks:,} chunks: instructions per chunk (callgrind)\n")
     print("| side | instructions/chunk | ratio |")
@@ -95,4 +103,4 @@ if __name__ == "__main__":
     if sys.argv[1:2] == ["--child"]:
         child(sys.argv[2], int(sys.argv[3]))
     else:
-        main()
+        main(deltaflow_only="--deltaflow-only" in sys.argv[1:])

@@ -15,9 +15,11 @@ same lock while a chunk's events are made.
 
 pydantic sees an ordinary model: ``model_dump``, ``==``, ``repr`` and copies compute the pending
 fields first. Models are built without validation (``build``): their fields must already hold
-values of the declared types. The pydantic slots a model built so has not set yet
-(``__pydantic_fields_set__``, ``__pydantic_extra__``, ``__pydantic_private__``) are filled in on
-first use, with what ``model_construct`` would have put there.
+values of the declared types. ``build`` constructs through pydantic's own state protocol
+(``__setstate__``, what ``copy`` and ``pickle`` rebuild a model with), handing it the state
+``model_construct`` would make: deltaflow writes none of pydantic's slots itself. It is not
+``model_construct`` because that one walks every field's aliases and defaults on each call: ten
+times the cost of an event, on every event (``benchmarks/RESULTS.md``).
 """
 
 from __future__ import annotations
@@ -34,7 +36,7 @@ __all__ = [
     "build",
     "compute",
     "derive",
-    "refine_copy",
+    "refine",
     "set_pending",
     "with_pending",
 ]
@@ -46,7 +48,6 @@ make than a ``functools.partial``, which matters on every chunk)."""
 ModelT = TypeVar("ModelT", bound="LazyModel")
 
 _new = object.__new__
-_set = object.__setattr__
 _SLOT_NAMES = frozenset({"_pending"})
 
 
@@ -68,8 +69,7 @@ class LazyModel(BaseModel):
         # field must stay an error for them
 
         def __getattr__(self, name: str) -> Any:
-            # runs only for names not found: a pending field (the usual case), or a pydantic slot
-            # that ``build`` left for later
+            # runs only for names not found: a pending field (the usual case), or pydantic's own
             try:
                 pending, lock = _get_pending(self)
             except AttributeError:
@@ -85,14 +85,6 @@ class LazyModel(BaseModel):
                 self.__dict__[name] = value
                 pending.pop(name, None)  # type: ignore[union-attr]
                 return value
-            if name == "__pydantic_fields_set__":
-                # a set of its own per model: pydantic updates it in model_copy(update=...)
-                fields_set = set(type(self).__pydantic_fields__)
-                _set(self, name, fields_set)
-                return fields_set
-            if name in ("__pydantic_extra__", "__pydantic_private__"):
-                _set(self, name, None)
-                return None
             return super().__getattr__(name)  # type: ignore[misc]
 
     def pending_fields(self) -> frozenset[str]:
@@ -154,8 +146,18 @@ class LazyModel(BaseModel):
 
 _get_pending = LazyModel.__dict__["_pending"].__get__
 _set_pending = LazyModel.__dict__["_pending"].__set__
-# the instance dict's own setter (a slot of pydantic's BaseModel): cheaper than object.__setattr__
-_set_dict = BaseModel.__dict__["__dict__"].__set__
+_restore = BaseModel.__setstate__
+_FIELDS_SET: dict[type[LazyModel], set[str]] = {}
+"""The fields set of the frozen models ``build`` makes, one per class: nothing changes it in place
+(pydantic's copies copy it before adding to it; a frozen model refuses ``setattr``)."""
+
+
+def _fields_set(cls: type[LazyModel]) -> set[str]:
+    fields_set = set(cls.__pydantic_fields__)
+    if cls.model_config.get("frozen"):
+        _FIELDS_SET[cls] = fields_set
+        return fields_set
+    return set(fields_set)  # a set of its own per model: a mutable one adds to it on setattr
 
 
 def _pending_of(model: LazyModel) -> tuple[dict[str, Thunk] | None, Any]:
@@ -175,7 +177,17 @@ def build(
     a pending field is computed.
     """
     model = _new(cls)
-    _set_dict(model, fields)
+    # the state model_construct would make: every field counts as set (the pending ones are, when
+    # read), no extra, no private attributes
+    _restore(
+        model,
+        {
+            "__dict__": fields,
+            "__pydantic_fields_set__": _FIELDS_SET.get(cls) or _fields_set(cls),
+            "__pydantic_extra__": None,
+            "__pydantic_private__": None,
+        },
+    )
     if lazy:
         _set_pending(model, (lazy, lock))
     return model
@@ -209,11 +221,14 @@ def _read(of: tuple[LazyModel, str]) -> Any:
     return getattr(model, name)
 
 
+def _value(value: Any) -> Any:
+    return value
+
+
 def set_pending(model: ModelT, name: str, thunk: Thunk) -> ModelT:
     """Make field ``name`` of ``model`` pending, in place: only for a model nobody else holds yet.
 
-    Operator fusion uses it: an event made by a stage of the same fused chain has been seen by no
-    one outside the chain, so a later stage may fill in what it adds instead of deriving a copy.
+    That is, one made in the same fused chain (``deltaflow.operators._stage``).
     """
     model.__dict__.pop(name, None)
     try:
@@ -223,10 +238,24 @@ def set_pending(model: ModelT, name: str, thunk: Thunk) -> ModelT:
     return model
 
 
-def refine_copy(model: ModelT, name: str, function: Callable[[Any], Any], argument: Any) -> ModelT:
-    """A copy of ``model`` whose field ``name`` becomes ``function(((read the field of model), argument))``.
+def refine(
+    model: ModelT, name: str, function: Callable[[Any], Any], argument: Any, *, in_place: bool
+) -> ModelT:
+    """``model`` whose field ``name`` becomes ``function((thunk of the former value, argument))``.
 
-    ``function`` computes the field's former value with ``compute`` on that thunk when it needs it:
-    nothing is computed until the copy's field is read.
+    ``function`` computes the former value with ``compute`` on that thunk when it needs it: nothing
+    is computed until the field is read. ``in_place``: ``model`` itself, only for a model nobody
+    else holds yet (``set_pending``); else a copy, the model as it was left to whoever holds it.
     """
-    return with_pending(model, name, (function, ((_read, (model, name)), argument)))
+    if not in_place:
+        return with_pending(model, name, (function, ((_read, (model, name)), argument)))
+    try:
+        pending = _get_pending(model)[0]
+    except AttributeError:  # no pending record yet (built with no lazy field, so with no lock either)
+        pending = {}
+        _set_pending(model, (pending, None))
+    former = pending.get(name)
+    if former is None:  # computed already, or never pending: its value is the former one
+        former = (_value, model.__dict__.pop(name))
+    pending[name] = (function, (former, argument))
+    return model

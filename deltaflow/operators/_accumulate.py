@@ -54,17 +54,15 @@ class _Accumulate(Stage):
 
     def __init__(self, observer: abc.ObserverBase[Any]) -> None:
         super().__init__(observer)
-        chain = self.chain
-        chain.makes_events = True
-        # the stages below were built first, the last first: their values go in in chain order
-        self.state = CompletionState(adders=chain.snapshot_adders[::-1])
+        self.chain.makes_events = True  # the events below are made here (operators/_stage.py)
+        self.state = CompletionState()
 
     def on_next(self, chunk: ChatCompletionChunk | RejectedChunk) -> None:
         chain = self.chain
         if chain.ended:
             return
         if type(chunk) is not ChatCompletionChunk and isinstance(chunk, RejectedChunk):
-            self.report(
+            self.emit(
                 ErrorReported(
                     code="chunk_unrecognized", message=chunk.reason, detail=chunk.raw, exception=None
                 )
@@ -111,7 +109,7 @@ class _Accumulate(Stage):
         ]
         for index in unfinished:
             message = f"the stream ended without a finish reason for choice {index}: it may be cut short"
-            self.report(ErrorReported(code="finish_reason_missing", message=message, choice_index=index))
+            self.emit(ErrorReported(code="finish_reason_missing", message=message, choice_index=index))
         fields = {"type": "completion.done", "unfinished": bool(unfinished)}
         self.emit(build(CompletionDone, fields, {"completion": state.current}, state.lock))
         super().on_completed()

@@ -118,6 +118,8 @@ class _Assemble(SnapshotAdder):
         self.calls: dict[tuple[int, int], _CallParse] = {}
 
     def on_next(self, event: BaseEvent) -> None:
+        if self.chain.ended:
+            return
         if isinstance(event, ToolCallDelta):
             self.emit(self._on_delta(event))
         elif isinstance(event, ChunkReceived):
@@ -126,7 +128,7 @@ class _Assemble(SnapshotAdder):
             done, report = self._on_done(event)
             self.emit(done)
             if report is not None:
-                self.report(report)
+                self.emit(report)
         elif isinstance(event, CompletionDone):
             self.pass_completion(event)
         else:

@@ -4,7 +4,9 @@
 snapshots of the events they pass on. The snapshot they start from is the upstream event's, which
 other subscribers of the same upstream (``share()``, ``publish()``) may read as well: each operator
 copies the path down to what it changes (the completion, a choice, its message, a tool call),
-proportional to the number of choices and calls, never to the text.
+proportional to the number of choices and calls, never to the text. The events that carry the
+snapshots are refined where they were made in the same fused chain, else copied
+(``Stage.refine``: the one rule of ``operators/_stage.py``).
 """
 
 from __future__ import annotations
@@ -15,7 +17,7 @@ from typing import Any
 from openai.types.chat import ParsedChatCompletion
 from reactivex import abc
 
-from deltaflow._lazy import Thunk, compute, refine_copy
+from deltaflow._lazy import Thunk, compute
 from deltaflow.events import ChunkReceived, CompletionDone
 from deltaflow.operators._stage import Stage
 
@@ -62,21 +64,17 @@ class SnapshotAdder(Stage):
 
     It numbers the ``chunk`` events that pass it (``chunks``: the number of the chunk being
     handled), passes on ``chunk`` and ``completion.done`` events whose snapshots show what
-    ``with_added`` adds, and adds the same to the completion an error carries when it passes. The
-    snapshots are copies; within a fused chain that holds ``accumulate``, they are made with the
-    values by the accumulator itself (``ChainState.snapshot_adders``): the events pass untouched.
+    ``with_added`` adds (computed when read), and adds the same to the completion an error carries
+    when it passes.
     """
 
     __slots__ = ("chunks", "latest_chunk")
 
-    def __init__(self, observer: abc.ObserverBase[Any], *, adds_to_snapshots: bool = True) -> None:
+    def __init__(self, observer: abc.ObserverBase[Any]) -> None:
         super().__init__(observer)
         self.chunks = 0
         self.latest_chunk: ChunkReceived | None = None
         """The last ``chunk`` event passed on: its snapshot is the completion an error reports."""
-        if adds_to_snapshots:
-            # an accumulate above, in the same fused chain, makes its snapshots with these values
-            self.chain.snapshot_adders.append(self.with_added)
 
     def with_added(
         self, completion: ParsedChatCompletion[object], chunk: int
@@ -91,16 +89,13 @@ class SnapshotAdder(Stage):
     def pass_chunk(self, event: ChunkReceived) -> None:
         """Number a ``chunk`` event and pass it on, its snapshot showing this stage's values."""
         self.chunks = chunk = self.chunks + 1
-        if not self.chain.makes_events:  # else accumulate's state adds them to the snapshot
-            event = refine_copy(event, "snapshot", self._added_to, chunk)
+        event = self.refine(event, "snapshot", self._added_to, chunk)
         self.latest_chunk = event
         self.emit(event)
 
     def pass_completion(self, event: CompletionDone) -> None:
         """Pass ``completion.done`` on, its completion showing this stage's final values."""
-        if not self.chain.makes_events:
-            event = refine_copy(event, "completion", self._added_to, None)
-        self.emit(event)
+        self.emit(self.refine(event, "completion", self._added_to, None))
 
     def latest_completion(self) -> ParsedChatCompletion[object] | None:
         """The completion as of the last chunk passed on, for an error this stage reports."""

@@ -1,24 +1,49 @@
-"""Operator fusion: deltaflow's operators, chained, call each other directly.
+"""Writing an operator: a ``Fused`` observable whose per-subscription work lives in a ``Stage``.
 
-Each operator keeps its per-subscription logic in a *stage*: an observer that forwards to the next
-observer. Subscribed on its own, a ``Fused`` observable is an ordinary reactivex ``Observable``.
-Chained below another ``Fused`` observable, the stages connect straight to each other when the
-chain is subscribed, so an event costs one method call per operator instead of three (reactivex
-wraps every subscriber in an ``AutoDetachObserver``; RxJava calls this operator fusion).
+The idiom, which every deltaflow operator but ``split_by_choice`` follows and a user's may too
+(``deltaflow.operators.map`` and ``filter`` are the smallest examples)::
 
-The stages of one fused chain share a ``ChainState``: a stage that ends the stream from ``on_next``
-(``fail``) marks it ended once the end has gone down, and the stages above it, which no reactivex
-wrapper stops any more, take nothing after that (``accumulate`` stops handing out the rest of the
-chunk's events at once). It also says whether ``accumulate`` is in the chain: then the events
-reaching the stages below were made in the chain and seen by no one else yet, and
-``parse_partial_json`` and ``assemble_tool_calls`` add their values to them without deriving a copy
-per chunk (the copy is what keeps two chains sharing one upstream apart; within one fused chain
-there is nothing to keep apart): a ``content.delta``'s ``parsed`` is filled in place, and the
-snapshots are made with their values by ``accumulate``'s own state, to which the chain hands their
-``snapshot_adders``. Separated by any reactivex operator, or by ``share()``, they derive copies: the
-events are the same either way.
+    def my_operator() -> Callable[[Observable[Event]], Observable[Event]]:
+        return lambda source: Fused(source, _My)
+
+    class _My(Stage):
+        __slots__ = ()
+
+        def on_next(self, event: BaseEvent) -> None:
+            if self.chain.ended:
+                return
+            self.emit(event)  # or events of its own; ``self.fail(error)`` ends the stream
+
+Subscribed on its own, a ``Fused`` observable is an ordinary reactivex ``Observable``. Chained
+below another ``Fused`` one, the stages are connected straight to each other when the chain is
+subscribed (``Fused.connect``: built from the last stage up, each taking the next as its observer),
+so an event costs one method call per operator instead of reactivex's three (its
+``AutoDetachObserver`` per subscription; RxJava calls this operator fusion). The stages of one fused
+chain share a ``ChainState``; two facts live there, and everything the stages may skip derives from
+them:
+
+- **Made in this chain** (``ChainState.makes_events``): an ``accumulate`` stage is in the chain, so
+  the events reaching the stages below it were made here and are seen by nobody until they leave
+  the chain. That is the one rule behind every saved copy: a stage adds a field to such an event
+  in place (``Stage.with_lazy``, ``Stage.refine``: a ``content.delta``'s ``parsed``, the ``parsed``
+  of a chunk's snapshot), and derives a copy of any other event, which another subscriber (a
+  ``share()``, a ``publish()``) may hold. Below a plain reactivex operator the chain starts again
+  without ``accumulate``: the stages there copy, and the events are the same either way
+  (``tests/operators/test_shared_upstream.py``). An operator that hands events to code of the user
+  (``map``, ``filter``) passes on what it is given within the chain: that code sees an event still
+  being made, which the stages below may fill in.
+- **Ended** (``ChainState.ended``): no reactivex wrapper stops the stages above one that ends the
+  stream from ``on_next`` (``Stage.fail``), so it marks the chain ended once the end has gone down,
+  and every stage's ``on_next`` returns at once after that (its first line; ``accumulate`` also
+  stops handing out the rest of the chunk's events).
 
 The state of a chain is its subscription's own: nothing in it reaches another subscriber.
+
+Tricks that were here and went, each having saved under the 10 % of the instructions per chunk a
+readability cost must buy (``benchmarks/RESULTS.md``): the accumulator making the snapshots with
+the values of the stages below (3.7 %; ``Stage.refine`` in place does the same job), the stages
+handing the facade's driver the error events that do not end the stream (0.5 %), and the driver
+connecting a fused chain as its last stage instead of subscribing to it (3.4 %).
 """
 
 from __future__ import annotations
@@ -28,10 +53,8 @@ from typing import Any, TypeVar
 
 from reactivex import Observable, abc
 
-from deltaflow._lazy import LazyModel, Thunk, set_pending, with_pending
-from deltaflow.events import ErrorReported
+from deltaflow._lazy import LazyModel, Thunk, refine, set_pending, with_pending
 from deltaflow.operators._report import report_and_fail
-from deltaflow.state._completion import AddToSnapshot
 
 __all__ = ["ChainState", "Fused", "Stage"]
 
@@ -40,24 +63,16 @@ EventT = TypeVar("EventT", bound=LazyModel)
 
 
 class ChainState:
-    """What the stages of one fused chain share: whether the stream has ended, who makes its events."""
+    """What the stages of one fused chain share (see the module's docstring)."""
 
-    __slots__ = ("ended", "makes_events", "reported", "snapshot_adders")
+    __slots__ = ("ended", "makes_events")
 
     def __init__(self) -> None:
         self.ended = False
+        """A stage ended the stream from ``on_next``: the stages above take nothing more."""
         self.makes_events = False
-        """An ``accumulate`` stage is part of this chain: the events it makes are seen by no one
-        outside the chain until they leave it, so the stages below may fill in what they add to
-        them in place (``deltaflow._lazy.set_pending``) instead of deriving copies."""
-        self.reported: list[ErrorReported] | None = None
-        """Where the ``error`` events that do not end the stream go besides downstream (``Stage.report``),
-        when whoever drives the chain wants them without looking at every event (the facades' driver)."""
-        self.snapshot_adders: list[AddToSnapshot] = []
-        """``completion, chunk -> completion`` functions of the stages that add values to snapshots,
-        in the order the stages were built (the last first). An ``accumulate`` above them makes its
-        snapshots with their values (numbered by chunk: every stage of a chain passes every
-        ``chunk`` event on, so the chunks a stage counts are the accumulator's)."""
+        """Made in this chain: an ``accumulate`` stage is part of it, so the events the stages below
+        it get are seen by nobody else yet and may be filled in place."""
 
 
 class Stage(abc.ObserverBase[Any]):
@@ -95,12 +110,12 @@ class Stage(abc.ObserverBase[Any]):
         """
         return (set_pending if self.chain.makes_events else with_pending)(event, name, thunk)
 
-    def report(self, event: ErrorReported) -> None:
-        """Pass on an ``error`` event that does not end the stream, kept for the chain's driver too."""
-        reported = self.chain.reported
-        if reported is not None:
-            reported.append(event)
-        self.emit(event)
+    def refine(self, event: EventT, name: str, function: Callable[[Any], Any], argument: Any) -> EventT:
+        """``event`` with field ``name`` computed by ``function((thunk of its former value, argument))``.
+
+        In place or on a copy, as ``with_lazy``.
+        """
+        return refine(event, name, function, argument, in_place=self.chain.makes_events)
 
     def fail(self, error: Exception) -> None:
         """End the stream with ``error``, reported as an ``error`` event first."""
@@ -117,13 +132,6 @@ class Fused(Observable[_T]):
         super().__init__()
         self.source = source
         self.make_stage = make_stage
-
-    def root(self) -> Observable[Any]:
-        """The first observable above this one that is not fused: what ``connect``'s head subscribes to."""
-        source = self.source
-        while isinstance(source, Fused):
-            source = source.source
-        return source
 
     def connect(self, observer: abc.ObserverBase[_T]) -> tuple[Stage, Observable[Any]]:
         """Build the stages of this operator and of the fused ones above it, ending in ``observer``.

@@ -80,13 +80,10 @@ _LITERALS: Final = MappingProxyType(
 # proportional to the text rather than to the number of deltas.
 _PARTS_PER_BLOCK: Final = 64
 _RAW_PARTS_PER_BLOCK: Final = 256
-# sys.getrefcount of a snapshot copy we alone hold: our chain slot, its parent (or the root slot),
-# and the call's own argument. Above this, somebody kept it and it must not be changed.
-_OWN_REFS: Final = 3
 # Numbers this short convert without any bound check (640 is the lowest int/str digit limit Python
 # allows an application to set).
 _SHORT_NUMBER: Final = 640
-# Snapshots of earlier versions kept so that asking again returns the same object.
+# Snapshots handed out, by version, kept so that asking again returns the same object.
 _CACHED_VERSIONS: Final = 8
 
 
@@ -100,7 +97,6 @@ class _Absent:
 
 
 _ABSENT: Final = _Absent()
-_getrefcount: Final[Callable[[object], int] | None] = getattr(sys, "getrefcount", None)
 _new_op: Final = tuple.__new__
 
 
@@ -128,9 +124,6 @@ class _Frame:
         self.path = path
 
 
-# A materialised open container: [frame, copy, entries copied, whether the copy ends with an extra
-# (the open child's copy, or the open number), the extra's key].
-_Link = list[Any]
 # A version's state: (deepest open frame, its entry count, the open number's key, its value or
 # _ABSENT). Stored as parallel arrays (see IncrementalJsonParser._rec_*), assembled on demand.
 _Record = tuple[_Frame, int, "str | int | None", Any]
@@ -146,8 +139,10 @@ class IncrementalJsonParser:
     mode forgives (``[1 2``, text after a complete value).
 
     Values returned by ``value()``, ``finish()`` and ``pop_done()`` are shared: closed sub-values are
-    the same objects in every snapshot, and a snapshot is reused for the next version when nobody
-    else holds it. Treat them as read-only; copy before modifying.
+    the same objects in every snapshot, and asking twice for a version returns the same object.
+    Once handed out, a value is never changed by the parser (the next version's open containers
+    are copies of their own), whoever holds it and on any interpreter: nothing is decided on
+    reference counts. Treat them as read-only; copy before modifying.
 
     Args:
         max_depth: maximum nesting of arrays and objects; deeper raises JsonLimitError.
@@ -197,9 +192,6 @@ class IncrementalJsonParser:
         "_tail",
         "_top",
         "_track_done",
-        "_w_chain",
-        "_w_val",
-        "_w_version",
     )
 
     def __init__(
@@ -257,9 +249,6 @@ class IncrementalJsonParser:
         self._rec_top: list[_Frame] = [self._root]
         self._rec_count = array("q", [0])
         self._rec_tail: list[Any] = [_ABSENT]
-        self._w_version = -1
-        self._w_val: Any = None
-        self._w_chain: list[_Link] = []
         self._cache: dict[int, Any] = {}
 
     # ------------------------------------------------------------------ public API
@@ -462,24 +451,13 @@ class IncrementalJsonParser:
             v = version
             if not 0 <= v <= last:
                 raise ValueError(f"version {v} is not between 0 and {last}")
-        if v == self._w_version:
-            return self._w_val
         cache = self._cache
-        if v in cache:
-            return cache[v]
-        if v < self._w_version:
-            val = self._build(self._record(v), [], 0, None)
+        val = cache.get(v, _ABSENT)
+        if val is _ABSENT:
+            # Handed out from here on, so never changed again: the next version is a copy of its own
+            val = self._build(self._record(v))
             self._remember(v, val)
-            return val
-        if self._w_version >= 0 and (
-            not self._w_chain or _getrefcount is None or _getrefcount(self._w_val) > _OWN_REFS
-        ):
-            # Somebody holds the current snapshot (or it is a shared final value): it stays as it
-            # is, so it can be handed out again for its version.
-            self._remember(self._w_version, self._w_val)
-        self._w_val = self._advance(self._record(v))
-        self._w_version = v
-        return self._w_val
+        return val
 
     def _record(self, version: int) -> _Record:
         top = self._rec_top[version]
@@ -509,8 +487,8 @@ class IncrementalJsonParser:
             if top is self._root:
                 return text
             key: str | int | None = self._key if top.is_obj else None
-            return self._build((top, len(top.vals), key, text), [], 0, None)
-        return self._build(self._record(len(self._rec_top) - 1), [], 0, None)
+            return self._build((top, len(top.vals), key, text))
+        return self._build(self._record(len(self._rec_top) - 1))
 
     # ------------------------------------------------------------------ errors
 
@@ -950,126 +928,33 @@ class IncrementalJsonParser:
 
     # ------------------------------------------------------------------ snapshots
 
-    def _chain_specs(self, rec: _Record) -> list[tuple[_Frame, int, Any, Any]]:
-        """Open frames at ``rec``, outermost first: (frame, entries, extra key, extra).
+    def _build(self, rec: _Record) -> Any:
+        """Materialise ``rec``: the open containers copied afresh, the closed ones shared.
 
-        The extra is the open child frame for all but the last, and the open number (or _ABSENT)
-        for the last.
+        Work proportional to the entries of the open containers, never to the text: a closed
+        sub-value is the same object in every snapshot (it is never changed once closed). From the
+        deepest open container up, each copy goes into its parent's.
         """
-        frame, count, tail_key, tail = rec
-        specs: list[tuple[_Frame, int, Any, Any]] = [(frame, count, tail_key, tail)]
-        root = self._root
-        parent = frame.parent
-        while parent is not root and parent is not None:
-            specs.append((parent, frame.slot, frame.key, frame))
-            frame = parent
-            parent = frame.parent
-        specs.reverse()
-        return specs
-
-    def _build(
-        self, rec: _Record, chain: list[_Link], keep: int, specs: list[tuple[_Frame, int, Any, Any]] | None
-    ) -> Any:
-        """Materialise ``rec``: keep ``chain[:keep]`` (already brought up to date), copy the rest afresh.
-
-        ``chain`` is rewritten to describe the result; the fresh copies hang under ``chain[keep - 1]``.
-        """
-        frame, count, _, tail = rec
+        frame, entries, key, child = rec
         root = self._root
         if frame is root:
-            chain.clear()
-            if count:
+            if entries:
                 return root.vals[0]
-            return None if tail is _ABSENT else tail
-        if specs is None:
-            specs = self._chain_specs(rec)
-        del chain[keep:]
-        # Innermost first, so each copy can be put into its parent's.
-        child: Any = _ABSENT
-        built: list[_Link] = []
-        for index in range(len(specs) - 1, keep - 1, -1):
-            spec_frame, entries, extra_key, extra = specs[index]
-            if index < len(specs) - 1:
-                extra = child
-            if spec_frame.is_obj:
-                if entries == len(spec_frame.keys) and len(spec_frame.obj) == entries:
-                    copy: Any = spec_frame.obj.copy()
+            return None if child is _ABSENT else child
+        while True:
+            if frame.is_obj:
+                if entries == len(frame.keys) and len(frame.obj) == entries:
+                    copy: Any = frame.obj.copy()
                 else:
-                    copy = dict(zip(spec_frame.keys[:entries], spec_frame.vals[:entries], strict=True))
-                if extra is not _ABSENT:
-                    copy[extra_key] = extra
+                    copy = dict(zip(frame.keys[:entries], frame.vals[:entries], strict=True))
+                if child is not _ABSENT:
+                    copy[key] = child
             else:
-                copy = spec_frame.vals[:entries]
-                if extra is not _ABSENT:
-                    copy.append(extra)
-            built.append([spec_frame, copy, entries, extra is not _ABSENT, extra_key])
-            child = copy
-        built.reverse()
-        if keep:
-            # Hang the fresh part under the kept part's deepest copy (its extra was cleared).
-            link = chain[keep - 1]
-            if link[0].is_obj:
-                link[1][link[4]] = child
-            else:
-                link[1].append(child)
-            link[3] = True
-        chain.extend(built)
-        return chain[0][1]
-
-    def _advance(self, rec: _Record) -> Any:
-        """Bring the working snapshot forward to ``rec``, in place where nobody else holds it."""
-        chain = self._w_chain
-        if rec[0] is self._root or not chain or _getrefcount is None:
-            return self._build(rec, chain, 0, None)
-        top, entries, extra_key, extra = rec
-        if chain[-1][0] is top:
-            # Same open containers as the working snapshot (most deltas): only the deepest changes.
-            for link in chain:
-                if _getrefcount(link[1]) > _OWN_REFS:
-                    break
-            else:
-                self._update_link(chain[-1], entries, extra_key, extra, last=True)
-                return chain[0][1]
-        specs = self._chain_specs(rec)
-        keep = 0
-        limit = min(len(chain), len(specs))
-        while keep < limit and chain[keep][0] is specs[keep][0] and _getrefcount(chain[keep][1]) <= _OWN_REFS:
-            keep += 1
-        if not keep:
-            return self._build(rec, chain, 0, specs)
-        # Links before keep - 1 are unchanged: their open child is still open and still in the chain.
-        _, entries, extra_key, extra = specs[keep - 1]
-        if keep < len(specs):
-            # The fresh copy of the next open child is hung on by _build.
-            self._update_link(chain[keep - 1], entries, specs[keep][0].key, _ABSENT, last=False)
-            return self._build(rec, chain, keep, specs)
-        self._update_link(chain[keep - 1], entries, extra_key, extra, last=True)
-        del chain[keep:]
-        return chain[0][1]
-
-    @staticmethod
-    def _update_link(link: _Link, entries: int, extra_key: Any, extra: Any, *, last: bool) -> None:
-        """Bring one copied container from its old entry count and extra to new ones, in place."""
-        frame, copy, old_entries, had_extra, _ = link
-        if frame.is_obj:
-            if had_extra and entries == old_entries and extra is _ABSENT and last:
-                # The open number stopped parsing: an earlier duplicate key may show again.
-                copy.clear()
-                copy.update(zip(frame.keys[:entries], frame.vals[:entries], strict=True))
-            elif entries > old_entries:
-                # The entry at old_entries has the old extra's key: the settled value overwrites it.
-                copy.update(
-                    zip(frame.keys[old_entries:entries], frame.vals[old_entries:entries], strict=True)
-                )
-            if extra is not _ABSENT:
-                copy[extra_key] = extra
-        else:
-            if had_extra:
-                copy.pop()
-            if entries > old_entries:
-                copy += frame.vals[old_entries:entries]
-            if extra is not _ABSENT:
-                copy.append(extra)
-        link[2] = entries
-        link[3] = extra is not _ABSENT
-        link[4] = extra_key
+                copy = frame.vals[:entries]
+                if child is not _ABSENT:
+                    copy.append(child)
+            parent = frame.parent
+            if parent is root or parent is None:
+                return copy
+            # the parent as of this version: its entries before this container, this copy last
+            child, key, entries, frame = copy, frame.key, frame.slot, parent

@@ -155,8 +155,6 @@ class _StreamCore(Generic[ResponseFormatT]):
         self._driver = Driver(chain)
         self._chunk_events = self._driver.events
         """The list the chain appends a chunk's events to (emptied once they are handed out)."""
-        self._reported = self._driver.reported
-        """The ``error`` events among them that did not end the stream (emptied as they are watched)."""
         self._parse_errors = parse_errors
         # as openai: content is parsed (and its failure raised) only into a type, not for a request dict
         self._content_is_parsed = is_rich_response_format(response_format)
@@ -315,10 +313,13 @@ class _StreamCore(Generic[ResponseFormatT]):
             first = events[0]
             if type(first) is ChunkReceived:
                 self._latest_chunk = first  # the chain's chunk event leads the chunk's events
-            reported = self._reported
-            if reported or self._driver.finished:  # rare: an error event, or the end
-                reported.clear()
-                self._watch(events)
+            for event in events:
+                if type(event) is ErrorReported:  # rare: an error event
+                    self._watch(events)
+                    break
+            else:
+                if self._driver.finished:  # once: the end
+                    self._watch(events)
         return events
 
     def _watch(self, events: list[BaseEvent]) -> None:

@@ -15,8 +15,7 @@ from typing import Any
 from reactivex import Observable, abc
 from reactivex.disposable import Disposable
 
-from deltaflow.events import BaseEvent, ErrorReported
-from deltaflow.operators._stage import Fused
+from deltaflow.events import BaseEvent
 
 __all__ = ["Chain", "Driver"]
 
@@ -28,9 +27,6 @@ class Driver(abc.ObserverBase[BaseEvent]):
 
     def __init__(self, chain: Chain) -> None:
         self._events: list[BaseEvent] = []
-        self.reported: list[ErrorReported] = []
-        """The ``error`` events among those out of the chain that did not end it (emptied by whoever
-        reads it): found without looking at every event."""
         self.error: BaseException | None = None
         self.completed = False
         self.finished = False
@@ -40,28 +36,16 @@ class Driver(abc.ObserverBase[BaseEvent]):
         self.on_next = self._events.append  # type: ignore[method-assign,assignment]
         inlet = Observable(self._attach)
         events = chain(inlet)
-        self._subscription: abc.DisposableBase
-        if isinstance(events, Fused) and events.root() is inlet:
-            # deltaflow's own operators all the way: their stages call each other and, last, this
-            # driver directly
-            head, _ = events.connect(self)
-            # the stages put them there as they pass them on (Stage.report)
-            head.chain.reported = self.reported
-            self._inlet = head
-            self._subscription = Disposable()
-        else:
-            # a chain with reactivex's operators in it: every event is looked at
-            self.on_next = self._take  # type: ignore[method-assign]
-            self._subscription = events.subscribe(self.on_next, self.on_error, self.on_completed)
-        if self._inlet is not None:
-            # the chain is connected: push straight into it (it takes nothing once it has ended)
-            self.push = self._inlet.on_next  # type: ignore[method-assign,assignment]
+        # subscribed as any observable: a fused chain connects its own stages (operators/_stage.py)
+        self._subscription = events.subscribe(self.on_next, self.on_error, self.on_completed)
 
     def _attach(
         self, observer: abc.ObserverBase[Any], scheduler: abc.SchedulerBase | None = None
     ) -> Disposable:
         """The chain's source: keeps the observer that chunks are pushed to."""
         self._inlet = observer
+        # pushed straight into it from now on (it takes nothing once it has ended)
+        self.push = observer.on_next  # type: ignore[method-assign,assignment]
         return Disposable()
 
     def push(self, chunk: Any) -> None:
@@ -91,11 +75,6 @@ class Driver(abc.ObserverBase[BaseEvent]):
     def on_next(self, event: BaseEvent) -> None:
         """An event came out of the chain."""
         self._events.append(event)
-
-    def _take(self, event: BaseEvent) -> None:
-        self._events.append(event)
-        if type(event) is ErrorReported:
-            self.reported.append(event)
 
     def on_error(self, error: Exception) -> None:
         """The chain failed."""

@@ -12,9 +12,8 @@ from __future__ import annotations
 
 import copy
 import threading
-from collections.abc import Callable, Sequence
 from functools import partial
-from typing import Any, TypeAlias
+from typing import Any
 
 from openai.types.chat import ChatCompletionChunk, ParsedChatCompletion, ParsedFunctionToolCall
 from openai.types.chat.chat_completion_chunk import Choice, ChoiceDelta, ChoiceDeltaToolCall
@@ -44,10 +43,7 @@ from deltaflow.events import (
 )
 from deltaflow.state._buffers import History, TextBuffer, TrackedList
 
-__all__ = ["LATEST", "AddToSnapshot", "ChoiceState", "CompletionState", "ToolCallState"]
-
-AddToSnapshot: TypeAlias = Callable[[ParsedChatCompletion[object], int], ParsedChatCompletion[object]]
-"""What an operator adds to a snapshot: the completion as of chunk ``seq`` in, with its values out."""
+__all__ = ["LATEST", "ChoiceState", "CompletionState", "ToolCallState"]
 
 # the field OpenAI-compatible reasoning models use; dialects move other spellings here
 REASONING_FIELD = "reasoning_content"
@@ -184,10 +180,7 @@ class ChoiceState:
 class CompletionState:
     """The accumulated completion: handle chunks in order, read snapshots at any point."""
 
-    def __init__(self, adders: Sequence[AddToSnapshot] = ()) -> None:
-        self.adders = tuple(adders)
-        """``completion, seq -> completion`` functions applied in order to every snapshot, as of its
-        chunk: what operators of the same fused chain add (``parse_partial_json``'s ``parsed``)."""
+    def __init__(self) -> None:
         self.lock = threading.RLock()
         """Held while a chunk runs through the chain and while a lazy field is computed: sinks on
         other threads (``fan_out``'s queued policies) read snapshots as the stream appends."""
@@ -209,10 +202,7 @@ class CompletionState:
     def completion_at(self, seq: int) -> ParsedChatCompletion[object]:
         """The completion as openai's snapshot type, as of chunk ``seq``."""
         with self.lock:
-            completion = self._completion_at(seq)
-            for add in self.adders:
-                completion = add(completion, seq)
-            return completion
+            return self._completion_at(seq)
 
     def _completion_at(self, seq: int) -> ParsedChatCompletion[object]:
         if self.base is None:

@@ -8,13 +8,13 @@ from reactivex import operators as rx
 from deltaflow import operators as ops
 from deltaflow.errors import StreamContractError
 from deltaflow.state import RejectedChunk
+from deltaflow.testing import capture_events
 from tests.chunks import chunk, text_stream
 
 
 def _collect(source: reactivex.Observable) -> tuple[list, list]:
-    events, errors = [], []
-    source.subscribe(events.append, errors.append)
-    return events, errors
+    captured = capture_events(source)
+    return captured.events, [captured.error] if captured.error is not None else []
 
 
 class TestAccumulate:

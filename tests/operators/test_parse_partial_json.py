@@ -245,6 +245,35 @@ def test_pipeline_matches_jiter_at_every_delta(
         assert by_path["places", key] == point
 
 
+@settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(catalog=_CATALOG, data=st.data())
+def test_a_value_a_user_holds_is_never_changed_afterwards(catalog: Catalog, data: Any) -> None:
+    """Every ``parsed`` read from a delta or a chunk's snapshot stays as it was read, to the end.
+
+    Kept objects, not copies: the parser hands each version out once and never changes it, on any
+    interpreter (no decision on reference counts). Some values are dropped at once, which must not
+    make the parser reuse them either.
+    """
+    content = json.dumps(catalog.model_dump(by_alias=True))
+    cuts = data.draw(st.lists(st.integers(0, len(content)), max_size=min(len(content), 40)), label="cuts")
+    keep = data.draw(st.lists(st.booleans(), min_size=2 * len(cuts) + 8), label="keep")
+    held: list[tuple[Any, str]] = []
+    stream = ChatStream(iter(text_stream(*_split(content, cuts))), response_format=Catalog)
+    for position, event in enumerate(stream):
+        if event.type == "content.delta":
+            value = event.parsed
+        elif event.type == "chunk" and event.snapshot.choices:
+            value = event.snapshot.choices[0].message.parsed
+        else:
+            continue
+        if keep[position % len(keep)] or not held:
+            held.append((value, repr(value)))
+        del value
+    assert held
+    for value, as_read in held:
+        assert repr(value) == as_read
+
+
 # --- (2) json_schema request dict -------------------------------------------------------------------------
 
 CATALOG_SCHEMA = {

@@ -539,24 +539,28 @@ def test_same_version_returns_the_same_object() -> None:
     assert parser.value(old) is first
 
 
-def test_held_snapshots_never_change_and_dropped_ones_are_reused() -> None:
-    """A snapshot somebody keeps stays as it was; one nobody keeps is updated in place for the next one."""
+def test_a_snapshot_handed_out_is_never_changed_whoever_holds_it() -> None:
+    """Ownership is explicit: a value handed out is its reader's, kept or dropped; nothing is decided on refcounts."""
     parser = IncrementalJsonParser()
     parser.feed('{"a": [1, ')
+    first_id = id(parser.value())  # dropped at once: still never reused for a later version
     kept = parser.value()
+    assert id(kept) == first_id  # asked again for the same version: the same object
     parser.feed("2, ")
+    second = parser.value()
+    assert second is not kept
+    assert second["a"] is not kept["a"]  # the open containers are copies of their own
     assert kept == {"a": [1]}
-    dropped_id = id(parser.value())
-    parser.feed("3, ")
-    reused = parser.value()
-    assert id(reused) == dropped_id
-    assert reused == {"a": [1, 2, 3]}
+    parser.feed("3], ")
+    third = parser.value()
+    assert third == {"a": [1, 2, 3]}
+    assert second == {"a": [1, 2]}
     assert kept == {"a": [1]}
-    inner = reused["a"]
-    del reused
-    parser.feed("4]")
-    assert inner == [1, 2, 3]
-    assert parser.value() == {"a": [1, 2, 3, 4]}
+    parser.feed('"b": 4}')
+    final = parser.value()
+    assert final["a"] is third["a"]  # closed: shared by every later snapshot, never changed again
+    assert third == {"a": [1, 2, 3]}
+    assert parser.value(parser.version - 1) is third
 
 
 def test_errors_are_sticky() -> None:
