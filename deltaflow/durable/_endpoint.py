@@ -44,6 +44,7 @@ from ._follow import Gap, Idle, follow_batches, start_position
 from ._log import STREAM_ID, EventLog, LogEntry
 from ._memory import MemoryEventLog
 from ._producer import produce
+from ._timeouts import reader_wait
 
 __all__ = ["DurableEndpoint", "durable_endpoint"]
 
@@ -121,18 +122,30 @@ class DurableEndpoint:
         self.log = log
         self._make_stream = make_stream
         self._exclude = frozenset(exclude)
-        # blocking reads last at most this long: a keep-alive, and a check that the producer lives
-        self._idle = min(keep_alive, log.lease_time / 2)
+        # a reader waits at most this long: a keep-alive, and a check that the producer lives
+        self._idle = reader_wait(keep_alive, log.lease_time)
         self._retry = f"retry: {int(retry * 1000)}\n\n".encode()
         self._max_body = max_body
         self._producers: set[asyncio.Task[Any]] = set()
 
-    async def aclose(self) -> None:
-        """Stop this instance's running streams (they end ``aborted``, reason ``shutdown``)."""
+    async def aclose(self, grace: float = 0.0) -> None:
+        """Stop this instance's running streams, after ``grace`` seconds for them to finish.
+
+        Those still running then end ``aborted`` (reason ``shutdown``); those that finish within
+        the grace end as they would.
+        """
         producers = list(self._producers)
+        if producers and grace > 0:
+            _, producers_left = await asyncio.wait(producers, timeout=grace)
+            producers = list(producers_left)
         for task in producers:
             task.cancel()
         await asyncio.gather(*producers, return_exceptions=True)
+
+    @property
+    def running(self) -> int:
+        """How many streams this instance is producing."""
+        return len(self._producers)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "lifespan":

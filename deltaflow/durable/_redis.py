@@ -5,18 +5,29 @@ Each stream is three keys: ``<prefix>{<id>}:log`` (the Redis stream, entry ids s
 and ``<prefix>{<id>}:lease`` (the producer's generation, expiring after the lease time). Every write
 is one Lua script, so an append is one round trip, for one entry or a batch: it checks the lease
 (fencing), adds the entries, trims to ``MAXLEN``, renews the TTLs and reports a pending stop
-request. Generations come from one counter key, so this backend wants a single Redis (or a
-primary), not a cluster.
+request. A generation is the Redis server's clock in microseconds at the claim: unique per stream
+id without a global counter (every script's keys are one stream's, in one hash slot), and never
+reused, even after Redis lost its data.
+
+Connections: producers write on the client given; readers' short commands go through a pool of
+their own, and the followed streams' live tail is one blocking ``XREAD`` per instance on a
+connection of its own (``RedisTail``), so producers never wait on a connection readers hold, and
+the connections per instance stay a small constant whatever the number of readers. Every command
+runs to its end even when its caller is cancelled (a reader leaving), so none is cut off midway
+with its connection.
 """
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Awaitable, Callable, Sequence
 from typing import TYPE_CHECKING, Any, TypeVar, cast
 
 from deltaflow.errors import EventLogUnavailable, LeaseConflict, LeaseLost
 
 from ._log import TERMINAL_KIND, AppendResult, Lease, LogEntry, ReapResult, StreamInfo, parse_entry_id
+from ._redis_tail import RedisTail
+from ._timeouts import DEFAULT_SOCKET_TIMEOUT, tail_block
 
 if TYPE_CHECKING:
     import redis.asyncio as aioredis
@@ -25,10 +36,12 @@ __all__ = ["RedisEventLog"]
 
 T = TypeVar("T")
 
-# KEYS: meta, lease, log, generation counter. ARGV: lease ms, running ttl ms.
+# KEYS: meta, lease, log. ARGV: lease ms, running ttl ms. The generation is the server's clock in
+# microseconds (scripts replicate their effects, so TIME is allowed before the writes).
 _CLAIM = """
 if redis.call('EXISTS', KEYS[1]) == 1 then return 0 end
-local generation = redis.call('INCR', KEYS[4])
+local now = redis.call('TIME')
+local generation = now[1] .. string.format('%06d', tonumber(now[2]))
 redis.call('DEL', KEYS[3])
 redis.call('HSET', KEYS[1], 'generation', generation, 'sequence', 0, 'finished', 0, 'stop', 0)
 redis.call('PEXPIRE', KEYS[1], ARGV[2])
@@ -98,12 +111,14 @@ class RedisEventLog:
         log = RedisEventLog.from_url("redis://127.0.0.1:6379/0")
 
     Args:
-        client: a ``redis.asyncio.Redis`` made with ``decode_responses=True``.
+        client: a ``redis.asyncio.Redis`` made with ``decode_responses=True``, for the producers'
+            writes; the readers' pool and the shared tail's connection are made alike.
         prefix: the key prefix of every key this log writes.
         max_length: entries kept per stream (``XADD MAXLEN``); readers of trimmed ones get a ``gap``.
             An answer streams about one event per token: the default keeps the longest whole.
         ttl: seconds a stream is kept after its terminal entry.
         lease_time: seconds a producer's lease lasts without an append or renewal.
+        read_connections: the most connections readers' short commands use at once.
     """
 
     def __init__(
@@ -114,9 +129,10 @@ class RedisEventLog:
         max_length: int = 100_000,
         ttl: float = 600.0,
         lease_time: float = 10.0,
+        read_connections: int = 16,
     ) -> None:
-        if max_length < 1 or ttl <= 0 or lease_time <= 0:
-            raise ValueError("max_length, ttl and lease_time must be positive")
+        if max_length < 1 or ttl <= 0 or lease_time <= 0 or read_connections < 1:
+            raise ValueError("max_length, ttl, lease_time and read_connections must be positive")
         self._client = client
         self._prefix = prefix
         self._max_length = max_length
@@ -128,18 +144,51 @@ class RedisEventLog:
         self._append = client.register_script(_APPEND)
         self._renew = client.register_script(_RENEW)
         self._stop = client.register_script(_STOP)
-        self._reap = client.register_script(_REAP)
+        self._reads = _sibling(client, read_connections)
+        self._reap = self._reads.register_script(_REAP)
+        socket_timeout = client.connection_pool.connection_kwargs.get("socket_timeout")
+        self._tail = RedisTail(
+            _sibling(client, 1),
+            self._reads,
+            prefix=prefix,
+            block=tail_block(socket_timeout),
+            call=self._call,
+        )
 
     @classmethod
-    def from_url(cls, url: str, **options: Any) -> RedisEventLog:
-        """A log on the Redis at ``url`` (``redis://host:port/db``); ``options`` as the constructor's."""
+    def from_url(
+        cls,
+        url: str,
+        *,
+        socket_timeout: float = DEFAULT_SOCKET_TIMEOUT,
+        write_connections: int = 32,
+        **options: Any,
+    ) -> RedisEventLog:
+        """A log on the Redis at ``url`` (``redis://host:port/db``); ``options`` as the constructor's.
+
+        Args:
+            url: the Redis URL.
+            socket_timeout: seconds a reply may take before the connection counts as lost; the
+                shared blocking read lasts half of it, so a quiet stream never reaches it.
+            write_connections: the most connections producers use at once (they wait for one
+                beyond that, never fail for want of one).
+            options: as the constructor's.
+        """
         try:
             import redis.asyncio as aioredis  # noqa: PLC0415 - the redis extra is optional
         except ImportError as error:  # pragma: no cover - depends on the extras installed
             raise ImportError(
                 "RedisEventLog needs the redis extra: pip install 'deltaflow[redis]'"
             ) from error
-        return cls(aioredis.Redis.from_url(url, decode_responses=True), **options)
+        pool = aioredis.BlockingConnectionPool.from_url(
+            url,
+            decode_responses=True,
+            socket_timeout=socket_timeout,
+            socket_connect_timeout=socket_timeout,
+            max_connections=write_connections,
+            timeout=socket_timeout,
+        )
+        return cls(aioredis.Redis(connection_pool=pool), **options)
 
     @property
     def lease_time(self) -> float:
@@ -154,8 +203,12 @@ class RedisEventLog:
     async def _call(self, stream_id: str, command: Callable[[], Awaitable[T]]) -> T:
         import redis.exceptions  # noqa: PLC0415
 
+        # shielded: a caller cancelled midway (a reader leaving) must not cut the command off, which
+        # would cost its connection
+        running = asyncio.ensure_future(command())
+        running.add_done_callback(_retrieved)
         try:
-            return await command()
+            return await asyncio.shield(running)
         except (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError, OSError) as error:
             raise EventLogUnavailable(
                 f"the Redis event log is unavailable: {error}", stream_id=stream_id
@@ -163,7 +216,7 @@ class RedisEventLog:
 
     async def claim(self, stream_id: str) -> Lease:
         """Start a stream and hold its lease; see ``EventLog.claim``."""
-        keys = [*self._keys(stream_id), f"{self._prefix}generation"]
+        keys = self._keys(stream_id)
         generation = await self._call(
             stream_id, lambda: self._claim(keys=keys, args=[self._lease_ms, self._running_ttl_ms])
         )
@@ -230,7 +283,7 @@ class RedisEventLog:
             stream_id,
             lambda: cast(
                 "Awaitable[list[str | None]]",
-                self._client.hmget(meta, ["generation", "sequence", "finished"]),
+                self._reads.hmget(meta, ["generation", "sequence", "finished"]),
             ),
         )
         generation, sequence, finished = fields
@@ -240,19 +293,9 @@ class RedisEventLog:
 
     async def read(self, stream_id: str, after: str, *, block: float, count: int = 256) -> list[LogEntry]:
         """Entries after ``after`` by ``XREAD BLOCK``; see ``EventLog.read``."""
-        parse_entry_id(after, stream_id=stream_id)
+        position = parse_entry_id(after, stream_id=stream_id)
         log = self._keys(stream_id)[2]
-        block = max(1, int(block * 1000))  # 0 would block forever
-        reply = await self._call(
-            stream_id,
-            lambda: cast(
-                "Awaitable[list[Any] | None]", self._client.xread({log: after}, count=count, block=block)
-            ),
-        )
-        if not reply:
-            return []
-        _, entries = reply[0]
-        return [LogEntry(entry_id, fields["k"], fields["d"]) for entry_id, fields in entries]
+        return await self._tail.read(stream_id, log, position, block=block, count=count)
 
     async def reap(self, stream_id: str, generation: int, data: str) -> ReapResult:
         """Record a lost producer's end; see ``EventLog.reap``."""
@@ -266,6 +309,37 @@ class RedisEventLog:
         keys = self._keys(stream_id)
         await self._call(stream_id, lambda: self._client.delete(*keys))
 
+    @property
+    def tail_reads(self) -> int:
+        """The shared tail's blocking reads so far: its round trips, whatever the number of readers."""
+        return self._tail.reads
+
     async def aclose(self) -> None:
-        """Close the client's connections."""
+        """Close the connections: the tail's, the readers' and the client's."""
+        await self._tail.aclose()
+        await self._tail.client.aclose()
+        await self._tail.client.connection_pool.aclose()
+        await self._reads.aclose()
+        await self._reads.connection_pool.aclose()
         await self._client.aclose()
+
+
+def _sibling(client: aioredis.Redis, connections: int) -> aioredis.Redis:
+    """A client on the same server with a pool of its own, of at most ``connections``."""
+    import redis.asyncio as aioredis  # noqa: PLC0415
+
+    pool = client.connection_pool
+    kwargs = pool.connection_kwargs
+    sibling = aioredis.BlockingConnectionPool(
+        connection_class=pool.connection_class,
+        max_connections=connections,
+        timeout=kwargs.get("socket_timeout") or DEFAULT_SOCKET_TIMEOUT,
+        **kwargs,
+    )
+    return aioredis.Redis(connection_pool=sibling)
+
+
+def _retrieved(task: asyncio.Future[Any]) -> None:
+    # a command whose caller left still fails or succeeds: its outcome is read, so never reported
+    if not task.cancelled():
+        task.exception()
