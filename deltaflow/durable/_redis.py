@@ -188,7 +188,7 @@ class RedisEventLog:
             max_connections=write_connections,
             timeout=socket_timeout,
         )
-        return cls(aioredis.Redis(connection_pool=pool), **options)
+        return cls(aioredis.Redis.from_pool(pool), **options)
 
     @property
     def lease_time(self) -> float:
@@ -318,9 +318,7 @@ class RedisEventLog:
         """Close the connections: the tail's, the readers' and the client's."""
         await self._tail.aclose()
         await self._tail.client.aclose()
-        await self._tail.client.connection_pool.aclose()
         await self._reads.aclose()
-        await self._reads.connection_pool.aclose()
         await self._client.aclose()
 
 
@@ -336,7 +334,7 @@ def _sibling(client: aioredis.Redis, connections: int) -> aioredis.Redis:
         timeout=kwargs.get("socket_timeout") or DEFAULT_SOCKET_TIMEOUT,
         **kwargs,
     )
-    return aioredis.Redis(connection_pool=sibling)
+    return aioredis.Redis.from_pool(sibling)  # its pool closes with it
 
 
 def _retrieved(task: asyncio.Future[Any]) -> None:
