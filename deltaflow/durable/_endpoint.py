@@ -24,6 +24,7 @@ from typing import Any
 from urllib.parse import parse_qs
 
 from deltaflow._asgi import (
+    MAX_BODY_DEPTH,
     SSE_HEADERS,
     Message,
     Receive,
@@ -187,7 +188,8 @@ class DurableEndpoint:
             return
         request_json = json_object(body)
         if request_json is None:
-            await respond_json(send, 400, {"error": "the request body must be a JSON object"})
+            error = f"the request body must be a JSON object, nested at most {MAX_BODY_DEPTH} deep"
+            await respond_json(send, 400, {"error": error})
             return
         stream_id = _query(scope, "stream_id") or secrets.token_urlsafe(12)
         if not STREAM_ID.fullmatch(stream_id):
