@@ -180,8 +180,13 @@ class RedisEventLog:
             raise ImportError(
                 "RedisEventLog needs the redis extra: pip install 'deltaflow[redis]'"
             ) from error
+        from redis.asyncio.retry import Retry  # noqa: PLC0415
+        from redis.backoff import ExponentialBackoff  # noqa: PLC0415
+
         pool = aioredis.BlockingConnectionPool.from_url(
             url,
+            # a lost connection is retried twice within a second, then readers and producers are told
+            retry=Retry(ExponentialBackoff(cap=0.5, base=0.05), retries=2),
             decode_responses=True,
             socket_timeout=socket_timeout,
             socket_connect_timeout=socket_timeout,
