@@ -41,7 +41,7 @@ MAX_BODY_DEPTH = 64
 
 
 def json_object(body: bytes) -> dict[str, Any] | None:
-    """The request body as a JSON object, or None when it is not one or nests deeper than ``MAX_BODY_DEPTH``."""
+    """The request body as a JSON object; None when it is not one, or nests deeper than ``MAX_BODY_DEPTH``."""
     try:
         value = json.loads(body)
     except (ValueError, RecursionError):  # json recurses per level: 100,000 brackets exhaust the stack
