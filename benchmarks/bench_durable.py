@@ -24,6 +24,7 @@ from __future__ import annotations
 import asyncio
 import gc
 import json
+import os
 import statistics
 import subprocess
 import sys
@@ -53,10 +54,13 @@ RELAYS = ("plain", "memory", "redis")
 EXTRA_FRAMES = 6
 
 
-def synthetic_chunks(count: int, interval: float) -> AsyncIterator[dict[str, Any]]:
-    """A chat answer of ``count`` content chunks, each carrying the time it was made; paced when asked."""
+def synthetic_chunks(count: int, interval: float, delay: float = 0.0) -> AsyncIterator[dict[str, Any]]:
+    """A chat answer of ``count`` content chunks, each carrying the time it was made; paced when asked,
+    after ``delay`` seconds of silence (time for readers to connect)."""
 
     async def chunks() -> AsyncIterator[dict[str, Any]]:
+        if delay:
+            await asyncio.sleep(delay)
         base = {"id": "chatcmpl-bench", "object": "chat.completion.chunk", "created": 1, "model": "bench"}
 
         def chunk(delta: dict[str, Any], finish: str | None = None) -> dict[str, Any]:
@@ -87,12 +91,19 @@ def serve(kind: str, port: int, redis_url: str) -> None:
     from deltaflow.recipes import relay_endpoint  # noqa: PLC0415
 
     def make_stream(body: dict[str, Any]) -> deltaflow.AsyncChatStream[Any]:
-        return deltaflow.AsyncChatStream(synthetic_chunks(int(body["events"]), float(body["interval"])))
+        chunks = synthetic_chunks(int(body["events"]), float(body["interval"]), float(body.get("delay", 0)))
+        return deltaflow.AsyncChatStream(chunks)
 
     if kind == "plain":
         route: Any = Route("/relay", relay_endpoint(make_stream), methods=["POST"])
     else:
-        log = MemoryEventLog() if kind == "memory" else RedisEventLog.from_url(redis_url, prefix="bench:")
+        log = (
+            MemoryEventLog()
+            if kind == "memory"
+            else RedisEventLog.from_url(
+                redis_url, prefix="bench:", write_connections=int(os.environ.get("BENCH_WRITES", "64"))
+            )
+        )
         route = Mount("/relay", app=durable_endpoint(make_stream, log))
     uvicorn.run(Starlette(routes=[route]), host="127.0.0.1", port=port, log_level="warning")
 

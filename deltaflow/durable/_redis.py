@@ -20,6 +20,7 @@ with its connection.
 from __future__ import annotations
 
 import asyncio
+import functools
 from collections.abc import Awaitable, Callable, Sequence
 from typing import TYPE_CHECKING, Any, TypeVar, cast
 
@@ -31,6 +32,7 @@ from ._timeouts import DEFAULT_SOCKET_TIMEOUT, tail_block
 
 if TYPE_CHECKING:
     import redis.asyncio as aioredis
+    from redis.asyncio.cluster import RedisCluster
 
 __all__ = ["RedisEventLog"]
 
@@ -119,17 +121,23 @@ class RedisEventLog:
         ttl: seconds a stream is kept after its terminal entry.
         lease_time: seconds a producer's lease lasts without an append or renewal.
         read_connections: the most connections readers' short commands use at once.
+        read_client: the client of the readers' short commands (by default one like ``client``
+            with a pool of ``read_connections``); on a Redis Cluster, give it (``from_url`` does).
+        tail_client: the client of the shared blocking reads (by default one like ``client`` with
+            one connection); on a Redis Cluster, give it (``from_url`` does).
     """
 
     def __init__(
         self,
-        client: aioredis.Redis,
+        client: aioredis.Redis | RedisCluster,
         *,
         prefix: str = "deltaflow:",
         max_length: int = 100_000,
         ttl: float = 600.0,
         lease_time: float = 10.0,
         read_connections: int = 16,
+        read_client: aioredis.Redis | RedisCluster | None = None,
+        tail_client: aioredis.Redis | RedisCluster | None = None,
     ) -> None:
         if max_length < 1 or ttl <= 0 or lease_time <= 0 or read_connections < 1:
             raise ValueError("max_length, ttl, lease_time and read_connections must be positive")
@@ -144,15 +152,21 @@ class RedisEventLog:
         self._append = client.register_script(_APPEND)
         self._renew = client.register_script(_RENEW)
         self._stop = client.register_script(_STOP)
-        self._reads = _sibling(client, read_connections)
+        # a RedisCluster has no pool of its own, but one per node
+        single = cast("aioredis.Redis | None", getattr(client, "connection_pool", None) and client)
+        self._reads = read_client or (_sibling(single, read_connections) if single else client)
+        # a RedisCluster fails for want of a connection instead of waiting for one: readers' commands
+        # wait here for one of read_connections
+        self._limit = None if single else asyncio.Semaphore(read_connections)
         self._reap = self._reads.register_script(_REAP)
-        socket_timeout = client.connection_pool.connection_kwargs.get("socket_timeout")
+        kwargs = single.connection_pool.connection_kwargs if single else cast("Any", client).connection_kwargs
         self._tail = RedisTail(
-            _sibling(client, 1),
+            tail_client or (_sibling(single, 1) if single else client),
             self._reads,
             prefix=prefix,
-            block=tail_block(socket_timeout),
-            call=self._call,
+            block=tail_block(kwargs.get("socket_timeout")),
+            call=functools.partial(self._call, reads=True),
+            shared=single is not None,
         )
 
     @classmethod
@@ -161,13 +175,14 @@ class RedisEventLog:
         url: str,
         *,
         socket_timeout: float = DEFAULT_SOCKET_TIMEOUT,
-        write_connections: int = 32,
+        write_connections: int = 64,
         **options: Any,
     ) -> RedisEventLog:
-        """A log on the Redis at ``url`` (``redis://host:port/db``); ``options`` as the constructor's.
+        """A log on the Redis at ``url``; ``options`` as the constructor's.
 
         Args:
-            url: the Redis URL.
+            url: ``redis://host:port/db`` (``rediss://`` for TLS), or ``redis+cluster://host:port`` (or
+                ``rediss+cluster://``) for a Redis Cluster, naming any one of its nodes.
             socket_timeout: seconds a reply may take before the connection counts as lost; the
                 shared blocking read lasts half of it, so a quiet stream never reaches it.
             write_connections: the most connections producers use at once (they wait for one
@@ -183,15 +198,28 @@ class RedisEventLog:
         from redis.asyncio.retry import Retry  # noqa: PLC0415
         from redis.backoff import ExponentialBackoff  # noqa: PLC0415
 
-        pool = aioredis.BlockingConnectionPool.from_url(
-            url,
+        settings: dict[str, Any] = {
             # a lost connection is retried twice within a second, then readers and producers are told
-            retry=Retry(ExponentialBackoff(cap=0.5, base=0.05), retries=2),
-            decode_responses=True,
-            socket_timeout=socket_timeout,
-            socket_connect_timeout=socket_timeout,
-            max_connections=write_connections,
-            timeout=socket_timeout,
+            "retry": Retry(ExponentialBackoff(cap=0.5, base=0.05), retries=2),
+            "decode_responses": True,
+            "socket_timeout": socket_timeout,
+            "socket_connect_timeout": socket_timeout,
+        }
+        scheme, _, rest = url.partition("://")
+        if scheme in ("redis+cluster", "rediss+cluster"):
+            from redis.asyncio.cluster import RedisCluster  # noqa: PLC0415
+
+            node_url = f"{scheme.removesuffix('+cluster')}://{rest}"
+
+            def cluster(connections: int) -> RedisCluster:
+                return RedisCluster.from_url(node_url, max_connections=connections, **settings)
+
+            # per node; the tail blocks once per followed stream (the keys of a command share a slot)
+            return cls(
+                cluster(write_connections), read_client=cluster(1000), tail_client=cluster(10_000), **options
+            )
+        pool = aioredis.BlockingConnectionPool.from_url(
+            url, max_connections=write_connections, timeout=socket_timeout, **settings
         )
         return cls(aioredis.Redis.from_pool(pool), **options)
 
@@ -205,12 +233,13 @@ class RedisEventLog:
         base = f"{self._prefix}{{{stream_id}}}"
         return [f"{base}:meta", f"{base}:lease", f"{base}:log"]
 
-    async def _call(self, stream_id: str, command: Callable[[], Awaitable[T]]) -> T:
+    async def _call(self, stream_id: str, command: Callable[[], Awaitable[T]], *, reads: bool = False) -> T:
         import redis.exceptions  # noqa: PLC0415
 
         # shielded: a caller cancelled midway (a reader leaving) must not cut the command off, which
         # would cost its connection
-        running = asyncio.ensure_future(command())
+        limited = reads and self._limit is not None
+        running = asyncio.ensure_future(self._limited(command) if limited else command())
         running.add_done_callback(_retrieved)
         try:
             return await asyncio.shield(running)
@@ -218,6 +247,11 @@ class RedisEventLog:
             raise EventLogUnavailable(
                 f"the Redis event log is unavailable: {error}", stream_id=stream_id
             ) from error
+
+    async def _limited(self, command: Callable[[], Awaitable[T]]) -> T:
+        assert self._limit is not None  # noqa: S101 - only called with a limit
+        async with self._limit:
+            return await command()
 
     async def claim(self, stream_id: str) -> Lease:
         """Start a stream and hold its lease; see ``EventLog.claim``."""
@@ -290,6 +324,7 @@ class RedisEventLog:
                 "Awaitable[list[str | None]]",
                 self._reads.hmget(meta, ["generation", "sequence", "finished"]),
             ),
+            reads=True,
         )
         generation, sequence, finished = fields
         if generation is None:
@@ -306,7 +341,7 @@ class RedisEventLog:
         """Record a lost producer's end; see ``EventLog.reap``."""
         keys = self._keys(stream_id)
         args: list[str | int] = [generation, data, self._max_length, self._ttl_ms]
-        result = await self._call(stream_id, lambda: self._reap(keys=keys, args=args))
+        result = await self._call(stream_id, lambda: self._reap(keys=keys, args=args), reads=True)
         return cast("ReapResult", str(result))
 
     async def delete(self, stream_id: str) -> None:
@@ -322,9 +357,8 @@ class RedisEventLog:
     async def aclose(self) -> None:
         """Close the connections: the tail's, the readers' and the client's."""
         await self._tail.aclose()
-        await self._tail.client.aclose()
-        await self._reads.aclose()
-        await self._client.aclose()
+        for client in {id(c): c for c in (self._tail.client, self._reads, self._client)}.values():
+            await client.aclose()
 
 
 def _sibling(client: aioredis.Redis, connections: int) -> aioredis.Redis:

@@ -19,7 +19,7 @@ import asyncio
 import contextlib
 import time
 import uuid
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, cast
 
@@ -27,6 +27,7 @@ from ._log import LogEntry
 
 if TYPE_CHECKING:
     import redis.asyncio as aioredis
+    from redis.asyncio.cluster import RedisCluster
 
 __all__ = ["Position", "RedisTail", "position_of"]
 
@@ -101,16 +102,20 @@ class RedisTail:
         wake_key: this instance's wake stream.
         block: seconds one ``XREAD BLOCK`` lasts (within the socket timeout).
         call: runs a Redis command, turning redis's connection errors into ``EventLogUnavailable``.
+        shared: one ``XREAD`` over all followed streams; False on a Redis Cluster, where one command's
+            keys must share a hash slot: one blocking read per followed stream (still shared by all its
+            readers on this instance).
     """
 
     def __init__(
         self,
-        tail_client: aioredis.Redis,
-        client: aioredis.Redis,
+        tail_client: aioredis.Redis | RedisCluster,
+        client: aioredis.Redis | RedisCluster,
         *,
         prefix: str,
         block: float,
         call: Callable[[str, Callable[[], Awaitable[Any]]], Awaitable[Any]],
+        shared: bool = True,
     ) -> None:
         self.client = tail_client
         self._client = client
@@ -120,6 +125,8 @@ class RedisTail:
         self._call = call
         self._followed: dict[str, _Followed] = {}
         self._task: asyncio.Task[None] | None = None
+        self._shared = shared
+        self._key_tasks: dict[str, asyncio.Task[None]] = {}
         self._wake_pending = False
         self.reads = 0
         """Blocking reads issued so far (the tail's round trips)."""
@@ -167,7 +174,11 @@ class RedisTail:
         followed = self._followed.get(key)
         if followed is None:
             followed = self._followed[key] = _Followed(stream_id, after, after)
-            if self._task is None or self._task.done():
+            if not self._shared:
+                running = self._key_tasks.get(key)
+                if running is None or running.done():
+                    self._key_tasks[key] = asyncio.ensure_future(self._run(key))
+            elif self._task is None or self._task.done():
                 self._task = asyncio.ensure_future(self._run())
             elif not self._wake_pending:
                 self._wake_pending = True
@@ -180,14 +191,16 @@ class RedisTail:
             pipe.pexpire(self._wake_key, _WAKE_TTL_MS)
             await pipe.execute()
 
-    async def _run(self) -> None:
+    async def _run(self, only: str | None = None) -> None:
+        """Block on the followed streams (``only`` that one) until none is left to follow."""
         import redis.exceptions  # noqa: PLC0415
 
         delay = 0.05
-        while self._drop_unfollowed():
+        while self._drop_unfollowed() and (only is None or only in self._followed):
             self._wake_pending = False
-            streams: dict[Any, Any] = {self._wake_key: self._wake_id}
-            streams.update({key: f"{f.cursor[0]}-{f.cursor[1]}" for key, f in self._followed.items()})
+            streams: dict[Any, Any] = {} if only else {self._wake_key: self._wake_id}
+            followed_now = {only: self._followed[only]} if only else self._followed
+            streams.update({key: f"{f.cursor[0]}-{f.cursor[1]}" for key, f in followed_now.items()})
             try:
                 self.reads += 1
                 reply = cast(
@@ -195,7 +208,7 @@ class RedisTail:
                     await self.client.xread(streams, count=256, block=self._block_ms),
                 )
             except (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError, OSError) as error:
-                self._fail(error)
+                self._fail(error, followed_now.values())
                 await asyncio.sleep(delay)
                 delay = min(1.0, delay * 2)  # Redis is away: try again, readers are told meanwhile
                 continue
@@ -206,8 +219,10 @@ class RedisTail:
                 elif (followed := self._followed.get(key)) is not None:
                     followed.failure = None
                     followed.add(_entries(entries))
-            for followed in self._followed.values():
+            for followed in followed_now.values():
                 followed.failure = None
+        if only is not None:
+            self._key_tasks.pop(only, None)
 
     def _drop_unfollowed(self) -> bool:
         """Forget streams nobody has read for a while; whether any is left to follow."""
@@ -216,10 +231,11 @@ class RedisTail:
             self._followed.pop(key).wake()
         return bool(self._followed)
 
-    def _fail(self, error: BaseException) -> None:
+    @staticmethod
+    def _fail(error: BaseException, failing: Iterable[_Followed]) -> None:
         from deltaflow.errors import EventLogUnavailable  # noqa: PLC0415
 
-        for followed in self._followed.values():
+        for followed in list(failing):
             followed.failure = EventLogUnavailable(
                 f"the Redis event log is unavailable: {error}", stream_id=followed.stream_id
             )
@@ -227,9 +243,10 @@ class RedisTail:
 
     async def aclose(self) -> None:
         """Stop the blocking read."""
-        if self._task is not None:
-            self._task.cancel()
-            await asyncio.gather(self._task, return_exceptions=True)
+        tasks = [*self._key_tasks.values(), *([self._task] if self._task is not None else [])]
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
         for followed in self._followed.values():
             followed.wake()
         self._followed.clear()
