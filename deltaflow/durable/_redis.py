@@ -210,6 +210,8 @@ class RedisEventLog:
             from redis.asyncio.cluster import RedisCluster  # noqa: PLC0415
 
             node_url = f"{scheme.removesuffix('+cluster')}://{rest}"
+            # a failover takes a node timeout or two: commands retry through it (about 5 s in all)
+            settings["retry"] = Retry(ExponentialBackoff(cap=1.0, base=0.1), retries=8)
 
             def cluster(connections: int) -> RedisCluster:
                 return RedisCluster.from_url(node_url, max_connections=connections, **settings)

@@ -136,6 +136,8 @@ class RedisTail:
     ) -> list[LogEntry]:
         """Entries of ``key`` after ``after``, waiting up to ``block`` seconds for one."""
         followed = self._followed.get(key)
+        if followed is not None:
+            self._keep_reading(key)
         if followed is None or after < followed.base:
             entries = await self._read_directly(stream_id, key, after, count)
             if entries:
@@ -185,6 +187,15 @@ class RedisTail:
                 await self._call(stream_id, self._wake)
         return followed
 
+    def _keep_reading(self, key: str) -> None:
+        """Restart a blocking read that ended (on an error it did not expect) while readers follow."""
+        running = self._key_tasks.get(key) if not self._shared else self._task
+        if running is None or running.done():
+            if self._shared:
+                self._task = asyncio.ensure_future(self._run())
+            else:
+                self._key_tasks[key] = asyncio.ensure_future(self._run(key))
+
     async def _wake(self) -> None:
         async with self._client.pipeline(transaction=False) as pipe:
             pipe.xadd(self._wake_key, {"w": "1"}, maxlen=1)
@@ -196,6 +207,7 @@ class RedisTail:
         import redis.exceptions  # noqa: PLC0415
 
         delay = 0.05
+        failing_since: float | None = None
         while self._drop_unfollowed() and (only is None or only in self._followed):
             self._wake_pending = False
             streams: dict[Any, Any] = {} if only else {self._wake_key: self._wake_id}
@@ -207,12 +219,16 @@ class RedisTail:
                     "list[tuple[str, list[Any]]] | None",
                     await self.client.xread(streams, count=256, block=self._block_ms),
                 )
-            except (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError, OSError) as error:
-                self._fail(error, followed_now.values())
+            except (redis.exceptions.RedisError, OSError) as error:
+                # Redis away, or a failover (a demoted primary unblocks its readers): readers wait
+                # out one blocking read's time, then are told while the tail tries again
+                failing_since = failing_since or time.monotonic()
+                if time.monotonic() - failing_since >= self._block_ms / 1000:
+                    self._fail(error, followed_now.values())
                 await asyncio.sleep(delay)
-                delay = min(1.0, delay * 2)  # Redis is away: try again, readers are told meanwhile
+                delay = min(1.0, delay * 2)
                 continue
-            delay = 0.05
+            delay, failing_since = 0.05, None
             for key, entries in reply or ():
                 if key == self._wake_key:
                     self._wake_id = entries[-1][0]

@@ -50,9 +50,17 @@ class RedisClusterProcesses:
             timeout=60,
         )
         deadline = time.monotonic() + 30
-        while not all(self._ok(port) for port in self.ports):
+        while not all(self._ok(port) for port in self.ports) or not self._replicated():
             assert time.monotonic() < deadline, "the cluster did not come up"
             time.sleep(0.1)
+
+    def _replicated(self) -> bool:
+        """Whether every slot range has a replica, in sync with its primary."""
+        ranges = self.node(self.ports[0]).execute_command("CLUSTER", "SLOTS")
+        if not ranges or any(len(nodes) < 2 for _, _, *nodes in ranges):
+            return False
+        replicas = [port for port in self.ports if self.node(port).info("replication")["role"] == "slave"]
+        return all(self.node(port).info("replication")["master_link_status"] == "up" for port in replicas)
 
     def start_node(self, port: int) -> None:
         node = self.directory / str(port)
@@ -74,6 +82,11 @@ class RedisClusterProcesses:
                 "",
                 "--appendonly",
                 "no",
+                # replicas sync at once, and a node stops at once (not after waiting on its replicas)
+                "--repl-diskless-sync-delay",
+                "0",
+                "--shutdown-timeout",
+                "0",
             ],
             cwd=node,
             stdout=subprocess.DEVNULL,
@@ -98,6 +111,12 @@ class RedisClusterProcesses:
 
     def primaries(self) -> list[int]:
         return [port for port in self.ports if self.node(port).info("replication")["role"] == "master"]
+
+    def kill_node(self, port: int) -> None:
+        """SIGKILL one node, as a crashed machine."""
+        process = self._processes.pop(port)
+        process.kill()
+        process.wait(10)
 
     def stop(self) -> None:
         for process in self._processes.values():
