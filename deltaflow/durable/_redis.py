@@ -22,7 +22,7 @@ from __future__ import annotations
 import asyncio
 import functools
 from collections.abc import Awaitable, Callable, Sequence
-from typing import TYPE_CHECKING, Any, TypeVar, cast
+from typing import TYPE_CHECKING, Any, Literal, TypeVar, cast
 
 from deltaflow.errors import EventLogUnavailable, LeaseConflict, LeaseLost
 
@@ -121,6 +121,11 @@ class RedisEventLog:
         ttl: seconds a stream is kept after its terminal entry.
         lease_time: seconds a producer's lease lasts without an append or renewal.
         read_connections: the most connections readers' short commands use at once.
+        durability: ``"acknowledged"`` (default): a write counts once the primary has it; Redis
+            replicates asynchronously, so a failover can lose the last writes. ``"replicated"``: each
+            write also waits (``WAIT``) for one replica, up to ``replica_wait`` seconds, else the
+            producer stops with ``EventLogUnavailable``; a standalone primary with a replica only.
+        replica_wait: seconds a replicated write waits for its replica.
         read_client: the client of the readers' short commands (by default one like ``client``
             with a pool of ``read_connections``); on a Redis Cluster, give it (``from_url`` does).
         tail_client: the client of the shared blocking reads (by default one like ``client`` with
@@ -136,6 +141,8 @@ class RedisEventLog:
         ttl: float = 600.0,
         lease_time: float = 10.0,
         read_connections: int = 16,
+        durability: Literal["acknowledged", "replicated"] = "acknowledged",
+        replica_wait: float = 1.0,
         read_client: aioredis.Redis | RedisCluster | None = None,
         tail_client: aioredis.Redis | RedisCluster | None = None,
     ) -> None:
@@ -154,6 +161,10 @@ class RedisEventLog:
         self._stop = client.register_script(_STOP)
         # a RedisCluster has no pool of its own, but one per node
         single = cast("aioredis.Redis | None", getattr(client, "connection_pool", None) and client)
+        if durability == "replicated" and single is None:
+            # a cluster routes WAIT to every primary, never on the connection of the write
+            raise ValueError("durability='replicated' needs a standalone primary (not yet a Redis Cluster)")
+        self._replica_wait_ms = max(1, int(replica_wait * 1000)) if durability == "replicated" else None
         self._reads = read_client or (_sibling(single, read_connections) if single else client)
         # a RedisCluster fails for want of a connection instead of waiting for one: readers' commands
         # wait here for one of read_connections
@@ -255,11 +266,28 @@ class RedisEventLog:
         async with self._limit:
             return await command()
 
+    async def _durably(self, script: Any, keys: list[str], args: list[Any]) -> Any:
+        """Run a write script; with ``durability="replicated"``, return once a replica has it too."""
+        if self._replica_wait_ms is None:
+            return await script(keys=keys, args=args)
+        # WAIT counts the replicas that have this connection's writes: the script and it go together
+        async with self._client.pipeline(transaction=False) as pipe:
+            await script(keys=keys, args=args, client=pipe)
+            pipe.wait(1, self._replica_wait_ms)
+            reply, replicas = await pipe.execute()
+        if replicas < 1:
+            import redis.exceptions  # noqa: PLC0415
+
+            # not acknowledged: the producer stops, its readers are told, as when Redis is away
+            waited = self._replica_wait_ms
+            raise redis.exceptions.TimeoutError(f"no replica acknowledged the write within {waited} ms")
+        return reply
+
     async def claim(self, stream_id: str) -> Lease:
         """Start a stream and hold its lease; see ``EventLog.claim``."""
         keys = self._keys(stream_id)
         generation = await self._call(
-            stream_id, lambda: self._claim(keys=keys, args=[self._lease_ms, self._running_ttl_ms])
+            stream_id, lambda: self._durably(self._claim, keys, [self._lease_ms, self._running_ttl_ms])
         )
         if not generation:
             raise LeaseConflict(f"stream id {stream_id!r} is in use", stream_id=stream_id)
@@ -279,7 +307,7 @@ class RedisEventLog:
         for kind, data in entries:
             args += (kind, data)
         keys = self._keys(lease.stream_id)
-        reply = await self._call(lease.stream_id, lambda: self._append(keys=keys, args=args))
+        reply = await self._call(lease.stream_id, lambda: self._durably(self._append, keys, args))
         if not reply:
             raise LeaseLost(
                 f"the lease on stream {lease.stream_id!r} (generation {lease.generation}) is gone",

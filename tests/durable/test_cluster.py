@@ -1,4 +1,4 @@
-"""The event log on a real Redis Cluster (3 primaries, 3 replicas) made by the tests."""
+"""The event log on a real Redis Cluster (3 primaries, 3 replicas) made by the tests, and replicated writes."""
 
 from __future__ import annotations
 
@@ -10,12 +10,13 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+import redis
 
 from deltaflow.durable import Lease, RedisEventLog
 from deltaflow.durable._follow import Idle, follow, start_position
-from deltaflow.errors import LeaseConflict, LeaseLost
+from deltaflow.errors import EventLogUnavailable, LeaseConflict, LeaseLost
 from tests.durable.redis_cluster import REDIS_CLI, RedisClusterProcesses
-from tests.durable.redis_server import REDIS_SERVER
+from tests.durable.redis_server import REDIS_SERVER, RedisServer
 
 pytestmark = [
     pytest.mark.once,  # six redis-server processes and a cluster handshake
@@ -162,3 +163,41 @@ async def test_a_killed_primary_mid_stream_fails_over_and_the_stream_ends_once(
     print(f"acknowledged appends lost on a killed primary: {len(lost)} of {len(written)}")
     cluster.start_node(primary)  # back as a replica of the new primary
     await log.aclose()
+
+
+@pytest.mark.once  # a primary and a replica of its own
+async def test_replicated_durability_acknowledges_only_what_a_replica_has(tmp_path: Path) -> None:
+    """durability="replicated": each acknowledged entry is on the replica when append returns; with the
+    replica gone, the append fails with EventLogUnavailable instead of acknowledging a write it could lose."""
+    primary = RedisServer(tmp_path / "primary", "--repl-diskless-sync-delay", "0")
+    (tmp_path / "primary").mkdir()
+    (tmp_path / "replica").mkdir()
+    primary.start()
+    replica = RedisServer(tmp_path / "replica", "--replicaof", "127.0.0.1", str(primary.port))
+    replica.start()
+    try:
+        deadline = time.monotonic() + 20
+        while redis.Redis(port=replica.port).info("replication")["master_link_status"] != "up":
+            assert time.monotonic() < deadline
+            await asyncio.sleep(0.05)
+        log = RedisEventLog.from_url(primary.url, durability="replicated", replica_wait=2.0)
+        on_replica = redis.Redis(port=replica.port, decode_responses=True)
+        lease = await log.claim("kept")
+        for number in range(50):
+            entry_id = (await log.append(lease, "content.delta", json.dumps({"n": number}))).entry_id
+            assert on_replica.xrange("deltaflow:{kept}:log", entry_id, entry_id), entry_id
+        await log.finish(lease, '{"ok":true,"outcome":"done"}')
+        assert on_replica.hget("deltaflow:{kept}:meta", "finished") == "1"
+        replica.stop()
+        with pytest.raises(EventLogUnavailable, match="no replica acknowledged"):
+            await log.claim("unreplicated")
+        await log.aclose()
+    finally:
+        replica.stop()
+        primary.stop()
+
+
+async def test_replicated_durability_is_refused_on_a_cluster(cluster: RedisClusterProcesses) -> None:
+    """A cluster routes WAIT to every primary, not to the write's connection: refused, not pretended."""
+    with pytest.raises(ValueError, match="standalone primary"):
+        RedisEventLog.from_url(cluster.url, durability="replicated")
