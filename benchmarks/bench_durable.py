@@ -24,7 +24,6 @@ from __future__ import annotations
 import asyncio
 import gc
 import json
-import os
 import statistics
 import subprocess
 import sys
@@ -97,12 +96,12 @@ def serve(kind: str, port: int, redis_url: str) -> None:
     if kind == "plain":
         route: Any = Route("/relay", relay_endpoint(make_stream), methods=["POST"])
     else:
-        log = (
+        # the shipped defaults; "replicated" and "cluster" rows pass their own URL
+        durability = "replicated" if kind == "replicated" else "acknowledged"
+        log: Any = (
             MemoryEventLog()
             if kind == "memory"
-            else RedisEventLog.from_url(
-                redis_url, prefix="bench:", write_connections=int(os.environ.get("BENCH_WRITES", "64"))
-            )
+            else RedisEventLog.from_url(redis_url, prefix="bench:", durability=durability)
         )
         route = Mount("/relay", app=durable_endpoint(make_stream, log))
     uvicorn.run(Starlette(routes=[route]), host="127.0.0.1", port=port, log_level="warning")

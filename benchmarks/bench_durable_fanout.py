@@ -1,8 +1,10 @@
 """Durable streams at load: 100 streams followed by 10, 100 and 1,000 SSE readers, on one instance and two.
 
 Relay instances run as separate processes (``bench_durable serve``), each ``durable_endpoint`` on a
-``MemoryEventLog`` (one instance only: it shares nothing) or on a ``RedisEventLog`` over a real
-``redis-server`` started here, on the shipped defaults. Each row starts ``STREAMS`` streams of
+``MemoryEventLog`` (one instance only: it shares nothing) or on a ``RedisEventLog`` over real
+``redis-server`` processes started here, on the shipped defaults: a standalone Redis, a Redis Cluster
+of 3 primaries and 3 replicas (``redis+cluster://``), and a primary with a replica written with
+``durability="replicated"``. Each row starts ``STREAMS`` streams of
 ``DELTAS`` content deltas paced every ``INTERVAL`` s (after a ``DELAY`` that lets the readers
 connect), and ``readers`` concurrent SSE readers in this process, spread evenly over the streams and
 round-robin over the instances. Every reader must get every entry of its stream exactly once, in
@@ -122,18 +124,18 @@ async def read(client: httpx2.AsyncClient, url: str, latencies: list[float]) -> 
 class Sampler:
     """Samples Redis's connected clients every 50 ms in a thread while the row runs."""
 
-    def __init__(self, client: redis.Redis | None) -> None:
-        self._client = client
+    def __init__(self, clients: list[redis.Redis]) -> None:
+        self._clients = clients
         self.peak = 0
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, daemon=True)
 
     def clients(self) -> int:
-        assert self._client is not None
-        return int(self._client.info("clients")["connected_clients"]) - 1
+        # minus this sampler's own (the cluster bus's links between nodes are not clients)
+        return sum(int(client.info("clients")["connected_clients"]) - 1 for client in self._clients)
 
     def _run(self) -> None:
-        while self._client is not None and not self._stop.wait(0.05):
+        while self._clients and not self._stop.wait(0.05):
             self.peak = max(self.peak, self.clients())
 
     def __enter__(self) -> Sampler:
@@ -179,22 +181,22 @@ async def row(urls: list[str], readers: int) -> dict[str, Any]:
 
 
 def measure(
-    kind: str, count: int, readers: int, redis_url: str, client: redis.Redis | None
+    kind: str, count: int, readers: int, redis_url: str, clients: list[redis.Redis]
 ) -> dict[str, Any]:
     with instances(kind, count, redis_url) as running:
         urls = [url for url, _ in running]
         pids = [pid for _, pid in running]
         asyncio.run(row(urls, 2))  # warm up: imports, connections, script cache
         before_memory = sum(resident_kib(pid) for pid in pids)
-        before = commandstats(client)
-        with Sampler(client) as sampler:
+        before = commandstats(clients)
+        with Sampler(clients) as sampler:
             started = time.monotonic()
             result = asyncio.run(row(urls, readers))
             seconds = time.monotonic() - started
             grown = sum(resident_kib(pid) for pid in pids) - before_memory
-        calls = {name: value - before.get(name, 0) for name, value in commandstats(client).items()}
+        calls = {name: value - before.get(name, 0) for name, value in commandstats(clients).items()}
         time.sleep(1)
-        after = sampler.clients() if client is not None else 0
+        after = sampler.clients()
     entries = STREAMS * (DELTAS + EXTRA_FRAMES)
     reads = calls.get("xread", 0) + calls.get("hmget", 0)
     return {
@@ -211,40 +213,91 @@ def measure(
     }
 
 
-def commandstats(client: redis.Redis | None) -> dict[str, int]:
-    if client is None:
-        return {}
-    stats = client.info("commandstats")
-    return {name.removeprefix("cmdstat_"): int(value["calls"]) for name, value in stats.items()}
+def commandstats(clients: list[redis.Redis]) -> dict[str, int]:
+    """Calls per command, summed over the primaries (a replica's are replication, not round trips)."""
+    totals: dict[str, int] = {}
+    for client in clients:
+        if client.info("replication")["role"] != "master":
+            continue
+        for name, value in client.info("commandstats").items():
+            key = name.removeprefix("cmdstat_")
+            totals[key] = totals.get(key, 0) + int(value["calls"])
+    return totals
+
+
+def append_latency(url: str, durability: str, appends: int = 2_000) -> dict[str, float]:
+    """p50/p99 of one append (a round trip, and the replica's acknowledgement when replicated), in ms."""
+    from deltaflow.durable import RedisEventLog  # noqa: PLC0415
+
+    async def run() -> list[float]:
+        log = RedisEventLog.from_url(url, prefix="latency:", durability=durability)  # type: ignore[arg-type]
+        lease = await log.claim(f"append-{durability}")
+        took = []
+        for _ in range(appends):
+            start = time.perf_counter()
+            await log.append(lease, "content.delta", '{"delta":"x"}')
+            took.append((time.perf_counter() - start) * 1000)
+        await log.aclose()
+        return sorted(took)
+
+    took = asyncio.run(run())
+    return {"p50_ms": took[len(took) // 2], "p99_ms": took[int(0.99 * len(took))]}
 
 
 def main() -> None:
+    from tests.durable.redis_cluster import RedisClusterProcesses  # noqa: PLC0415
     from tests.durable.redis_server import RedisServer  # noqa: PLC0415
 
     parser = argparse.ArgumentParser()
     parser.add_argument("--readers", default="10,100,1000")
     parser.add_argument("--instances", default="1,2")
+    parser.add_argument("--logs", default="memory,redis,cluster,replicated")
     options = parser.parse_args()
     reader_counts = [int(n) for n in options.readers.split(",")]
     instance_counts = [int(n) for n in options.instances.split(",")]
+    logs = options.logs.split(",")
     rows = []
     with tempfile.TemporaryDirectory() as directory:
-        server = RedisServer(Path(directory))
-        server.start()
-        client = redis.Redis(port=server.port, decode_responses=True)
+        root = Path(directory)
+        for name in ("standalone", "primary", "replica", "cluster"):
+            (root / name).mkdir()
+        standalone = RedisServer(root / "standalone")
+        primary = RedisServer(root / "primary", "--repl-diskless-sync-delay", "0")
+        replica = RedisServer(root / "replica", "--replicaof", "127.0.0.1", str(primary.port))
+        cluster = RedisClusterProcesses(root / "cluster")
+        for server in (standalone, primary, replica):
+            server.start()
+        cluster.start()
+        servers = {
+            "redis": (standalone.url, [standalone.port]),
+            "replicated": (primary.url, [primary.port, replica.port]),
+            "cluster": (cluster.url, cluster.ports),
+        }
         try:
+            while redis.Redis(port=replica.port).info("replication")["master_link_status"] != "up":
+                time.sleep(0.05)
+            appends = {
+                "acknowledged": append_latency(primary.url, "acknowledged"),
+                "replicated": append_latency(primary.url, "replicated"),
+            }
+            print(json.dumps({"append_latency": appends}), file=sys.stderr, flush=True)
             for readers in reader_counts:
-                for kind in ("memory", "redis"):
+                for kind in logs:
+                    url, ports = servers.get(kind, ("", []))
+                    clients = [redis.Redis(port=port, decode_responses=True) for port in ports]
                     for count in instance_counts if kind == "redis" else [1]:
-                        client.flushall()
-                        measured = measure(
-                            kind, count, readers, server.url, client if kind == "redis" else None
-                        )
+                        for client in clients:
+                            if client.info("replication")["role"] == "master":
+                                client.flushall()
+                        measured = measure(kind, count, readers, url, clients)
                         rows.append(measured)
                         print(json.dumps(measured), file=sys.stderr, flush=True)
+                    for client in clients:
+                        client.close()
         finally:
-            client.close()
-            server.stop()
+            cluster.stop()
+            for server in (standalone, primary, replica):
+                server.stop()
     print(
         f"{STREAMS} streams of {DELTAS} deltas every {INTERVAL * 1000:g} ms, readers over SSE, "
         f"load average {os.getloadavg()[0]:.1f}:"
@@ -254,7 +307,7 @@ def main() -> None:
         "after | KiB/reader |\n|---|---:|---:|---:|---:|---:|---:|---:|---:|"
     )
     for measured in rows:
-        redis_only = measured["log"] == "redis"
+        redis_only = measured["log"] != "memory"
         print(
             f"| {measured['log']} | {measured['instances']} | {measured['readers']:,} | {measured['p50_ms']:.1f} | "
             f"{measured['p99_ms']:.1f} | "
@@ -266,8 +319,18 @@ def main() -> None:
             )
             + f"{measured['memory_per_reader_kib']:.1f} |"
         )
+    print("\none append, p50/p99 ms, primary with one replica:")
+    for durability, latency in appends.items():
+        print(f"  {durability}: {latency['p50_ms']:.2f} / {latency['p99_ms']:.2f}")
     write_results(
-        "durable_fanout", {"streams": STREAMS, "deltas": DELTAS, "interval_s": INTERVAL, "rows": rows}
+        "durable_fanout",
+        {
+            "streams": STREAMS,
+            "deltas": DELTAS,
+            "interval_s": INTERVAL,
+            "rows": rows,
+            "append_latency": appends,
+        },
     )
 
 
