@@ -119,20 +119,25 @@ def relays(redis_url: str) -> Iterator[dict[str, str]]:
             processes.append(subprocess.Popen(command))
             urls[kind] = f"http://127.0.0.1:{port}/relay" + ("" if kind == "plain" else "/")
         for url in urls.values():
-            deadline = time.monotonic() + 20
-            while True:
-                try:
-                    httpx2.get(url.rstrip("/") + "/x", timeout=1)
-                    break
-                except httpx2.TransportError:
-                    if time.monotonic() > deadline:
-                        raise
-                    time.sleep(0.1)
+            wait_listening(url.rstrip("/") + "/x")
         yield urls
     finally:
         for process in processes:
             process.terminate()
             process.wait(10)
+
+
+def wait_listening(url: str, timeout: float = 30) -> None:
+    """Return once a GET of ``url`` gets any answer (the relay process is up)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            httpx2.get(url, timeout=1)
+            return
+        except httpx2.TransportError:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.1)
 
 
 def read_stream(url: str, events: int, interval: float) -> tuple[float, list[float], int]:

@@ -41,6 +41,7 @@ import httpx2
 import redis
 
 from benchmarks._common import write_results
+from benchmarks.bench_durable import wait_listening
 
 STREAMS = 100
 DELTAS = 50
@@ -63,15 +64,7 @@ def instances(kind: str, count: int, redis_url: str) -> Iterator[list[tuple[str,
             processes.append(subprocess.Popen(command))
             urls.append((f"http://127.0.0.1:{port}/relay/", processes[-1].pid))
         for url, _ in urls:
-            deadline = time.monotonic() + 30
-            while True:
-                try:
-                    httpx2.get(url + "x", timeout=1)
-                    break
-                except httpx2.TransportError:
-                    if time.monotonic() > deadline:
-                        raise
-                    time.sleep(0.1)
+            wait_listening(url + "x")
         yield urls
     finally:
         for process in processes:
