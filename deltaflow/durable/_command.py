@@ -57,7 +57,8 @@ def configure(command: argparse.ArgumentParser) -> None:
     """The ``relay`` command's options."""
     command.add_argument(
         "--redis",
-        help="a Redis URL (redis://host:port/db) shared by instances (default: memory)",
+        help="a Redis URL shared by instances: redis://host:port/db, or redis+cluster://host:port for a Redis"
+        " Cluster (default: memory)",
     )
     command.add_argument("--host", default="127.0.0.1", help="interface (default: %(default)s)")
     command.add_argument(

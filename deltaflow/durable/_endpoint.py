@@ -41,7 +41,7 @@ from deltaflow.errors import EventLogError, EventLogUnavailable, LeaseConflict
 from deltaflow.pipeline import AsyncChatStream
 from deltaflow.recipes import StreamFactory
 
-from ._follow import Gap, Idle, follow_batches, start_position
+from ._follow import Gap, Idle, follow_batches, resume_point
 from ._log import STREAM_ID, EventLog, LogEntry
 from ._memory import MemoryEventLog
 from ._producer import produce
@@ -253,8 +253,9 @@ class DurableEndpoint:
             await respond_json(send, 400, {"error": "Last-Event-ID must be an event id of this relay"})
             return
         try:
-            position = await start_position(self.log, stream_id, last_event_id)
+            # one read of the stream's state per reader joining
             info = await self.log.info(stream_id)
+            position = resume_point(info, stream_id, last_event_id)
         except EventLogError as error:
             await respond_json(
                 send, 503 if isinstance(error, EventLogUnavailable) else 404, {"error": str(error)}
