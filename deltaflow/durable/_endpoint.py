@@ -52,6 +52,8 @@ __all__ = ["DurableEndpoint", "durable_endpoint"]
 _logger = logging.getLogger("deltaflow.durable")
 _LAST_EVENT_ID = re.compile(r"\d{1,19}-\d{1,19}")
 _KEEP_ALIVE = b": keep-alive\n\n"
+# the end of a response its reader did not read in time: it resumes by Last-Event-ID
+_LAGGING = b": lagging: resume with Last-Event-ID\n\n"
 
 
 def durable_endpoint(
@@ -62,6 +64,7 @@ def durable_endpoint(
     keep_alive: float = 15.0,
     retry: float = 1.0,
     max_body: int = 1 << 20,
+    send_timeout: float = 30.0,
 ) -> DurableEndpoint:
     """An ASGI endpoint whose streams outlive their HTTP connections, resumable from any instance.
 
@@ -87,6 +90,9 @@ def durable_endpoint(
             connection while a reasoning model thinks.
         retry: the reconnection delay the browser is told (SSE ``retry:``), in seconds.
         max_body: the largest request body accepted, in bytes.
+        send_timeout: seconds a reader may leave the relay's writes unread (a stalled or far too slow
+            client); then its response ends with a ``: lagging`` comment, and the reader resumes by
+            ``Last-Event-ID`` as after any broken connection. Nothing is buffered for it meanwhile.
 
     Returns:
         The ASGI endpoint.
@@ -98,6 +104,7 @@ def durable_endpoint(
         keep_alive=keep_alive,
         retry=retry,
         max_body=max_body,
+        send_timeout=send_timeout,
     )
 
 
@@ -117,9 +124,10 @@ class DurableEndpoint:
         keep_alive: float = 15.0,
         retry: float = 1.0,
         max_body: int = 1 << 20,
+        send_timeout: float = 30.0,
     ) -> None:
-        if keep_alive <= 0 or retry < 0 or max_body < 1:
-            raise ValueError("keep_alive and max_body must be positive, retry not negative")
+        if keep_alive <= 0 or retry < 0 or max_body < 1 or send_timeout <= 0:
+            raise ValueError("keep_alive, max_body and send_timeout must be positive, retry not negative")
         self.log = log
         self._make_stream = make_stream
         self._exclude = frozenset(exclude)
@@ -127,6 +135,7 @@ class DurableEndpoint:
         self._idle = reader_wait(keep_alive, log.lease_time)
         self._retry = f"retry: {int(retry * 1000)}\n\n".encode()
         self._max_body = max_body
+        self._send_timeout = send_timeout
         self._producers: set[asyncio.Task[Any]] = set()
 
     async def aclose(self, grace: float = 0.0) -> None:
@@ -280,7 +289,13 @@ class DurableEndpoint:
             async for batch in follow_batches(self.log, stream_id, position, idle=self._idle):
                 # one write per read of the log: a catch-up of thousands of events is a few writes
                 frames = _KEEP_ALIVE if isinstance(batch, Idle) else b"".join(map(_log_frame, batch))
-                await send(response_body(frames))
+                try:
+                    # the log is read at the reader's pace: a reader that stops reading holds a batch, no more
+                    await asyncio.wait_for(send(response_body(frames)), self._send_timeout)
+                except TimeoutError:
+                    with contextlib.suppress(TimeoutError):
+                        await asyncio.wait_for(send(response_body(_LAGGING, more=False)), 1.0)
+                    return
         except EventLogError as error:
             code = "unavailable" if isinstance(error, EventLogUnavailable) else "not_found"
             failure = {"code": code, "message": str(error)}

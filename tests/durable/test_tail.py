@@ -5,6 +5,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import re
+import socket
 import threading
 import time
 from collections.abc import AsyncIterator, Iterator
@@ -31,6 +33,7 @@ SCENARIOS = {
     "quiet": Scenario.scripted("after a long thought", ttft=2.5),
     "paced": Scenario.scripted("word " * 120, chunk_size=5, tokens_per_second=60),
     "storm": Scenario.scripted("word " * 25, chunk_size=5, tokens_per_second=15),
+    "long": Scenario.scripted("word " * 20_000, chunk_size=5),
 }
 
 
@@ -60,6 +63,13 @@ def serve(upstream: ReplayServer, log: EventLog, **options: Any) -> AppServer:
 
     endpoint = durable_endpoint(make, log, **options)
     return AppServer(Starlette(routes=[Mount("/chat", app=endpoint)], lifespan=lifespan), lifespan="on")
+
+
+def small_send_buffers(server: AppServer) -> AppServer:
+    """Connections accepted with a small kernel send buffer (not autotuned): a client not reading blocks
+    the relay's writes after some 100 KB, not megabytes."""
+    server._sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 8192)
+    return server
 
 
 def start(url: str, model: str) -> str:
@@ -194,3 +204,38 @@ def test_readers_dropping_and_resuming_after_every_event_leak_no_connection(
     assert after <= 20, after
     assert fresh[-1].type == "completion.done"
     assert counter.clients() == 0  # the log closed with the server
+
+
+@pytest.mark.parametrize("backend", ["memory", "redis"])
+def test_a_reader_that_stops_reading_is_cut_off_and_resumes(
+    upstream: ReplayServer, own_redis: RedisServer, backend: str
+) -> None:
+    """A reader that reads nothing (a stalled client, a tiny receive buffer) is cut off after send_timeout;
+    nothing piles up for it; resuming by Last-Event-ID from what it had gives exactly the rest."""
+    log: EventLog = MemoryEventLog() if backend == "memory" else RedisEventLog.from_url(own_redis.url)
+    with small_send_buffers(serve(upstream, log, send_timeout=0.5)) as server:
+        url = start(server.url, "long")
+        _, frames = raw(url)  # the whole stream, read normally
+        host, port = server.url.removeprefix("http://").split(":")
+        stalled = socket.socket()
+        stalled.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+        stalled.connect((host, int(port)))
+        path = url.removeprefix(server.url)
+        stalled.sendall(f"GET {path} HTTP/1.1\r\nhost: {host}\r\n\r\n".encode())
+        time.sleep(3)  # reads nothing, far longer than send_timeout
+        stalled.settimeout(10)
+        received = b""
+        while chunk := stalled.recv(65536):  # the relay closed its side: this ends
+            received += chunk
+        stalled.close()
+        ids = re.findall(rb"\nid: (\S+)\n", b"\n" + received)
+        assert 0 < len(ids) < len(frames), len(ids)
+        # the last id whose frame arrived whole, and everything after it
+        complete = [
+            entry_id.decode()
+            for entry_id in ids
+            if re.search(rb"id: " + entry_id + rb"\n[^\n]*\ndata: [^\n]*\n\n", received)
+        ]
+        _, rest = raw(url, **{"last-event-id": complete[-1]})
+    assert [frame.id for frame in frames[: len(complete)]] == complete
+    assert [frame.id for frame in rest] == [frame.id for frame in frames[len(complete) :]]
