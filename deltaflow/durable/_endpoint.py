@@ -152,11 +152,6 @@ class DurableEndpoint:
             task.cancel()
         await asyncio.gather(*producers, return_exceptions=True)
 
-    @property
-    def running(self) -> int:
-        """How many streams this instance is producing."""
-        return len(self._producers)
-
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "lifespan":
             await serve_lifespan(receive, send)
