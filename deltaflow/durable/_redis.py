@@ -28,6 +28,7 @@ from deltaflow.errors import EventLogUnavailable, LeaseConflict, LeaseLost
 
 from ._log import TERMINAL_KIND, AppendResult, Lease, LogEntry, ReapResult, StreamInfo, parse_entry_id
 from ._redis_tail import RedisTail
+from ._redis_writes import WriteCoalescer
 from ._timeouts import DEFAULT_SOCKET_TIMEOUT, tail_block
 
 if TYPE_CHECKING:
@@ -165,6 +166,8 @@ class RedisEventLog:
             # a cluster routes WAIT to every primary, never on the connection of the write
             raise ValueError("durability='replicated' needs a standalone primary (not yet a Redis Cluster)")
         self._replica_wait_ms = max(1, int(replica_wait * 1000)) if durability == "replicated" else None
+        # a cluster's pipelines split by node and retry on their own: the coalescing is standalone's
+        self._writes = WriteCoalescer(single) if single is not None else None
         self._reads = read_client or (_sibling(single, read_connections) if single else client)
         # a RedisCluster fails for want of a connection instead of waiting for one: readers' commands
         # wait here for one of read_connections
@@ -269,6 +272,8 @@ class RedisEventLog:
     async def _durably(self, script: Any, keys: list[str], args: list[Any]) -> Any:
         """Run a write script; with ``durability="replicated"``, return once a replica has it too."""
         if self._replica_wait_ms is None:
+            if self._writes is not None:
+                return await self._writes.call(script, keys, args)
             return await script(keys=keys, args=args)
         # WAIT counts the replicas that have this connection's writes: the script and it go together
         async with self._client.pipeline(transaction=False) as pipe:
