@@ -122,6 +122,8 @@ class RedisEventLog:
         ttl: seconds a stream is kept after its terminal entry.
         lease_time: seconds a producer's lease lasts without an append or renewal.
         read_connections: the most connections readers' short commands use at once.
+        write_connections: on a Redis Cluster, the most producers' commands at once (a standalone
+            client's pool sets its own limit).
         durability: ``"acknowledged"`` (default): a write counts once the primary has it; Redis
             replicates asynchronously, so a failover can lose the last writes. ``"replicated"``: each
             write also waits (``WAIT``) for one replica, up to ``replica_wait`` seconds, else the
@@ -142,6 +144,7 @@ class RedisEventLog:
         ttl: float = 600.0,
         lease_time: float = 10.0,
         read_connections: int = 16,
+        write_connections: int = 64,
         durability: Literal["acknowledged", "replicated"] = "acknowledged",
         replica_wait: float = 1.0,
         read_client: aioredis.Redis | RedisCluster | None = None,
@@ -172,6 +175,7 @@ class RedisEventLog:
         # a RedisCluster fails for want of a connection instead of waiting for one: readers' commands
         # wait here for one of read_connections
         self._limit = None if single else asyncio.Semaphore(read_connections)
+        self._write_limit = None if single else asyncio.Semaphore(write_connections)
         self._reap = self._reads.register_script(_REAP)
         kwargs = single.connection_pool.connection_kwargs if single else cast("Any", client).connection_kwargs
         self._tail = RedisTail(
@@ -227,12 +231,17 @@ class RedisEventLog:
             # a failover takes a node timeout or two: commands retry through it (about 5 s in all)
             settings["retry"] = Retry(ExponentialBackoff(cap=1.0, base=0.1), retries=8)
 
-            def cluster(connections: int) -> RedisCluster:
-                return RedisCluster.from_url(node_url, max_connections=connections, **settings)
+            def cluster() -> RedisCluster:
+                # RedisCluster fails beyond its connections per node: the log's semaphores bound them,
+                # and the tail blocks once per followed stream (the keys of a command share a slot)
+                return RedisCluster.from_url(node_url, max_connections=10_000, **settings)
 
-            # per node; the tail blocks once per followed stream (the keys of a command share a slot)
             return cls(
-                cluster(write_connections), read_client=cluster(1000), tail_client=cluster(10_000), **options
+                cluster(),
+                write_connections=write_connections,
+                read_client=cluster(),
+                tail_client=cluster(),
+                **options,
             )
         pool = aioredis.BlockingConnectionPool.from_url(
             url, max_connections=write_connections, timeout=socket_timeout, **settings
@@ -254,19 +263,20 @@ class RedisEventLog:
 
         # shielded: a caller cancelled midway (a reader leaving) must not cut the command off, which
         # would cost its connection
-        limited = reads and self._limit is not None
-        running = asyncio.ensure_future(self._limited(command) if limited else command())
+        limit = self._limit if reads else self._write_limit
+        running = asyncio.ensure_future(self._limited(command, limit) if limit else command())
         running.add_done_callback(_retrieved)
         try:
             return await asyncio.shield(running)
         except (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError, OSError) as error:
+            why = str(error) or type(error).__name__  # redis's MaxConnectionsError says nothing
             raise EventLogUnavailable(
-                f"the Redis event log is unavailable: {error}", stream_id=stream_id
+                f"the Redis event log is unavailable: {why}", stream_id=stream_id
             ) from error
 
-    async def _limited(self, command: Callable[[], Awaitable[T]]) -> T:
-        assert self._limit is not None  # noqa: S101 - only called with a limit
-        async with self._limit:
+    @staticmethod
+    async def _limited(command: Callable[[], Awaitable[T]], limit: asyncio.Semaphore) -> T:
+        async with limit:
             return await command()
 
     async def _durably(self, script: Any, keys: list[str], args: list[Any]) -> Any:
