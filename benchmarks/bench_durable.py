@@ -53,10 +53,13 @@ RELAYS = ("plain", "memory", "redis")
 EXTRA_FRAMES = 6
 
 
-def synthetic_chunks(count: int, interval: float) -> AsyncIterator[dict[str, Any]]:
-    """A chat answer of ``count`` content chunks, each carrying the time it was made; paced when asked."""
+def synthetic_chunks(count: int, interval: float, delay: float = 0.0) -> AsyncIterator[dict[str, Any]]:
+    """A chat answer of ``count`` content chunks, each carrying the time it was made; paced when asked,
+    after ``delay`` seconds of silence (time for readers to connect)."""
 
     async def chunks() -> AsyncIterator[dict[str, Any]]:
+        if delay:
+            await asyncio.sleep(delay)
         base = {"id": "chatcmpl-bench", "object": "chat.completion.chunk", "created": 1, "model": "bench"}
 
         def chunk(delta: dict[str, Any], finish: str | None = None) -> dict[str, Any]:
@@ -87,12 +90,19 @@ def serve(kind: str, port: int, redis_url: str) -> None:
     from deltaflow.recipes import relay_endpoint  # noqa: PLC0415
 
     def make_stream(body: dict[str, Any]) -> deltaflow.AsyncChatStream[Any]:
-        return deltaflow.AsyncChatStream(synthetic_chunks(int(body["events"]), float(body["interval"])))
+        chunks = synthetic_chunks(int(body["events"]), float(body["interval"]), float(body.get("delay", 0)))
+        return deltaflow.AsyncChatStream(chunks)
 
     if kind == "plain":
         route: Any = Route("/relay", relay_endpoint(make_stream), methods=["POST"])
     else:
-        log = MemoryEventLog() if kind == "memory" else RedisEventLog.from_url(redis_url, prefix="bench:")
+        # the shipped defaults; "replicated" and "cluster" rows pass their own URL
+        durability = "replicated" if kind == "replicated" else "acknowledged"
+        log: Any = (
+            MemoryEventLog()
+            if kind == "memory"
+            else RedisEventLog.from_url(redis_url, prefix="bench:", durability=durability)
+        )
         route = Mount("/relay", app=durable_endpoint(make_stream, log))
     uvicorn.run(Starlette(routes=[route]), host="127.0.0.1", port=port, log_level="warning")
 
@@ -109,20 +119,25 @@ def relays(redis_url: str) -> Iterator[dict[str, str]]:
             processes.append(subprocess.Popen(command))
             urls[kind] = f"http://127.0.0.1:{port}/relay" + ("" if kind == "plain" else "/")
         for url in urls.values():
-            deadline = time.monotonic() + 20
-            while True:
-                try:
-                    httpx2.get(url.rstrip("/") + "/x", timeout=1)
-                    break
-                except httpx2.TransportError:
-                    if time.monotonic() > deadline:
-                        raise
-                    time.sleep(0.1)
+            wait_listening(url.rstrip("/") + "/x")
         yield urls
     finally:
         for process in processes:
             process.terminate()
             process.wait(10)
+
+
+def wait_listening(url: str, timeout: float = 30) -> None:
+    """Return once a GET of ``url`` gets any answer (the relay process is up)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            httpx2.get(url, timeout=1)
+            return
+        except httpx2.TransportError:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.1)
 
 
 def read_stream(url: str, events: int, interval: float) -> tuple[float, list[float], int]:

@@ -36,13 +36,32 @@ def response_body(chunk: bytes, *, more: bool = True) -> Message:
     return {"type": "http.response.body", "body": chunk, "more_body": more}
 
 
+MAX_BODY_DEPTH = 64
+"""How deeply a request body's arrays and objects may nest (deeper ones would exhaust the stack)."""
+
+
 def json_object(body: bytes) -> dict[str, Any] | None:
-    """The request body as a JSON object, or None when it is not one."""
+    """The request body as a JSON object; None when it is not one, or nests deeper than ``MAX_BODY_DEPTH``."""
     try:
         value = json.loads(body)
-    except (ValueError, RecursionError):  # json nests as deep as the body says: "[[[[..." exhausts the stack
+    except (ValueError, RecursionError):  # json recurses per level: 100,000 brackets exhaust the stack
         return None
-    return value if isinstance(value, dict) else None
+    return value if isinstance(value, dict) and _depth_within(value, MAX_BODY_DEPTH) else None
+
+
+def _depth_within(value: object, limit: int) -> bool:
+    """Whether ``value`` nests at most ``limit`` arrays and objects deep (iteratively: no recursion)."""
+    level: list[object] = [value]
+    for _ in range(limit):
+        level = [
+            child
+            for item in level
+            for child in (item.values() if isinstance(item, dict) else item if isinstance(item, list) else ())
+            if isinstance(child, dict | list)
+        ]
+        if not level:
+            return True
+    return False
 
 
 async def read_body(receive: Receive) -> bytes | None:

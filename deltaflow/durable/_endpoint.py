@@ -27,6 +27,7 @@ from typing import Any
 from urllib.parse import parse_qs
 
 from deltaflow._asgi import (
+    MAX_BODY_DEPTH,
     SSE_HEADERS,
     Message,
     Receive,
@@ -45,10 +46,11 @@ from deltaflow.recipes import StreamFactory
 from deltaflow.wire._choice import check_format, stream_key, wire_request
 from deltaflow.wire._encoder import WireFormat
 
-from ._follow import Gap, Idle, follow_batches, start_position
+from ._follow import Gap, Idle, follow_batches, resume_point
 from ._log import STREAM_ID, EventLog, LogEntry
 from ._memory import MemoryEventLog
 from ._producer import produce
+from ._timeouts import reader_wait
 from ._wire_follow import WIRE_START, claim_conversation, follow_in_wire, start_in_wire
 
 __all__ = ["DurableEndpoint", "durable_endpoint"]
@@ -57,6 +59,8 @@ _logger = logging.getLogger("deltaflow.durable")
 _LAST_EVENT_ID = re.compile(r"\d{1,19}-\d{1,19}")
 _KEEP_ALIVE = b": keep-alive\n\n"
 _ACTIONS = ("stop", "stream")
+# the end of a response its reader did not read in time: it resumes by Last-Event-ID
+_LAGGING = b": lagging: resume with Last-Event-ID\n\n"
 
 
 def durable_endpoint(
@@ -68,6 +72,7 @@ def durable_endpoint(
     retry: float = 1.0,
     max_body: int = 1 << 20,
     wire: WireFormat = "deltaflow",
+    send_timeout: float = 30.0,
 ) -> DurableEndpoint:
     """An ASGI endpoint whose streams outlive their HTTP connections, resumable from any instance.
 
@@ -99,6 +104,9 @@ def durable_endpoint(
             ``resume``) or ``"ag-ui"`` (a POST is a ``RunAgentInput``, the stream id its thread id).
             With either, ``make_stream`` gets the body with its ``messages`` as chat messages, and
             a conversation's next answer replaces its finished one under the same id.
+        send_timeout: seconds a reader may leave the relay's writes unread (a stalled or far too slow
+            client); then its response ends with a ``: lagging`` comment, and the reader resumes by
+            ``Last-Event-ID`` as after any broken connection. Nothing is buffered for it meanwhile.
 
     Returns:
         The ASGI endpoint.
@@ -111,6 +119,7 @@ def durable_endpoint(
         retry=retry,
         max_body=max_body,
         wire=wire,
+        send_timeout=send_timeout,
     )
 
 
@@ -131,22 +140,31 @@ class DurableEndpoint:
         retry: float = 1.0,
         max_body: int = 1 << 20,
         wire: WireFormat = "deltaflow",
+        send_timeout: float = 30.0,
     ) -> None:
-        if keep_alive <= 0 or retry < 0 or max_body < 1:
-            raise ValueError("keep_alive and max_body must be positive, retry not negative")
+        if keep_alive <= 0 or retry < 0 or max_body < 1 or send_timeout <= 0:
+            raise ValueError("keep_alive, max_body and send_timeout must be positive, retry not negative")
         self.log = log
         self._make_stream = make_stream
         self._exclude = frozenset(exclude)
-        # blocking reads last at most this long: a keep-alive, and a check that the producer lives
-        self._idle = min(keep_alive, log.lease_time / 2)
+        # a reader waits at most this long: a keep-alive, and a check that the producer lives
+        self._idle = reader_wait(keep_alive, log.lease_time)
         self._retry = f"retry: {int(retry * 1000)}\n\n".encode()
         self._max_body = max_body
+        self._send_timeout = send_timeout
         self._producers: set[asyncio.Task[Any]] = set()
         self._wire = check_format(wire)
 
-    async def aclose(self) -> None:
-        """Stop this instance's running streams (they end ``aborted``, reason ``shutdown``)."""
+    async def aclose(self, grace: float = 0.0) -> None:
+        """Stop this instance's running streams, after ``grace`` seconds for them to finish.
+
+        Those still running then end ``aborted`` (reason ``shutdown``); those that finish within
+        the grace end as they would.
+        """
         producers = list(self._producers)
+        if producers and grace > 0:
+            _, producers_left = await asyncio.wait(producers, timeout=grace)
+            producers = list(producers_left)
         for task in producers:
             task.cancel()
         await asyncio.gather(*producers, return_exceptions=True)
@@ -209,7 +227,8 @@ class DurableEndpoint:
             return
         request_json = json_object(body)
         if request_json is None:
-            await respond_json(send, 400, {"error": "the request body must be a JSON object"})
+            error = f"the request body must be a JSON object, nested at most {MAX_BODY_DEPTH} deep"
+            await respond_json(send, 400, {"error": error})
             return
         chosen = await wire_request(send, _query(scope, "wire"), self._wire, request_json)
         if chosen is None:
@@ -287,8 +306,9 @@ class DurableEndpoint:
             await respond_json(send, 400, {"error": "Last-Event-ID must be an event id of this relay"})
             return
         try:
-            position = await start_position(self.log, stream_id, last_event_id)
+            # one read of the stream's state per reader joining
             info = await self.log.info(stream_id)
+            position = resume_point(info, stream_id, last_event_id)
         except EventLogError as error:
             await respond_json(
                 send, 503 if isinstance(error, EventLogUnavailable) else 404, {"error": str(error)}
@@ -319,7 +339,13 @@ class DurableEndpoint:
             async for batch in follow_batches(self.log, stream_id, position, idle=self._idle):
                 # one write per read of the log: a catch-up of thousands of events is a few writes
                 frames = _KEEP_ALIVE if isinstance(batch, Idle) else b"".join(map(_log_frame, batch))
-                await send(response_body(frames))
+                try:
+                    # the log is read at the reader's pace: a reader that stops reading holds a batch, no more
+                    await asyncio.wait_for(send(response_body(frames)), self._send_timeout)
+                except TimeoutError:
+                    with contextlib.suppress(TimeoutError):
+                        await asyncio.wait_for(send(response_body(_LAGGING, more=False)), 1.0)
+                    return
         except EventLogError as error:
             code = "unavailable" if isinstance(error, EventLogUnavailable) else "not_found"
             failure = {"code": code, "message": str(error)}

@@ -8,9 +8,9 @@ from typing import NamedTuple
 
 from deltaflow.errors import StreamNotFound
 
-from ._log import EventLog, LogEntry, aborted_payload, parse_entry_id
+from ._log import EventLog, LogEntry, StreamInfo, aborted_payload, parse_entry_id
 
-__all__ = ["Gap", "Idle", "follow", "follow_batches", "start_position"]
+__all__ = ["Gap", "Idle", "follow", "follow_batches", "resume_point", "start_position"]
 
 
 class Gap(NamedTuple):
@@ -32,7 +32,11 @@ async def start_position(log: EventLog, stream_id: str, last_event_id: str | Non
         StreamNotFound: no such stream, or ``last_event_id`` belongs to another answer under the
             same stream id (an earlier generation): resuming there would mix two answers.
     """
-    info = await log.info(stream_id)
+    return resume_point(await log.info(stream_id), stream_id, last_event_id)
+
+
+def resume_point(info: StreamInfo | None, stream_id: str, last_event_id: str | None) -> tuple[int, int]:
+    """``start_position`` from the stream's state, read already."""
     if info is None:
         raise StreamNotFound(f"no stream {stream_id!r}: never started, or expired", stream_id=stream_id)
     if last_event_id is None:

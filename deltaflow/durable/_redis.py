@@ -5,30 +5,46 @@ Each stream is three keys: ``<prefix>{<id>}:log`` (the Redis stream, entry ids s
 and ``<prefix>{<id>}:lease`` (the producer's generation, expiring after the lease time). Every write
 is one Lua script, so an append is one round trip, for one entry or a batch: it checks the lease
 (fencing), adds the entries, trims to ``MAXLEN``, renews the TTLs and reports a pending stop
-request. Generations come from one counter key, so this backend wants a single Redis (or a
-primary), not a cluster.
+request. A generation is the Redis server's clock in microseconds at the claim: unique per stream
+id without a global counter (every script's keys are one stream's, in one hash slot), and never
+reused, even after Redis lost its data.
+
+Connections: producers write on the client given; readers' short commands go through a pool of
+their own, and the followed streams' live tail is one blocking ``XREAD`` per instance on a
+connection of its own (``RedisTail``), so producers never wait on a connection readers hold, and
+the connections per instance stay a small constant whatever the number of readers. Every command
+runs to its end even when its caller is cancelled (a reader leaving), so none is cut off midway
+with its connection.
 """
 
 from __future__ import annotations
 
+import asyncio
+import functools
 from collections.abc import Awaitable, Callable, Sequence
-from typing import TYPE_CHECKING, Any, TypeVar, cast
+from typing import TYPE_CHECKING, Any, Literal, TypeVar, cast
 
 from deltaflow.errors import EventLogUnavailable, LeaseConflict, LeaseLost
 
 from ._log import TERMINAL_KIND, AppendResult, Lease, LogEntry, ReapResult, StreamInfo, parse_entry_id
+from ._redis_tail import RedisTail
+from ._redis_writes import WriteCoalescer
+from ._timeouts import DEFAULT_SOCKET_TIMEOUT, tail_block
 
 if TYPE_CHECKING:
     import redis.asyncio as aioredis
+    from redis.asyncio.cluster import RedisCluster
 
 __all__ = ["RedisEventLog"]
 
 T = TypeVar("T")
 
-# KEYS: meta, lease, log, generation counter. ARGV: lease ms, running ttl ms.
+# KEYS: meta, lease, log. ARGV: lease ms, running ttl ms. The generation is the server's clock in
+# microseconds (scripts replicate their effects, so TIME is allowed before the writes).
 _CLAIM = """
 if redis.call('EXISTS', KEYS[1]) == 1 then return 0 end
-local generation = redis.call('INCR', KEYS[4])
+local now = redis.call('TIME')
+local generation = now[1] .. string.format('%06d', tonumber(now[2]))
 redis.call('DEL', KEYS[3])
 redis.call('HSET', KEYS[1], 'generation', generation, 'sequence', 0, 'finished', 0, 'stop', 0)
 redis.call('PEXPIRE', KEYS[1], ARGV[2])
@@ -98,25 +114,44 @@ class RedisEventLog:
         log = RedisEventLog.from_url("redis://127.0.0.1:6379/0")
 
     Args:
-        client: a ``redis.asyncio.Redis`` made with ``decode_responses=True``.
+        client: a ``redis.asyncio.Redis`` made with ``decode_responses=True``, for the producers'
+            writes; the readers' pool and the shared tail's connection are made alike.
         prefix: the key prefix of every key this log writes.
         max_length: entries kept per stream (``XADD MAXLEN``); readers of trimmed ones get a ``gap``.
             An answer streams about one event per token: the default keeps the longest whole.
         ttl: seconds a stream is kept after its terminal entry.
         lease_time: seconds a producer's lease lasts without an append or renewal.
+        read_connections: the most connections readers' short commands use at once.
+        write_connections: on a Redis Cluster, the most producers' commands at once (a standalone
+            client's pool sets its own limit).
+        durability: ``"acknowledged"`` (default): a write counts once the primary has it; Redis
+            replicates asynchronously, so a failover can lose the last writes. ``"replicated"``: each
+            write also waits (``WAIT``) for one replica, up to ``replica_wait`` seconds, else the
+            producer stops with ``EventLogUnavailable``; a standalone primary with a replica only.
+        replica_wait: seconds a replicated write waits for its replica.
+        read_client: the client of the readers' short commands (by default one like ``client``
+            with a pool of ``read_connections``); on a Redis Cluster, give it (``from_url`` does).
+        tail_client: the client of the shared blocking reads (by default one like ``client`` with
+            one connection); on a Redis Cluster, give it (``from_url`` does).
     """
 
     def __init__(
         self,
-        client: aioredis.Redis,
+        client: aioredis.Redis | RedisCluster,
         *,
         prefix: str = "deltaflow:",
         max_length: int = 100_000,
         ttl: float = 600.0,
         lease_time: float = 10.0,
+        read_connections: int = 16,
+        write_connections: int = 64,
+        durability: Literal["acknowledged", "replicated"] = "acknowledged",
+        replica_wait: float = 1.0,
+        read_client: aioredis.Redis | RedisCluster | None = None,
+        tail_client: aioredis.Redis | RedisCluster | None = None,
     ) -> None:
-        if max_length < 1 or ttl <= 0 or lease_time <= 0:
-            raise ValueError("max_length, ttl and lease_time must be positive")
+        if max_length < 1 or ttl <= 0 or lease_time <= 0 or read_connections < 1:
+            raise ValueError("max_length, ttl, lease_time and read_connections must be positive")
         self._client = client
         self._prefix = prefix
         self._max_length = max_length
@@ -128,18 +163,90 @@ class RedisEventLog:
         self._append = client.register_script(_APPEND)
         self._renew = client.register_script(_RENEW)
         self._stop = client.register_script(_STOP)
-        self._reap = client.register_script(_REAP)
+        # a RedisCluster has no pool of its own, but one per node
+        single = cast("aioredis.Redis | None", getattr(client, "connection_pool", None) and client)
+        if durability == "replicated" and single is None:
+            # a cluster routes WAIT to every primary, never on the connection of the write
+            raise ValueError("durability='replicated' needs a standalone primary (not yet a Redis Cluster)")
+        self._replica_wait_ms = max(1, int(replica_wait * 1000)) if durability == "replicated" else None
+        # a cluster's pipelines split by node and retry on their own: the coalescing is standalone's
+        self._writes = WriteCoalescer(single) if single is not None else None
+        self._reads = read_client or (_sibling(single, read_connections) if single else client)
+        # a RedisCluster fails for want of a connection instead of waiting for one: readers' commands
+        # wait here for one of read_connections
+        self._limit = None if single else asyncio.Semaphore(read_connections)
+        self._write_limit = None if single else asyncio.Semaphore(write_connections)
+        self._reap = self._reads.register_script(_REAP)
+        kwargs = single.connection_pool.connection_kwargs if single else cast("Any", client).connection_kwargs
+        self._tail = RedisTail(
+            tail_client or (_sibling(single, 1) if single else client),
+            self._reads,
+            prefix=prefix,
+            block=tail_block(kwargs.get("socket_timeout")),
+            call=functools.partial(self._call, reads=True),
+            shared=single is not None,
+        )
 
     @classmethod
-    def from_url(cls, url: str, **options: Any) -> RedisEventLog:
-        """A log on the Redis at ``url`` (``redis://host:port/db``); ``options`` as the constructor's."""
+    def from_url(
+        cls,
+        url: str,
+        *,
+        socket_timeout: float = DEFAULT_SOCKET_TIMEOUT,
+        write_connections: int = 64,
+        **options: Any,
+    ) -> RedisEventLog:
+        """A log on the Redis at ``url``; ``options`` as the constructor's.
+
+        Args:
+            url: ``redis://host:port/db`` (``rediss://`` for TLS), or ``redis+cluster://host:port`` (or
+                ``rediss+cluster://``) for a Redis Cluster, naming any one of its nodes.
+            socket_timeout: seconds a reply may take before the connection counts as lost; the
+                shared blocking read lasts half of it, so a quiet stream never reaches it.
+            write_connections: the most connections producers use at once (they wait for one
+                beyond that, never fail for want of one).
+            options: as the constructor's.
+        """
         try:
             import redis.asyncio as aioredis  # noqa: PLC0415 - the redis extra is optional
         except ImportError as error:  # pragma: no cover - depends on the extras installed
             raise ImportError(
                 "RedisEventLog needs the redis extra: pip install 'deltaflow[redis]'"
             ) from error
-        return cls(aioredis.Redis.from_url(url, decode_responses=True), **options)
+        from redis.asyncio.retry import Retry  # noqa: PLC0415
+        from redis.backoff import ExponentialBackoff  # noqa: PLC0415
+
+        settings: dict[str, Any] = {
+            # a lost connection is retried twice within a second, then readers and producers are told
+            "retry": Retry(ExponentialBackoff(cap=0.5, base=0.05), retries=2),
+            "decode_responses": True,
+            "socket_timeout": socket_timeout,
+            "socket_connect_timeout": socket_timeout,
+        }
+        scheme, _, rest = url.partition("://")
+        if scheme in ("redis+cluster", "rediss+cluster"):
+            from redis.asyncio.cluster import RedisCluster  # noqa: PLC0415
+
+            node_url = f"{scheme.removesuffix('+cluster')}://{rest}"
+            # a failover takes a node timeout or two: commands retry through it (about 5 s in all)
+            settings["retry"] = Retry(ExponentialBackoff(cap=1.0, base=0.1), retries=8)
+
+            def cluster() -> RedisCluster:
+                # RedisCluster fails beyond its connections per node: the log's semaphores bound them,
+                # and the tail blocks once per followed stream (the keys of a command share a slot)
+                return RedisCluster.from_url(node_url, max_connections=10_000, **settings)
+
+            return cls(
+                cluster(),
+                write_connections=write_connections,
+                read_client=cluster(),
+                tail_client=cluster(),
+                **options,
+            )
+        pool = aioredis.BlockingConnectionPool.from_url(
+            url, max_connections=write_connections, timeout=socket_timeout, **settings
+        )
+        return cls(aioredis.Redis.from_pool(pool), **options)
 
     @property
     def lease_time(self) -> float:
@@ -151,21 +258,51 @@ class RedisEventLog:
         base = f"{self._prefix}{{{stream_id}}}"
         return [f"{base}:meta", f"{base}:lease", f"{base}:log"]
 
-    async def _call(self, stream_id: str, command: Callable[[], Awaitable[T]]) -> T:
+    async def _call(self, stream_id: str, command: Callable[[], Awaitable[T]], *, reads: bool = False) -> T:
         import redis.exceptions  # noqa: PLC0415
 
+        # shielded: a caller cancelled midway (a reader leaving) must not cut the command off, which
+        # would cost its connection
+        limit = self._limit if reads else self._write_limit
+        running = asyncio.ensure_future(self._limited(command, limit) if limit else command())
+        running.add_done_callback(_retrieved)
         try:
-            return await command()
+            return await asyncio.shield(running)
         except (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError, OSError) as error:
+            why = str(error) or type(error).__name__  # redis's MaxConnectionsError says nothing
             raise EventLogUnavailable(
-                f"the Redis event log is unavailable: {error}", stream_id=stream_id
+                f"the Redis event log is unavailable: {why}", stream_id=stream_id
             ) from error
+
+    @staticmethod
+    async def _limited(command: Callable[[], Awaitable[T]], limit: asyncio.Semaphore) -> T:
+        async with limit:
+            return await command()
+
+    async def _durably(self, script: Any, keys: list[str], args: list[Any]) -> Any:
+        """Run a write script; with ``durability="replicated"``, return once a replica has it too."""
+        if self._replica_wait_ms is None:
+            if self._writes is not None:
+                return await self._writes.call(script, keys, args)
+            return await script(keys=keys, args=args)
+        # WAIT counts the replicas that have this connection's writes: the script and it go together
+        async with self._client.pipeline(transaction=False) as pipe:
+            await script(keys=keys, args=args, client=pipe)
+            pipe.wait(1, self._replica_wait_ms)
+            reply, replicas = await pipe.execute()
+        if replicas < 1:
+            import redis.exceptions  # noqa: PLC0415
+
+            # not acknowledged: the producer stops, its readers are told, as when Redis is away
+            waited = self._replica_wait_ms
+            raise redis.exceptions.TimeoutError(f"no replica acknowledged the write within {waited} ms")
+        return reply
 
     async def claim(self, stream_id: str) -> Lease:
         """Start a stream and hold its lease; see ``EventLog.claim``."""
-        keys = [*self._keys(stream_id), f"{self._prefix}generation"]
+        keys = self._keys(stream_id)
         generation = await self._call(
-            stream_id, lambda: self._claim(keys=keys, args=[self._lease_ms, self._running_ttl_ms])
+            stream_id, lambda: self._durably(self._claim, keys, [self._lease_ms, self._running_ttl_ms])
         )
         if not generation:
             raise LeaseConflict(f"stream id {stream_id!r} is in use", stream_id=stream_id)
@@ -185,7 +322,7 @@ class RedisEventLog:
         for kind, data in entries:
             args += (kind, data)
         keys = self._keys(lease.stream_id)
-        reply = await self._call(lease.stream_id, lambda: self._append(keys=keys, args=args))
+        reply = await self._call(lease.stream_id, lambda: self._durably(self._append, keys, args))
         if not reply:
             raise LeaseLost(
                 f"the lease on stream {lease.stream_id!r} (generation {lease.generation}) is gone",
@@ -230,8 +367,9 @@ class RedisEventLog:
             stream_id,
             lambda: cast(
                 "Awaitable[list[str | None]]",
-                self._client.hmget(meta, ["generation", "sequence", "finished"]),
+                self._reads.hmget(meta, ["generation", "sequence", "finished"]),
             ),
+            reads=True,
         )
         generation, sequence, finished = fields
         if generation is None:
@@ -240,25 +378,15 @@ class RedisEventLog:
 
     async def read(self, stream_id: str, after: str, *, block: float, count: int = 256) -> list[LogEntry]:
         """Entries after ``after`` by ``XREAD BLOCK``; see ``EventLog.read``."""
-        parse_entry_id(after, stream_id=stream_id)
+        position = parse_entry_id(after, stream_id=stream_id)
         log = self._keys(stream_id)[2]
-        block = max(1, int(block * 1000))  # 0 would block forever
-        reply = await self._call(
-            stream_id,
-            lambda: cast(
-                "Awaitable[list[Any] | None]", self._client.xread({log: after}, count=count, block=block)
-            ),
-        )
-        if not reply:
-            return []
-        _, entries = reply[0]
-        return [LogEntry(entry_id, fields["k"], fields["d"]) for entry_id, fields in entries]
+        return await self._tail.read(stream_id, log, position, block=block, count=count)
 
     async def reap(self, stream_id: str, generation: int, data: str) -> ReapResult:
         """Record a lost producer's end; see ``EventLog.reap``."""
         keys = self._keys(stream_id)
         args: list[str | int] = [generation, data, self._max_length, self._ttl_ms]
-        result = await self._call(stream_id, lambda: self._reap(keys=keys, args=args))
+        result = await self._call(stream_id, lambda: self._reap(keys=keys, args=args), reads=True)
         return cast("ReapResult", str(result))
 
     async def delete(self, stream_id: str) -> None:
@@ -266,6 +394,34 @@ class RedisEventLog:
         keys = self._keys(stream_id)
         await self._call(stream_id, lambda: self._client.delete(*keys))
 
+    @property
+    def tail_reads(self) -> int:
+        """The shared tail's blocking reads so far: its round trips, whatever the number of readers."""
+        return self._tail.reads
+
     async def aclose(self) -> None:
-        """Close the client's connections."""
-        await self._client.aclose()
+        """Close the connections: the tail's, the readers' and the client's."""
+        await self._tail.aclose()
+        for client in {id(c): c for c in (self._tail.client, self._reads, self._client)}.values():
+            await client.aclose()
+
+
+def _sibling(client: aioredis.Redis, connections: int) -> aioredis.Redis:
+    """A client on the same server with a pool of its own, of at most ``connections``."""
+    import redis.asyncio as aioredis  # noqa: PLC0415
+
+    pool = client.connection_pool
+    kwargs = pool.connection_kwargs
+    sibling = aioredis.BlockingConnectionPool(
+        connection_class=pool.connection_class,
+        max_connections=connections,
+        timeout=kwargs.get("socket_timeout") or DEFAULT_SOCKET_TIMEOUT,
+        **kwargs,
+    )
+    return aioredis.Redis.from_pool(sibling)  # its pool closes with it
+
+
+def _retrieved(task: asyncio.Future[Any]) -> None:
+    # a command whose caller left still fails or succeeds: its outcome is read, so never reported
+    if not task.cancelled():
+        task.exception()

@@ -58,8 +58,24 @@ class RelayProcess:
                 self.kill()
             self._process = None
 
+    def interrupt(self, grace: float = 15) -> int:
+        """SIGINT, as Ctrl+C; returns the exit status."""
+        assert self._process is not None
+        self._process.send_signal(signal.SIGINT)
+        status = self._process.wait(grace)
+        self._process = None
+        return status
+
+    def assert_no_traceback(self) -> None:
+        """Fails when the process logged a traceback (any exception the relay did not handle)."""
+        log = self.stderr()
+        assert "Traceback" not in log, log
+        assert "CancelledError" not in log, log
+
     def __enter__(self) -> RelayProcess:
         return self.start()
 
     def __exit__(self, *exc_info: object) -> None:
         self.stop()
+        if exc_info[0] is None:
+            self.assert_no_traceback()

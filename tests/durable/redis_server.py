@@ -22,13 +22,14 @@ def free_port() -> int:
 class RedisServer:
     """One ``redis-server`` process without persistence; ``restart`` keeps the port and loses the data."""
 
-    def __init__(self, directory: Path) -> None:
+    def __init__(self, directory: Path, *extra: str) -> None:
         if REDIS_SERVER is None:
             raise RuntimeError("redis-server is not installed")
         self.directory = directory
         self.port = free_port()
         self.url = f"redis://127.0.0.1:{self.port}/0"
         self._process: subprocess.Popen[bytes] | None = None
+        self._extra = extra
 
     def start(self) -> None:
         assert REDIS_SERVER is not None
@@ -43,6 +44,7 @@ class RedisServer:
                 "",
                 "--appendonly",
                 "no",
+                *self._extra,
             ],
             cwd=self.directory,
             stdout=subprocess.DEVNULL,

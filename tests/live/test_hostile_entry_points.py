@@ -248,11 +248,6 @@ def test_ping_payloads_and_events_are_skipped_on_every_in_process_entry_point(
 
 
 @pytest.mark.once
-@pytest.mark.xfail(
-    strict=True,
-    reason="deltaflow/durable/_producer.py writes events with model_dump_json, which cannot encode a lone "
-    "surrogate; recipes._relay_wire.encode_event(event, exclude=...) can (the plain relay uses it)",
-)
 def test_a_lone_surrogate_crosses_deltaflow_relay(
     server: tuple[HostileServer, list[Reply]], relay: tuple[str, subprocess.Popen[str]]
 ) -> None:
