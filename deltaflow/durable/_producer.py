@@ -11,16 +11,14 @@ from typing import Any
 from deltaflow.errors import DeltaflowError, EventLogError
 from deltaflow.events import ErrorReported
 from deltaflow.recipes._event_sources import AnyEventStream, EventSource, events_of
-from deltaflow.recipes._relay_wire import COMPACTED_FIELDS, encode_event, failure_payload
+from deltaflow.recipes._relay_wire import encode_compact, failure_payload
 
 from ._log import EventLog, Lease, Outcome, aborted_payload
 
 __all__ = ["produce"]
 
 DONE_PAYLOAD = '{"ok":true,"outcome":"done"}'
-# running texts (snapshots) are rebuilt by readers from the deltas: the log stays linear in the answer
 _MAX_BATCH = 256
-_LEFT_OUT = {kind: {field} for kind, (field, _) in COMPACTED_FIELDS.items()}
 
 
 @dataclass(slots=True)
@@ -85,7 +83,7 @@ async def produce(
             last = reported[-1] if reported else None
             if last is None or last.exception is not error:
                 last = ErrorReported(code="relay_upstream_error", message=str(error) or type(error).__name__)
-                await log.append(lease, last.type, encode_event(last))
+                await log.append(lease, last.type, encode_compact(last))
             payload = {"outcome": "error", **failure_payload(error, last)}
             # an error from outside deltaflow (the source's own) carries no completion: the stream has it
             payload["completion"] = payload["completion"] or _snapshot(stream)
@@ -121,7 +119,7 @@ async def _read_events(
         if type(event) is ErrorReported:
             reported.append(event)
         if event.type not in exclude:
-            writer.put(event.type, encode_event(event, exclude=_LEFT_OUT.get(event.type)))
+            writer.put(event.type, encode_compact(event))
             if writer.backlog >= _MAX_BATCH:
                 # a source that never waits (buffered chunks) would starve the writer: let it take these
                 await asyncio.sleep(0)

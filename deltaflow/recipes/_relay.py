@@ -16,6 +16,7 @@ from typing import Any, TypeAlias
 from urllib.parse import parse_qs
 
 from deltaflow._asgi import (
+    MAX_BODY_DEPTH,
     SSE_HEADERS,
     Receive,
     Scope,
@@ -30,7 +31,7 @@ from deltaflow._asgi import (
 )
 from deltaflow.events import BaseEvent, ErrorReported
 from deltaflow.recipes._event_sources import AnyEventStream, EventSource, events_of
-from deltaflow.recipes._relay_wire import DONE_EVENT, encode_event, failure_payload
+from deltaflow.recipes._relay_wire import DONE_EVENT, encode_compact, failure_payload
 from deltaflow.wire._choice import check_format, encoder_for, event_data, wire_request
 from deltaflow.wire._encoder import WireEncoder, WireFormat, sse_data
 
@@ -46,8 +47,11 @@ def relay_endpoint(
     """An ASGI endpoint that streams one deltaflow stream per POST and relays its events as SSE.
 
     The request's JSON body goes to ``make_stream``, which returns an ``AsyncChatStream`` or a
-    ``ChatStream`` (or an awaitable of either). Each event
-    goes out as ``id: <n>`` (1, 2, ...), ``event: <type>``, ``data: <event.model_dump_json()>``;
+    ``ChatStream`` (or an awaitable of either; any stream of deltaflow's events, a
+    ``deltaflow.responses`` one too). Each event goes out as ``id: <n>`` (1, 2, ...),
+    ``event: <type>``, ``data: <the event's JSON>``, delta events without their running text
+    (``snapshot``, a tool call's ``arguments``), which would make the traffic quadratic in the answer:
+    ``relay_events`` rebuilds it from the deltas, as for the durable log;
     the relay ends with ``event: done``, whose data is ``{"ok": true}``, or, when the stream failed,
     ``{"ok": false, "error": {"type", "code", "message"}, "completion": <partial completion>}``. The
     failure itself travels first as the stream's own ``error`` event (one is made when the stream
@@ -123,7 +127,8 @@ class RelayEndpoint:
             return
         request_json = json_object(body)
         if request_json is None:
-            await respond_json(send, 400, {"error": "the request body must be a JSON object"})
+            error = f"the request body must be a JSON object, nested at most {MAX_BODY_DEPTH} deep"
+            await respond_json(send, 400, {"error": error})
             return
         chosen = await wire_request(send, _query(scope, "wire"), self._wire, request_json)
         if chosen is None:
@@ -148,7 +153,7 @@ class RelayEndpoint:
                 if frames:
                     await send(response_body(frames))
                 return
-            data = encode_event(event)
+            data = encode_compact(event)  # running texts left out: relay_events rebuilds them
             await send(response_body(sse_frame(event.type, data, str(sequence))))
 
         try:

@@ -20,10 +20,11 @@ COMPACTED_FIELDS: dict[str, tuple[str, str]] = {
     "refusal.delta": ("snapshot", "delta"),
     "tool_calls.function.arguments.delta": ("arguments", "arguments_delta"),
 }
-"""Running texts a durable log leaves out of delta events, each with the delta field it grows by.
+"""Running texts the relays and the durable log leave out of delta events, with the field each grows by.
 
-Logged whole, they would make a stream's log quadratic in its length; a reader rebuilds them from
-the deltas it has read (so a reader that joins mid-stream has them from where it joined)."""
+Sent whole, they would make a stream's traffic and log quadratic in its length; a reader rebuilds them
+from the deltas it has read (so a reader that joins mid-stream has them from where it joined)."""
+_LEFT_OUT = {kind: (running,) for kind, (running, _) in COMPACTED_FIELDS.items()}
 
 
 def failure_payload(error: Exception, reported: ErrorReported) -> dict[str, Any]:
@@ -35,6 +36,11 @@ def failure_payload(error: Exception, reported: ErrorReported) -> dict[str, Any]
         "error": {"type": type(error).__name__, "code": reported.code, "message": reported.message},
         "completion": completion.model_dump(mode="json", warnings=False) if completion is not None else None,
     }
+
+
+def encode_compact(event: BaseEvent) -> str:
+    """``encode_event`` without the running text ``COMPACTED_FIELDS`` names: what the relays send and log."""
+    return encode_event(event, exclude=_LEFT_OUT.get(event.type))
 
 
 def encode_event(event: BaseEvent, *, exclude: Collection[str] | None = None) -> str:

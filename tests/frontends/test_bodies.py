@@ -222,4 +222,4 @@ def test_a_body_nested_past_the_parsers_stack_is_a_400(site: str, path: str) -> 
     """``[[[[...`` a hundred thousand deep: Python's json gives up with RecursionError, answered 400."""
     response = httpx2.post(site + path, content=b"[" * 100_000, headers={"content-type": "application/json"})
     assert response.status_code == 400
-    assert response.json() == {"error": "the request body must be a JSON object"}
+    assert response.json() == {"error": "the request body must be a JSON object, nested at most 64 deep"}

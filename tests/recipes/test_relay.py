@@ -118,6 +118,19 @@ class TestRelay:
         assert relayed[-1].type == "completion.done"
         assert relayed[-1].completion == expected[-1].completion
 
+    def test_the_wire_leaves_running_texts_out_so_traffic_grows_with_the_answer(
+        self, upstream: ReplayServer, relay: str, path: str
+    ) -> None:
+        """No delta event carries its running text (``snapshot``, ``arguments``): a long answer's traffic
+        stays linear in its length, and ``relay_events`` rebuilds the texts equal (the test above)."""
+        with httpx2.stream("POST", relay + path, json={"model": "slow"}, timeout=30) as response:
+            sent = [line for line in response.iter_lines() if line.startswith("data: ")]
+        deltas = [line for line in sent if '"type":"content.delta"' in line]
+        assert len(deltas) >= 400  # "word " * 400 in chunks of 5 (and the role chunk's empty delta)
+        assert not [line for line in deltas if '"snapshot"' in line]
+        # each delta line is its own few fields: the whole answer (2,000 characters) appears in none
+        assert max(map(len, deltas)) < 300
+
     async def test_async_client_side_reads_the_same(
         self, upstream: ReplayServer, relay: str, path: str
     ) -> None:
