@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import html
 import inspect
 import json
 import logging
@@ -41,7 +42,6 @@ from deltaflow._asgi import (
     until_disconnected,
 )
 from deltaflow.errors import EventLogError, EventLogUnavailable, LeaseConflict
-from deltaflow.pipeline import AsyncChatStream
 from deltaflow.recipes import StreamFactory
 from deltaflow.wire._choice import check_format, stream_key, wire_request
 from deltaflow.wire._encoder import WireFormat
@@ -181,7 +181,7 @@ class DurableEndpoint:
         parts = [part for part in path.split("/") if part]
         if not parts:
             if method == "GET":
-                await _respond_bytes(send, 200, _page(), b"text/html; charset=utf-8")
+                await _respond_bytes(send, 200, _page(self.log), b"text/html; charset=utf-8")
             elif method == "POST":
                 await self._start(scope, receive, send)
             else:
@@ -429,11 +429,20 @@ async def _respond_bytes(send: Send, status: int, body: bytes, content_type: byt
 
 async def _close(stream: Any) -> None:
     with contextlib.suppress(Exception):
-        if isinstance(stream, AsyncChatStream):
+        if hasattr(stream, "__aiter__"):  # AsyncChatStream, AsyncResponseStream: closed on the loop
             await stream.close()
         else:
             await asyncio.to_thread(stream.close)
 
 
-def _page() -> bytes:
-    return resources.files("deltaflow.durable").joinpath("_page.html").read_bytes()
+def _page(log: EventLog) -> bytes:
+    page = resources.files("deltaflow.durable").joinpath("_page.html").read_text(encoding="utf-8")
+    return page.replace("{{EVENT_LOG}}", html.escape(describe_log(log))).encode()
+
+
+def describe_log(log: EventLog) -> str:
+    """Which event log serves the streams, for the page: its kind and where, never a credential."""
+    if isinstance(log, MemoryEventLog):
+        return "in memory (this instance's streams only)"
+    where = getattr(log, "where", None)
+    return f"{type(log).__name__}{f' at {where}' if where else ''}"

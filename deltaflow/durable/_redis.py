@@ -169,6 +169,7 @@ class RedisEventLog:
             # a cluster routes WAIT to every primary, never on the connection of the write
             raise ValueError("durability='replicated' needs a standalone primary (not yet a Redis Cluster)")
         self._replica_wait_ms = max(1, int(replica_wait * 1000)) if durability == "replicated" else None
+        self._durability = durability
         # a cluster's pipelines split by node and retry on their own: the coalescing is standalone's
         self._writes = WriteCoalescer(single) if single is not None else None
         self._reads = read_client or (_sibling(single, read_connections) if single else client)
@@ -252,6 +253,17 @@ class RedisEventLog:
     def lease_time(self) -> float:
         """Seconds a producer's lease lasts without an append or a renewal."""
         return self._lease_ms / 1000
+
+    @property
+    def where(self) -> str:
+        """The server this log writes to, ``host:port`` (of one node, for a cluster): no credential."""
+        pool = getattr(self._client, "connection_pool", None)
+        if pool is not None:
+            settings = pool.connection_kwargs
+            return f"{settings.get('host', 'localhost')}:{settings.get('port', 6379)} ({self._durability})"
+        node = self._client.get_default_node()  # type: ignore[union-attr]
+        seen = f"{node.host}:{node.port}, " if node is not None else ""  # known once it has connected
+        return f"{seen}a Redis Cluster ({self._durability})"
 
     def _keys(self, stream_id: str) -> list[str]:
         # the hash tag keeps a stream's keys in one slot

@@ -21,6 +21,7 @@ from starlette.routing import Mount
 
 import deltaflow
 from deltaflow.durable import EventLog, MemoryEventLog, RedisEventLog, durable_endpoint
+from deltaflow.durable._endpoint import describe_log
 from deltaflow.errors import EventLogUnavailable, StreamAborted, StreamInterrupted, StreamNotFound
 from deltaflow.pipeline import iter_sse
 from deltaflow.recipes import RelayError, arelay_events, relay_events
@@ -241,12 +242,27 @@ def test_bad_requests_get_clear_statuses(
     assert "error" in response.json()
 
 
-def test_the_page_is_served_at_the_endpoint(relay: str) -> None:
+def test_the_page_is_served_at_the_endpoint(relay: str, request: pytest.FixtureRequest) -> None:
     """GET on the endpoint itself serves the browser page."""
     response = httpx2.get(relay + "/chat/")
     assert response.status_code == 200
     assert response.headers["content-type"].startswith("text/html")
     assert b"EventSource" in response.content
+    # the page says which log serves the streams: this instance's memory, or where the Redis is
+    shown = re.search(r'<dd id="event-log">([^<]*)</dd>', response.text)
+    assert shown is not None
+    if request.node.callspec.params["relay"] == "memory":
+        assert shown.group(1) == "in memory (this instance&#x27;s streams only)"
+    else:
+        assert shown.group(1).startswith("RedisEventLog at 127.0.0.1:")
+
+
+def test_the_page_names_a_redis_log_without_its_credentials() -> None:
+    """Where the log writes, for whoever debugs a stream; never the password of its URL."""
+    log = RedisEventLog.from_url("redis://:hunter2@127.0.0.1:6390/0")
+    described = describe_log(log)
+    assert described == "RedisEventLog at 127.0.0.1:6390 (acknowledged)"
+    assert "hunter2" not in described
 
 
 @pytest.fixture(scope="module")

@@ -7,10 +7,12 @@ import json
 from typing import Any
 
 import openai
+import pytest
 
 from deltaflow import responses
 from deltaflow.durable import MemoryEventLog, produce
 from deltaflow.durable._follow import Idle, follow, start_position
+from deltaflow.errors import StreamClosedError
 from deltaflow.replay import FAULT_HEADER, ReplayServer
 from tests.responses.scripted import scripted, served
 
@@ -79,3 +81,38 @@ def test_an_async_responses_stream_with_openai_events_is_logged_as_deltaflow_eve
     assert outcome == "done"
     assert not [entry.kind for entry in logged if entry.kind.startswith("response.")]
     assert "".join(json.loads(e.data)["delta"] for e in logged if e.kind == "content.delta") == ANSWER
+
+
+def test_an_async_responses_stream_refused_by_the_log_is_closed_on_the_loop() -> None:
+    """A stream id in use: the durable endpoint answers 409 and closes the AsyncResponseStream it made,
+    awaited on its loop (never a coroutine left unawaited in a thread)."""
+    import gc  # noqa: PLC0415
+    import warnings  # noqa: PLC0415
+
+    import httpx2  # noqa: PLC0415
+    from starlette.applications import Starlette  # noqa: PLC0415
+    from starlette.routing import Mount  # noqa: PLC0415
+
+    from deltaflow.durable import durable_endpoint  # noqa: PLC0415
+    from tests.recipes.test_relay import AppServer  # noqa: PLC0415
+
+    made: list[Any] = []
+    with ReplayServer(served(scripted(ANSWER))) as running:
+
+        def make(body: dict[str, Any]) -> Any:
+            client = openai.AsyncOpenAI(base_url=running.base_url, api_key="sk-test", max_retries=0)
+            made.append(responses.astream(client, model="m", input=body["input"]))
+            return made[-1]
+
+        app = Starlette(routes=[Mount("/chat", app=durable_endpoint(make, MemoryEventLog()))])
+        with AppServer(app) as relay, warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            accept = {"accept": "application/json"}
+            first = httpx2.post(f"{relay.url}/chat/?stream_id=s1", json={"input": "hi"}, headers=accept)
+            second = httpx2.post(f"{relay.url}/chat/?stream_id=s1", json={"input": "hi"}, headers=accept)
+            gc.collect()
+    assert (first.status_code, second.status_code) == (201, 409)
+    assert len(made) == 2
+    assert not [warning for warning in caught if "never awaited" in str(warning.message)]
+    with pytest.raises(StreamClosedError):  # the refused one was closed, not left open
+        made[1].on("content.delta", print)
