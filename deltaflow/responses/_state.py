@@ -339,6 +339,10 @@ class ResponseState:
             # deltas can omit a final status, annotations or refusals: the finished items have them
             response = response.model_copy()
             response.output = self._partial_output()
+        elif self.snapshot is not None and (output := _with_streamed(response.output, self.snapshot.output)):
+            # Ollama leaves a streamed message out of the completed output when a tool call follows it
+            response = response.model_copy()
+            response.output = output
         try:
             return cast(
                 "ParsedResponse[object]",
@@ -391,7 +395,7 @@ class ResponseState:
         assert self.snapshot is not None  # noqa: S101 - _start ran first
         self._open_texts.clear()  # an item replaced: its parts are no longer where text goes
         previous = self._items.get(output_index)
-        if previous is not None and previous in self.snapshot.output:
+        if previous is not None and previous in self.snapshot.output and _same_item(previous, item):
             self.snapshot.output[self.snapshot.output.index(previous)] = item
         else:
             self.snapshot.output.append(item)
@@ -495,6 +499,25 @@ class ResponseState:
                 response=self.partial_response(),
             )
         return item
+
+
+def _same_item(previous: Any, item: Any) -> bool:
+    """Whether ``item`` is ``previous`` again (a later state of it), not another item at its output index."""
+    return not previous.id or not item.id or previous.id == item.id
+
+
+def _with_streamed(completed: list[Any], streamed: list[Any]) -> list[Any] | None:
+    """The completed output with the streamed items it leaves out put back, or None when it leaves none out.
+
+    Items keep their streamed order, each as the completed output has it where it lists it.
+    """
+    listed = {item.id: item for item in completed if getattr(item, "id", None)}
+    if all(item.id in listed for item in streamed if getattr(item, "id", None)):
+        return None
+    in_stream = {item.id for item in streamed if getattr(item, "id", None)}
+    return [listed.get(item.id, item) if getattr(item, "id", None) else item for item in streamed] + [
+        item for item in completed if getattr(item, "id", None) not in in_stream
+    ]
 
 
 def _content_invalid(text: str, error: ValueError) -> ContentInvalidError:

@@ -159,11 +159,15 @@ def served(events: Iterable[dict[str, Any]], **options: Any) -> Scenario:
     return Scenario(items, **options)
 
 
+def recordings_folder() -> Path:
+    """The shared fixtures' folder of fetched recordings where it exists, else the local gitignored copy."""
+    return SHARED if SHARED.is_dir() else FETCHED
+
+
 def fetched() -> dict[str, list[dict[str, Any]]]:
     """The fetched recordings that are whole JSON lines, by name (none when they are absent)."""
     recordings: dict[str, list[dict[str, Any]]] = {}
-    folder = SHARED if SHARED.is_dir() else FETCHED
-    for path in sorted(folder.glob("*.chunks.txt")):
+    for path in sorted(recordings_folder().glob("*.chunks.txt")):
         try:
             events = [
                 json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()
