@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import asyncio
 import functools
+import uuid
 from collections.abc import Awaitable, Callable, Sequence
 from typing import TYPE_CHECKING, Any, Literal, TypeVar, cast
 
@@ -39,25 +40,41 @@ __all__ = ["RedisEventLog"]
 
 T = TypeVar("T")
 
-# KEYS: meta, lease, log. ARGV: lease ms, running ttl ms. The generation is the server's clock in
-# microseconds (scripts replicate their effects, so TIME is allowed before the writes).
+# KEYS: meta, lease, log. ARGV: lease ms, running ttl ms, claim token. The generation is the server's
+# clock in microseconds (scripts replicate their effects, so TIME is allowed before the writes). A claim
+# redis-py retries after its reply was lost finds its own token and gets its generation again.
 _CLAIM = """
-if redis.call('EXISTS', KEYS[1]) == 1 then return 0 end
+if redis.call('EXISTS', KEYS[1]) == 1 then
+  if redis.call('HGET', KEYS[1], 'claim') == ARGV[3] then return redis.call('HGET', KEYS[1], 'generation') end
+  return 0
+end
 local now = redis.call('TIME')
 local generation = now[1] .. string.format('%06d', tonumber(now[2]))
 redis.call('DEL', KEYS[3])
-redis.call('HSET', KEYS[1], 'generation', generation, 'sequence', 0, 'finished', 0, 'stop', 0)
+redis.call('HSET', KEYS[1], 'generation', generation, 'sequence', 0, 'finished', 0, 'stop', 0,
+  'claim', ARGV[3])
 redis.call('PEXPIRE', KEYS[1], ARGV[2])
 redis.call('SET', KEYS[2], generation, 'PX', ARGV[1])
 return generation
 """
 
 # KEYS: meta, lease, log. ARGV: generation, maxlen, lease ms, running ttl ms, terminal (0/1),
-# finished ttl ms, then kind and data of each entry. Returns {} when fenced, else {last id, stop}.
+# finished ttl ms, the entries this producer wrote before (-1: unknown), then kind and data of each
+# entry. Returns {} when fenced, {'lost', sequence} when the log has fewer entries than were written
+# (a failover to a replica without the last writes), else {last id, stop}. A write redis-py retries
+# after its reply was lost finds its entries there and gets the same reply, writing nothing twice.
 _APPEND = """
+local count = (#ARGV - 7) / 2
+local written = tonumber(ARGV[7])
+local meta = redis.call('HMGET', KEYS[1], 'generation', 'sequence', 'stop', 'reaped')
+if written >= 0 and meta[1] == ARGV[1] and tonumber(meta[2]) == written + count and not meta[4] then
+  if ARGV[5] == '1' then return {ARGV[1] .. '-' .. meta[2], '0'} end
+  return {ARGV[1] .. '-' .. meta[2], meta[3]}
+end
 if redis.call('GET', KEYS[2]) ~= ARGV[1] then return {} end
+if written >= 0 and tonumber(meta[2]) < written then return {'lost', meta[2]} end
 local id
-for i = 7, #ARGV, 2 do
+for i = 8, #ARGV, 2 do
   id = ARGV[1] .. '-' .. redis.call('HINCRBY', KEYS[1], 'sequence', 1)
   redis.call('XADD', KEYS[3], 'MAXLEN', ARGV[2], id, 'k', ARGV[i], 'd', ARGV[i + 1])
 end
@@ -99,7 +116,7 @@ if redis.call('HGET', KEYS[1], 'finished') == '1' then return 'finished' end
 if redis.call('EXISTS', KEYS[2]) == 1 then return 'live' end
 local id = ARGV[1] .. '-' .. redis.call('HINCRBY', KEYS[1], 'sequence', 1)
 redis.call('XADD', KEYS[3], 'MAXLEN', ARGV[3], id, 'k', 'done', 'd', ARGV[2])
-redis.call('HSET', KEYS[1], 'finished', 1)
+redis.call('HSET', KEYS[1], 'finished', 1, 'reaped', 1)
 redis.call('PEXPIRE', KEYS[1], ARGV[4])
 redis.call('PEXPIRE', KEYS[3], ARGV[4])
 return 'reaped'
@@ -159,6 +176,8 @@ class RedisEventLog:
         self._lease_ms = max(1, int(lease_time * 1000))
         # a running stream whose producer vanished without a reader to notice still goes away
         self._running_ttl_ms = self._ttl_ms + self._lease_ms
+        # entries each lease's producer wrote, known while no write is in flight: a retried write's check
+        self._written: dict[Lease, int] = {}
         self._claim = client.register_script(_CLAIM)
         self._append = client.register_script(_APPEND)
         self._renew = client.register_script(_RENEW)
@@ -313,12 +332,13 @@ class RedisEventLog:
     async def claim(self, stream_id: str) -> Lease:
         """Start a stream and hold its lease; see ``EventLog.claim``."""
         keys = self._keys(stream_id)
-        generation = await self._call(
-            stream_id, lambda: self._durably(self._claim, keys, [self._lease_ms, self._running_ttl_ms])
-        )
+        args = [self._lease_ms, self._running_ttl_ms, uuid.uuid4().hex]
+        generation = await self._call(stream_id, lambda: self._durably(self._claim, keys, args))
         if not generation:
             raise LeaseConflict(f"stream id {stream_id!r} is in use", stream_id=stream_id)
-        return Lease(stream_id, int(generation))
+        lease = Lease(stream_id, int(generation))
+        self._written[lease] = 0
+        return lease
 
     async def _write(
         self, lease: Lease, entries: Sequence[tuple[str, str]], *, terminal: bool
@@ -330,6 +350,7 @@ class RedisEventLog:
             self._running_ttl_ms,
             int(terminal),
             self._ttl_ms,
+            self._written.pop(lease, -1),  # unknown again until this write's reply is back
         ]
         for kind, data in entries:
             args += (kind, data)
@@ -341,6 +362,14 @@ class RedisEventLog:
                 stream_id=lease.stream_id,
             )
         entry_id, stop = reply
+        if entry_id == "lost":
+            raise EventLogUnavailable(
+                f"the event log lost entries of stream {lease.stream_id!r}: it has {stop} of the"
+                f" {args[6]} written (a failover to a replica that did not have them)",
+                stream_id=lease.stream_id,
+            )
+        if not terminal:
+            self._written[lease] = parse_entry_id(str(entry_id), stream_id=lease.stream_id)[1]
         return AppendResult(str(entry_id), stop == "1")
 
     async def append(self, lease: Lease, kind: str, data: str) -> AppendResult:
@@ -361,6 +390,7 @@ class RedisEventLog:
         args = [lease.generation, self._lease_ms, self._running_ttl_ms]
         stop = await self._call(lease.stream_id, lambda: self._renew(keys=keys, args=args))
         if int(stop) < 0:
+            self._written.pop(lease, None)
             raise LeaseLost(
                 f"the lease on stream {lease.stream_id!r} (generation {lease.generation}) is gone",
                 stream_id=lease.stream_id,
