@@ -27,9 +27,11 @@ class AgUiEncoder:
     stopped, the provider's finish reason as ``result``, usage as ``usage``) or ``RUN_ERROR``; each
     completion in the stream is a step (``STEP_STARTED`` ... ``STEP_FINISHED``, ``completion-<n>``).
     Content is a ``TEXT_MESSAGE_*`` message, reasoning a ``REASONING_*`` message, each tool call
-    ``TOOL_CALL_START``/``ARGS``/``END`` with the text message as parent. Structured output is the
-    run's state: its partial value grows under ``/output`` by ``STATE_DELTA`` JSON patches (one per
-    change of the parsed value), and a ``STATE_SNAPSHOT`` carries the validated value at the end.
+    ``TOOL_CALL_START``/``ARGS``/``END`` with the text message as parent (or, with no text before
+    them, the message the completion's first call opens: one assistant message per completion).
+    Structured output is the run's state: its partial value grows under ``/output`` by
+    ``STATE_DELTA`` JSON patches (one per change of the parsed value), and a ``STATE_SNAPSHOT``
+    carries the validated value at the end.
     ``error`` events and refusals are ``CUSTOM`` events (``deltaflow.error``, ``deltaflow.refusal``).
 
     A patch that extends a string replaces it whole (JSON Patch cannot append): on every change while
@@ -198,8 +200,12 @@ class AgUiEncoder:
             call_id = self._tool_ids[key] = f"call-{self._run_id}-{self._step}-{choice}-{data['index']}"
             start = {"type": "TOOL_CALL_START", "toolCallId": call_id, "toolCallName": data["name"]}
             text_id = self._id("text", choice)
+            # a completion's calls are one assistant message: the text's, else the one its first call made
+            first = next((known for (other, _), known in self._tool_ids.items() if other == choice), call_id)
             if text_id in self._started:
                 start["parentMessageId"] = text_id
+            elif first != call_id:
+                start["parentMessageId"] = first
             out.append(start)
         return call_id
 
