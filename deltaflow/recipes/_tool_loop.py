@@ -23,7 +23,7 @@ from reactivex import abc
 from deltaflow import pipeline
 from deltaflow._arguments import check_client, check_tool_functions
 from deltaflow.errors import StreamContractError, ToolLoopLimitError
-from deltaflow.events import BaseEvent, ToolCallDone, ToolCallResult
+from deltaflow.events import BaseEvent, Event, ToolCallDone, ToolCallResult
 from deltaflow.pipeline import AsyncChatStream, ChatStream
 
 __all__ = ["ToolEntry", "ToolLoopLimitError", "ToolLoopResult", "atool_loop", "tool_loop"]
@@ -217,7 +217,7 @@ def prepare(
 
 def run_steps(
     conversation: Conversation, client: openai.OpenAI, model: str, create_params: Mapping[str, Any]
-) -> Generator[BaseEvent, None, None]:
+) -> Generator[Event, None, None]:
     """The loop: each step's events as they stream (a tool runs as its call completes), then its results."""
     try:
         for step in range(1, conversation.max_steps + 1):
@@ -245,7 +245,7 @@ def run_steps(
 
 async def arun_steps(
     conversation: Conversation, client: openai.AsyncOpenAI, model: str, create_params: Mapping[str, Any]
-) -> AsyncGenerator[BaseEvent, None]:
+) -> AsyncGenerator[Event, None]:
     """The async ``run_steps``: a step's tools run as tasks, all awaited before its results."""
     try:
         for step in range(1, conversation.max_steps + 1):

@@ -10,7 +10,7 @@ import openai
 from openai.types.chat import ParsedChatCompletion
 from reactivex import abc
 
-from deltaflow.events import BaseEvent
+from deltaflow.events import BaseEvent, Event
 from deltaflow.recipes._tool_loop import (
     Conversation,
     ToolEntry,
@@ -97,11 +97,11 @@ def atool_loop_stream(
 class ToolLoopStream:
     """The stream ``tool_loop_stream`` returns: iterate it once; see there."""
 
-    def __init__(self, events: Generator[BaseEvent, None, None], conversation: Conversation) -> None:
+    def __init__(self, events: Generator[Event, None, None], conversation: Conversation) -> None:
         self._events = events
         self._conversation = conversation
 
-    def __iter__(self) -> Iterator[BaseEvent]:
+    def __iter__(self) -> Iterator[Event]:
         return self._events
 
     def __enter__(self) -> Self:
@@ -138,11 +138,11 @@ class ToolLoopStream:
 class AsyncToolLoopStream:
     """The stream ``atool_loop_stream`` returns: iterate it once with ``async for``; see there."""
 
-    def __init__(self, events: AsyncGenerator[BaseEvent, None], conversation: Conversation) -> None:
+    def __init__(self, events: AsyncGenerator[Event, None], conversation: Conversation) -> None:
         self._events = events
         self._conversation = conversation
 
-    def __aiter__(self) -> AsyncIterator[BaseEvent]:
+    def __aiter__(self) -> AsyncIterator[Event]:
         return self._events
 
     async def __aenter__(self) -> Self:
