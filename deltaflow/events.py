@@ -3,7 +3,8 @@
 Names and fields follow openai-python's stream helper (``openai.lib.streaming.chat``), so code
 written for ``client.chat.completions.stream()`` keeps working; deltaflow adds ``choice_index`` on
 every per-choice event and the events openai does not have (reasoning, parsed-content paths,
-``choice.done``, ``usage``, ``completion.done``, ``error``).
+``choice.done``, ``usage``, ``completion.done``, ``error``, and ``tool_loop``'s
+``tool_calls.function.result``).
 
 Snapshots are lazy. Fields such as ``ContentDelta.snapshot`` or ``ChunkReceived.snapshot`` are
 computed the first time they are read (or serialised) and show the state *as of that event*, however
@@ -52,6 +53,7 @@ __all__ = [
     "RefusalDone",
     "ToolCallDelta",
     "ToolCallDone",
+    "ToolCallResult",
     "UsageReported",
 ]
 
@@ -196,6 +198,37 @@ class ToolCallDone(BaseEvent):
     tool_call: ParsedFunctionToolCall
 
 
+class ToolCallResult(BaseEvent):
+    """A tool ran (``recipes.tool_loop``): its result, as the ``tool`` message sent back to the model.
+
+    A chat stream never makes one; a tool loop's observers see one per call of a step, after the
+    step's ``completion.done``, in the order of the tool messages.
+
+    Attributes:
+        index: the call's index in the assistant message's ``tool_calls``.
+        tool_call_id: the provider's id of the call, the tool message's ``tool_call_id``.
+        name: the tool called.
+        content: the tool message's content: the result as a string (JSON unless the tool returned
+            a string), or ``"Error: ..."``.
+        is_error: the model was told of an error instead of a result.
+        error_code: what went wrong: ``tool_failed`` (the tool raised), ``tool_arguments_invalid``
+            (the arguments failed the tool's schema) or ``tool_unknown`` (no tool of that name).
+        error_type: the name of the exception the tool raised (``tool_failed``).
+        exception: the exception the tool raised, not serialised.
+    """
+
+    type: Literal["tool_calls.function.result"] = "tool_calls.function.result"
+    choice_index: int
+    index: int
+    tool_call_id: str
+    name: str
+    content: str
+    is_error: bool = False
+    error_code: Literal["tool_failed", "tool_arguments_invalid", "tool_unknown"] | None = None
+    error_type: str | None = None
+    exception: Annotated[BaseException | None, Field(exclude=True)] = None
+
+
 class LogprobsContentDelta(BaseEvent):
     """Log probabilities for content tokens arrived."""
 
@@ -291,6 +324,7 @@ Event: TypeAlias = Annotated[
     | ReasoningDone
     | ToolCallDelta
     | ToolCallDone
+    | ToolCallResult
     | LogprobsContentDelta
     | LogprobsContentDone
     | LogprobsRefusalDelta
@@ -315,6 +349,7 @@ EventType: TypeAlias = Literal[
     "reasoning.done",
     "tool_calls.function.arguments.delta",
     "tool_calls.function.arguments.done",
+    "tool_calls.function.result",
     "logprobs.content.delta",
     "logprobs.content.done",
     "logprobs.refusal.delta",
@@ -328,5 +363,6 @@ EventType: TypeAlias = Literal[
 EVENT_ALIASES: dict[str, EventType] = {
     "tool_calls.delta": "tool_calls.function.arguments.delta",
     "tool_calls.done": "tool_calls.function.arguments.done",
+    "tool_calls.result": "tool_calls.function.result",
 }
 """Short names ``.on()`` and ``sinks.callback`` accept for the tool-call events."""

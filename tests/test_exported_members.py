@@ -27,7 +27,7 @@ PUBLIC = {
         "ContentParsedDelta", "ContentParsedDone", "ErrorReported", "Event", "EventType", "LogprobsContentDelta",
         "LogprobsContentDone", "LogprobsRefusalDelta", "LogprobsRefusalDone", "PathItem", "ReasoningDelta",
         "ReasoningDone",
-        "RefusalDelta", "RefusalDone", "ToolCallDelta", "ToolCallDone", "UsageReported",
+        "RefusalDelta", "RefusalDone", "ToolCallDelta", "ToolCallDone", "ToolCallResult", "UsageReported",
     ],
     "deltaflow.durable": [
         "AppendResult", "DurableEndpoint", "EventLog", "Lease", "LogEntry", "MemoryEventLog", "RedisEventLog",
@@ -48,10 +48,11 @@ PUBLIC = {
         "known_dialects",
     ],
     "deltaflow.recipes": [
-        "PartialResult", "ReasoningResult", "RelayEndpoint", "RelayError", "StreamFactory", "ToolEntry",
-        "ToolLoopLimitError", "ToolLoopResult", "aprint_stream", "areasoning", "arelay_events", "ashow_reasoning",
-        "astructured_output", "atool_loop", "partial_model", "print_stream", "reasoning", "relay_endpoint",
-        "relay_events", "show_reasoning", "structured_output", "tool_loop",
+        "AsyncToolLoopStream", "PartialResult", "ReasoningResult", "RelayEndpoint", "RelayError", "StreamFactory",
+        "ToolEntry", "ToolLoopLimitError", "ToolLoopResult", "ToolLoopStream", "aprint_stream", "areasoning",
+        "arelay_events", "ashow_reasoning", "astructured_output", "atool_loop", "atool_loop_stream", "partial_model",
+        "print_stream", "reasoning", "relay_endpoint", "relay_events", "show_reasoning", "structured_output",
+        "tool_loop", "tool_loop_stream",
     ],
     "deltaflow.pipeline": [
         "DEFAULT_IDLE_TIMEOUT", "AsyncChatStream", "AsyncChunkRequest", "ChatStream", "ChunkRequest", "ParseErrors",

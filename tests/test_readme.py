@@ -83,6 +83,7 @@ def test_readme_examples_run(server: ReplayServer, monkeypatch: pytest.MonkeyPat
     assert "reasoning.done" in outputs[2]
     assert "Paris is the capital of France." in outputs[3]
     assert "It is 18.5 °C in Paris. (2 requests)" in outputs[4]
+    assert 'get_weather -> {"city":' in outputs[4]  # the tool's result, as an event
     assert "thought: A capital: Paris." in outputs[5]
     assert "Paris is the capital of France." in outputs[6]
     assert "city='Paris' celsius=18.5" in outputs[7]

@@ -90,7 +90,8 @@ def durable_endpoint(
 
     Args:
         make_stream: builds the stream for a request's JSON body: an ``AsyncChatStream`` (preferred)
-            or a ``ChatStream``, or an awaitable of either.
+            or a ``ChatStream``, or an awaitable of either (any stream of deltaflow's events: a tool
+            loop's, ``atool_loop_stream``, too).
         log: where streams live; a ``MemoryEventLog`` (one process) by default, a ``RedisEventLog``
             for many instances.
         exclude: event types not logged (``chunk``: each carries the whole snapshot so far).

@@ -269,7 +269,7 @@ class _StreamCore(Generic[ResponseFormatT]):
         ``tool_calls.function.arguments.*`` events. Returns the stream, so calls chain.
 
         Raises:
-            ValueError: an unknown event type.
+            ValueError: an unknown event type, or ``tool_calls.function.result`` (``tool_loop`` makes it).
             TypeError: an async callback on a sync ``ChatStream`` (it would never be awaited).
             StreamClosedError: the stream was closed.
         """
@@ -278,6 +278,11 @@ class _StreamCore(Generic[ResponseFormatT]):
         known = get_args(EventType)
         if name not in known:
             raise ValueError(f"unknown event type {event_type!r}; known: {', '.join(known)}")
+        if name == "tool_calls.function.result":
+            raise ValueError(
+                f"a chat stream never makes {event_type!r}: tool_loop's observers see it "
+                "(observers=[sinks.callback(on={...})])"
+            )
         if not self._handlers_may_be_async and _is_async_callable(callback):
             raise TypeError(
                 f"an async callback for {event_type!r} on a sync ChatStream would never be awaited: "

@@ -1,7 +1,9 @@
 """Recipes: small, documented compositions of deltaflow's public API for common integrations.
 
 - ``print_stream`` / ``aprint_stream``: a stream printed to a terminal, nothing left unsaid.
-- ``tool_loop`` / ``atool_loop``: run the tools the model calls as they stream in, until it answers.
+- ``tool_loop`` / ``atool_loop``: run the tools the model calls as they stream in, until it answers;
+  ``tool_loop_stream`` / ``atool_loop_stream``: the same loop as a stream of its events (tool results
+  included), for a relay.
 - ``structured_output`` / ``astructured_output``: a pydantic model filling in as its JSON streams.
 - ``reasoning`` / ``show_reasoning`` (and async twins): a reasoning model's thinking kept apart.
 - ``relay_endpoint`` / ``relay_events`` / ``arelay_events``: a stream relayed over HTTP as SSE (deltaflow's
@@ -34,8 +36,15 @@ from deltaflow.recipes._tool_loop import (
     atool_loop,
     tool_loop,
 )
+from deltaflow.recipes._tool_loop_stream import (
+    AsyncToolLoopStream,
+    ToolLoopStream,
+    atool_loop_stream,
+    tool_loop_stream,
+)
 
 __all__ = [
+    "AsyncToolLoopStream",
     "PartialResult",
     "ReasoningResult",
     "RelayEndpoint",
@@ -44,12 +53,14 @@ __all__ = [
     "ToolEntry",
     "ToolLoopLimitError",
     "ToolLoopResult",
+    "ToolLoopStream",
     "aprint_stream",
     "areasoning",
     "arelay_events",
     "ashow_reasoning",
     "astructured_output",
     "atool_loop",
+    "atool_loop_stream",
     "partial_model",
     "print_stream",
     "reasoning",
@@ -58,4 +69,5 @@ __all__ = [
     "show_reasoning",
     "structured_output",
     "tool_loop",
+    "tool_loop_stream",
 ]

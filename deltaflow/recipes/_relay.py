@@ -48,9 +48,10 @@ def relay_endpoint(
 
     The request's JSON body goes to ``make_stream``, which returns an ``AsyncChatStream`` or a
     ``ChatStream`` (or an awaitable of either; any stream of deltaflow's events, a
-    ``deltaflow.responses`` one too). Each event goes out as ``id: <n>`` (1, 2, ...),
-    ``event: <type>``, ``data: <the event's JSON>``, delta events without their running text
-    (``snapshot``, a tool call's ``arguments``), which would make the traffic quadratic in the answer:
+    ``deltaflow.responses`` one too, or a tool loop's, ``atool_loop_stream``). Each event goes out
+    as ``id: <n>`` (1, 2, ...), ``event: <type>``, ``data: <the event's JSON>``, delta events
+    without their running text (``snapshot``, a tool call's ``arguments``), which would make the
+    traffic quadratic in the answer:
     ``relay_events`` rebuilds it from the deltas, as for the durable log;
     the relay ends with ``event: done``, whose data is ``{"ok": true}``, or, when the stream failed,
     ``{"ok": false, "error": {"type", "code", "message"}, "completion": <partial completion>}``. The

@@ -6,9 +6,9 @@ import asyncio
 import inspect
 import re
 import typing
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import AsyncGenerator, Callable, Generator, Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, TypeAlias, TypeVar
+from typing import Any, Literal, TypeAlias, TypeVar
 
 import openai
 import pydantic_core
@@ -22,8 +22,8 @@ from reactivex import abc
 
 from deltaflow import pipeline
 from deltaflow._arguments import check_client, check_tool_functions
-from deltaflow.errors import ToolLoopLimitError
-from deltaflow.events import BaseEvent, ToolCallDone
+from deltaflow.errors import StreamContractError, ToolLoopLimitError
+from deltaflow.events import BaseEvent, Event, ToolCallDone, ToolCallResult
 from deltaflow.pipeline import AsyncChatStream, ChatStream
 
 __all__ = ["ToolEntry", "ToolLoopLimitError", "ToolLoopResult", "atool_loop", "tool_loop"]
@@ -83,8 +83,10 @@ def tool_loop(
     calls to unknown tools are answered the same way.
 
     Observers (``sinks``, any Rx observer of events) see one continuous stream across steps: every
-    step's events in order (each step ending with its ``completion.done``), then ``on_completed``
-    once when the loop ends, or ``on_error`` when it fails.
+    step's events in order (each step ending with its ``completion.done``), then one
+    ``tool_calls.function.result`` event (``ToolCallResult``) per call, in the order of the tool
+    messages, errors included (``is_error``); then ``on_completed`` once when the loop ends, or
+    ``on_error`` when it fails. ``tool_loop_stream`` yields the same events, for a relay.
 
     Only choice 0 is followed. A cut-off answer raises openai's ``LengthFinishReasonError``, as
     ``get_final_completion`` does.
@@ -121,28 +123,13 @@ def tool_loop(
         TypeError: ``tools`` is not a mapping of name to function, a tool is async (use
             ``atool_loop``) or lacks type hints, or ``client`` is not an ``openai.OpenAI``.
     """
-    check_tool_functions(tools, caller="tool_loop")
-    conversation = _Conversation(messages, _Toolbox(tools, asynchronous=False), observers)
-    check_client(client, asynchronous=False, caller="tool_loop", instead="await atool_loop(client, ...)")
-    result: ToolLoopResult | None = None
-    try:
-        for step in range(1, _check_steps(max_steps) + 1):
-            results: dict[str, str] = {}
-            stream = conversation.subscribe(
-                pipeline.stream(client, **conversation.request(model, create_params))
-            )
-            with stream:
-                for event in stream:
-                    if type(event) is ToolCallDone and event.choice_index == 0:
-                        results[event.tool_call.id] = conversation.toolbox.run(event)
-                completion = stream.get_final_completion()
-            result = conversation.advance(completion, results, step)
-            if result is not None:
-                break
-    except Exception as error:
-        conversation.end(error)
-        raise
-    return conversation.finish(result, max_steps)
+    conversation = prepare(
+        client, messages, tools, max_steps, observers,
+        asynchronous=False, caller="tool_loop", instead="await atool_loop(client, ...)",
+    )  # fmt: skip
+    for _ in run_steps(conversation, client, model, create_params):
+        pass
+    return conversation.result()
 
 
 async def atool_loop(
@@ -196,13 +183,73 @@ async def atool_loop(
         TypeError: ``tools`` is not a mapping of name to function, a tool lacks type hints, or
             ``client`` is not an ``openai.AsyncOpenAI``.
     """
-    check_tool_functions(tools, caller="atool_loop")
-    conversation = _Conversation(messages, _Toolbox(tools, asynchronous=True), observers)
-    check_client(client, asynchronous=True, caller="atool_loop", instead="tool_loop(client, ...)")
-    result: ToolLoopResult | None = None
+    conversation = prepare(
+        client, messages, tools, max_steps, observers,
+        asynchronous=True, caller="atool_loop", instead="tool_loop(client, ...)",
+    )  # fmt: skip
+    async for _ in arun_steps(conversation, client, model, create_params):
+        pass
+    return conversation.result()
+
+
+def prepare(
+    client: object,
+    messages: Iterable[Mapping[str, Any]],
+    tools: Mapping[str, ToolEntry],
+    max_steps: int,
+    observers: Sequence[abc.ObserverBase[BaseEvent]],
+    *,
+    asynchronous: bool,
+    caller: str,
+    instead: str,
+) -> Conversation:
+    """A loop's conversation, its arguments checked before any request.
+
+    ``caller`` names the function for the errors, ``instead`` is how to call its twin.
+    """
+    check_tool_functions(tools, caller=caller)
+    conversation = Conversation(messages, _Toolbox(tools, asynchronous=asynchronous), observers, max_steps)
+    check_client(client, asynchronous=asynchronous, caller=caller, instead=instead)
+    if max_steps < 1:
+        raise ValueError(f"max_steps must be at least 1, not {max_steps}")
+    return conversation
+
+
+def run_steps(
+    conversation: Conversation, client: openai.OpenAI, model: str, create_params: Mapping[str, Any]
+) -> Generator[Event, None, None]:
+    """The loop: each step's events as they stream (a tool runs as its call completes), then its results."""
     try:
-        for step in range(1, _check_steps(max_steps) + 1):
-            tasks: dict[str, asyncio.Task[str]] = {}
+        for step in range(1, conversation.max_steps + 1):
+            answers: dict[str, tuple[int, _Answer]] = {}
+            stream = conversation.subscribe(
+                pipeline.stream(client, **conversation.request(model, create_params))
+            )
+            with stream:
+                for event in stream:
+                    if type(event) is ToolCallDone and event.choice_index == 0:
+                        answers[event.tool_call.id] = (event.index, conversation.toolbox.run(event))
+                    yield event
+                completion = stream.get_final_completion()
+            yield from conversation.advance(completion, answers, step)
+            if conversation.done:
+                break
+    except GeneratorExit:
+        conversation.close()
+        raise
+    except Exception as error:
+        conversation.end(error)
+        raise
+    conversation.finish()
+
+
+async def arun_steps(
+    conversation: Conversation, client: openai.AsyncOpenAI, model: str, create_params: Mapping[str, Any]
+) -> AsyncGenerator[Event, None]:
+    """The async ``run_steps``: a step's tools run as tasks, all awaited before its results."""
+    try:
+        for step in range(1, conversation.max_steps + 1):
+            tasks: dict[str, tuple[int, asyncio.Task[_Answer]]] = {}
             try:
                 stream = conversation.subscribe(
                     pipeline.astream(client, **conversation.request(model, create_params))
@@ -210,28 +257,32 @@ async def atool_loop(
                 async with stream:
                     async for event in stream:
                         if type(event) is ToolCallDone and event.choice_index == 0:
-                            tasks[event.tool_call.id] = asyncio.create_task(conversation.toolbox.arun(event))
+                            task = asyncio.create_task(conversation.toolbox.arun(event))
+                            tasks[event.tool_call.id] = (event.index, task)
+                        yield event
                     completion = await stream.get_final_completion()
-                results = dict(zip(tasks, await asyncio.gather(*tasks.values()), strict=True))
+                done = await asyncio.gather(*(task for _, task in tasks.values()))
+                answers = {
+                    call_id: (index, answer)
+                    for (call_id, (index, _)), answer in zip(tasks.items(), done, strict=True)
+                }
             finally:
-                # on failure (or cancellation) no tool may outlive its step
-                pending = [task for task in tasks.values() if not task.done()]
+                # on failure (or cancellation, or the stream closed) no tool may outlive its step
+                pending = [task for _, task in tasks.values() if not task.done()]
                 for task in pending:
                     task.cancel()
                 await asyncio.gather(*pending, return_exceptions=True)
-            result = conversation.advance(completion, results, step)
-            if result is not None:
+            for result in conversation.advance(completion, answers, step):
+                yield result
+            if conversation.done:
                 break
+    except GeneratorExit:
+        conversation.close()
+        raise
     except Exception as error:
         conversation.end(error)
         raise
-    return conversation.finish(result, max_steps)
-
-
-def _check_steps(max_steps: int) -> int:
-    if max_steps < 1:
-        raise ValueError(f"max_steps must be at least 1, not {max_steps}")
-    return max_steps
+    conversation.finish()
 
 
 @dataclass(frozen=True, slots=True)
@@ -263,21 +314,21 @@ class _Toolbox:
             for tool in self._tools.values()
         ]
 
-    def run(self, event: ToolCallDone) -> str:
-        """Run the call's tool now; its result, or the error, as the tool message's content."""
+    def run(self, event: ToolCallDone) -> _Answer:
+        """Run the call's tool now: its result, or the error, as the tool message's content."""
         prepared = self._prepare(event)
-        if isinstance(prepared, str):
+        if isinstance(prepared, _Answer):
             return prepared
         tool, arguments = prepared
         try:
-            return _content(tool.call(arguments))
+            return _Answer(_content(tool.call(arguments)))
         except Exception as error:  # noqa: BLE001 - the model is told, and the loop goes on
-            return _error_text(error)
+            return _failed(error)
 
-    async def arun(self, event: ToolCallDone) -> str:
+    async def arun(self, event: ToolCallDone) -> _Answer:
         """The async ``run``: await async tools, run sync ones in a worker thread."""
         prepared = self._prepare(event)
-        if isinstance(prepared, str):
+        if isinstance(prepared, _Answer):
             return prepared
         tool, arguments = prepared
         try:
@@ -287,14 +338,15 @@ class _Toolbox:
                 result = await asyncio.to_thread(tool.call, arguments)
                 if inspect.isawaitable(result):
                     result = await result
-            return _content(result)
+            return _Answer(_content(result))
         except Exception as error:  # noqa: BLE001 - the model is told, and the loop goes on
-            return _error_text(error)
+            return _failed(error)
 
-    def _prepare(self, event: ToolCallDone) -> tuple[_Tool, BaseModel] | str:
+    def _prepare(self, event: ToolCallDone) -> tuple[_Tool, BaseModel] | _Answer:
         tool = self._tools.get(event.name)
         if tool is None:
-            return f"Error: there is no tool named {event.name!r}; the tools are: {', '.join(self._tools)}"
+            text = f"Error: there is no tool named {event.name!r}; the tools are: {', '.join(self._tools)}"
+            return _Answer(text, "tool_unknown")
         # the pipeline already validated strict tools' arguments; it leaves None when they failed
         if isinstance(event.parsed_arguments, tool.model):
             return tool, event.parsed_arguments
@@ -305,7 +357,19 @@ class _Toolbox:
                 f"{'.'.join(map(str, problem['loc'])) or 'arguments'}: {problem['msg']}"
                 for problem in error.errors(include_url=False)
             )
-            return f"Error: invalid arguments for {event.name}: {problems}"
+            return _Answer(f"Error: invalid arguments for {event.name}: {problems}", "tool_arguments_invalid")
+
+
+_ErrorCode: TypeAlias = Literal["tool_failed", "tool_arguments_invalid", "tool_unknown"]
+
+
+@dataclass(frozen=True, slots=True)
+class _Answer:
+    """What a call's tool message says, and why when it is an error."""
+
+    content: str
+    error_code: _ErrorCode | None = None
+    exception: Exception | None = None
 
 
 def _tool(name: str, entry: ToolEntry) -> _Tool:
@@ -346,8 +410,8 @@ def _content(result: Any) -> str:
     return pydantic_core.to_json(result, fallback=str).decode()
 
 
-def _error_text(error: Exception) -> str:
-    return f"Error: {type(error).__name__}: {error}"
+def _failed(error: Exception) -> _Answer:
+    return _Answer(f"Error: {type(error).__name__}: {error}", "tool_failed", error)
 
 
 def _assistant_message(message: ParsedChatCompletionMessage[Any]) -> dict[str, Any]:
@@ -392,6 +456,15 @@ class _StepRelay(abc.ObserverBase[BaseEvent]):
     def on_completed(self) -> None:
         """A step ended: the loop decides whether the observer's stream has."""
 
+    def close(self) -> None:
+        """The loop was closed before its end: as from ``ChatStream``, an observer's ``close()`` is called."""
+        if self.ended:
+            return
+        self.ended = True
+        close = getattr(self._observer, "close", None)
+        if callable(close):
+            close()
+
     def end(self, error: Exception | None) -> None:
         """End the observer's stream, once: completed, or failed with ``error``."""
         if self.ended:
@@ -406,7 +479,7 @@ class _StepRelay(abc.ObserverBase[BaseEvent]):
 StreamT = TypeVar("StreamT", ChatStream[Any], AsyncChatStream[Any])
 
 
-class _Conversation:
+class Conversation:
     """The state both loop twins share: the messages so far, the tools, the observers."""
 
     def __init__(
@@ -414,11 +487,20 @@ class _Conversation:
         messages: Iterable[Mapping[str, Any]],
         toolbox: _Toolbox,
         observers: Iterable[abc.ObserverBase[BaseEvent]],
+        max_steps: int,
     ) -> None:
         self.history = [dict(message) for message in messages]
         self.toolbox = toolbox
+        self.max_steps = max_steps
+        self.stream: ChatStream[Any] | AsyncChatStream[Any] | None = None
         self._relays = [_StepRelay(observer) for observer in observers]
         self._last: ParsedChatCompletion[Any] | None = None
+        self._result: ToolLoopResult | None = None
+
+    @property
+    def done(self) -> bool:
+        """The model answered: the loop has its result."""
+        return self._result is not None
 
     def request(self, model: str, create_params: Mapping[str, Any]) -> dict[str, Any]:
         """The next step's parameters; the messages copied, as later steps append to them."""
@@ -434,31 +516,74 @@ class _Conversation:
     def subscribe(self, stream: StreamT) -> StreamT:
         for relay in self._relays:
             stream.subscribe(relay)
+        self.stream = stream
         return stream
 
+    def snapshot(self) -> ParsedChatCompletion[Any]:
+        """The running step's completion so far, else the last step's.
+
+        Raises:
+            StreamContractError: no chunk has arrived yet.
+        """
+        if self.stream is None:
+            raise StreamContractError("no chunk has arrived yet")
+        return self.stream.current_completion_snapshot
+
     def advance(
-        self, completion: ParsedChatCompletion[Any], results: Mapping[str, str], step: int
-    ) -> ToolLoopResult | None:
-        """Record a finished step: the result when the model answered, else None (go on)."""
+        self, completion: ParsedChatCompletion[Any], answers: Mapping[str, tuple[int, _Answer]], step: int
+    ) -> list[ToolCallResult]:
+        """Record a finished step: its tool results, told to the observers (none when the model answered)."""
         self._last = completion
         message = completion.choices[0].message
         self.history.append(_assistant_message(message))
         if not message.tool_calls:
-            return ToolLoopResult(completion=completion, messages=self.history, steps=step)
-        for call in message.tool_calls:
-            # every call of choice 0 had its done event, so its result is there
-            self.history.append(_tool_message(call.id, results.get(call.id, "Error: the call did not run")))
-        return None
+            self._result = ToolLoopResult(completion=completion, messages=self.history, steps=step)
+            return []
+        results: list[ToolCallResult] = []
+        for position, call in enumerate(message.tool_calls):
+            # every call of choice 0 had its done event, so its answer is there
+            index, answer = answers.get(
+                call.id, (position, _Answer("Error: the call did not run", "tool_failed"))
+            )
+            self.history.append(_tool_message(call.id, answer.content))
+            result = ToolCallResult(
+                choice_index=0,
+                index=index,
+                tool_call_id=call.id,
+                name=call.function.name,
+                content=answer.content,
+                is_error=answer.error_code is not None,
+                error_code=answer.error_code,
+                error_type=type(answer.exception).__name__ if answer.exception is not None else None,
+                exception=answer.exception,
+            )
+            for relay in self._relays:
+                relay.on_next(result)
+            results.append(result)
+        return results
 
-    def finish(self, result: ToolLoopResult | None, max_steps: int) -> ToolLoopResult:
-        """End the observers; the result, or the step limit's error when there is none."""
-        if result is None:
-            error = ToolLoopLimitError(max_steps, messages=self.history, completion=self._last)
+    def finish(self) -> None:
+        """End the observers: completed when the model answered, else with the step limit's error."""
+        if self._result is None:
+            error = ToolLoopLimitError(self.max_steps, messages=self.history, completion=self._last)
             self.end(error)
             raise error
         self.end(None)
-        return result
+
+    def result(self) -> ToolLoopResult:
+        """How the loop ended.
+
+        Raises:
+            StreamContractError: it has not ended with an answer.
+        """
+        if self._result is None:
+            raise StreamContractError("the tool loop has not answered")
+        return self._result
 
     def end(self, error: Exception | None) -> None:
         for relay in self._relays:
             relay.end(error)
+
+    def close(self) -> None:
+        for relay in self._relays:
+            relay.close()

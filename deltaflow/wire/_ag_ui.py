@@ -16,6 +16,9 @@ from deltaflow.wire._encoder import GrowthGate, outcome_of
 
 __all__ = ["AgUiEncoder"]
 
+_OUTSIDE_STEPS = ("usage", "completion.done", "error", "tool_calls.function.result")
+"""Events that open no step: a tool loop's results come after the step whose calls they answer."""
+
 
 class AgUiEncoder:
     """One stream's events as one AG-UI run.
@@ -24,17 +27,24 @@ class AgUiEncoder:
     stopped, the provider's finish reason as ``result``, usage as ``usage``) or ``RUN_ERROR``; each
     completion in the stream is a step (``STEP_STARTED`` ... ``STEP_FINISHED``, ``completion-<n>``).
     Content is a ``TEXT_MESSAGE_*`` message, reasoning a ``REASONING_*`` message, each tool call
-    ``TOOL_CALL_START``/``ARGS``/``END`` with the text message as parent. Structured output is the
-    run's state: its partial value grows under ``/output`` by ``STATE_DELTA`` JSON patches (one per
-    change of the parsed value), and a ``STATE_SNAPSHOT`` carries the validated value at the end.
+    ``TOOL_CALL_START``/``ARGS``/``END`` with the text message as parent (or, with no text before
+    them, the message the completion's first call opens: one assistant message per completion).
+    Structured output is the run's state: its partial value grows under ``/output`` by
+    ``STATE_DELTA`` JSON patches (one per change of the parsed value), and a ``STATE_SNAPSHOT``
+    carries the validated value at the end.
     ``error`` events and refusals are ``CUSTOM`` events (``deltaflow.error``, ``deltaflow.refusal``).
 
     A patch that extends a string replaces it whole (JSON Patch cannot append): on every change while
     the string is short, then each time it grew by a quarter (``GrowthGate``), so its cost stays
     linear; the strings held back go out before the snapshot and the run's end.
 
-    Tool-call ids are ``call-<step>-<choice>-<index>``; the provider's id is ``CUSTOM``
-    ``deltaflow.tool_call`` after the call ends.
+    A ``tool_loop``'s ``tool_calls.function.result`` (after its step) is ``TOOL_CALL_RESULT``, a
+    tool message with the result text as sent to the model; an error result is also ``CUSTOM``
+    ``deltaflow.tool_error`` (its code and the exception's type), since AG-UI's result has no flag.
+
+    Tool-call ids are ``call-<run>-<step>-<choice>-<index>`` (unique in a thread: AG-UI's client
+    finds a call, and puts its result, by id among all the thread's messages); the provider's id is
+    ``CUSTOM`` ``deltaflow.tool_call`` after the call ends.
 
     Args:
         thread_id: the run's thread (AG-UI's ``threadId``).
@@ -50,6 +60,8 @@ class AgUiEncoder:
         self._open: dict[str, str] = {}
         self._started: set[str] = set()
         self._tool_ids: dict[tuple[int, int], str] = {}
+        # the finished step's calls: a tool loop's results come after their step
+        self._ended_tool_ids: dict[tuple[int, int], str] = {}
         self._parsed: dict[int, Any] = {}
         # strings grown since their last patch, held back by the gate: (choice, path) -> JSON pointer
         self._held: dict[tuple[int, tuple[Any, ...]], str] = {}
@@ -64,7 +76,7 @@ class AgUiEncoder:
     def event(self, kind: str, data: Mapping[str, Any]) -> list[dict[str, Any]]:
         """The AG-UI events one deltaflow event makes."""
         out: list[dict[str, Any]] = []
-        if kind not in ("usage", "completion.done", "error") and not self._in_step:
+        if kind not in _OUTSIDE_STEPS and not self._in_step:
             self._in_step = True
             out.append({"type": "STEP_STARTED", "stepName": self._step_name()})
         choice = data.get("choice_index", 0)
@@ -94,6 +106,8 @@ class AgUiEncoder:
             provider_id = (data.get("tool_call") or {}).get("id")
             value = {"toolCallId": call_id, "id": provider_id, "arguments": data["arguments"]}
             out.append({"type": "CUSTOM", "name": "deltaflow.tool_call", "value": value})
+        elif kind == "tool_calls.function.result":
+            out.extend(self._tool_result(choice, data))
         elif kind == "refusal.done":
             value = {"choiceIndex": choice, "refusal": data["refusal"]}
             out.append({"type": "CUSTOM", "name": "deltaflow.refusal", "value": value})
@@ -104,7 +118,8 @@ class AgUiEncoder:
         elif kind == "completion.done":
             out.extend(self._end_step())
             self._step += 1
-            self._tool_ids.clear()
+            self._ended_tool_ids = self._tool_ids
+            self._tool_ids = {}
             self._started.clear()
         elif kind == "error":
             value = {key: data.get(key) for key in ("code", "message", "choice_index")}
@@ -182,13 +197,34 @@ class AgUiEncoder:
         key = (choice, data["index"])
         call_id = self._tool_ids.get(key)
         if call_id is None:
-            call_id = self._tool_ids[key] = f"call-{self._step}-{choice}-{data['index']}"
+            call_id = self._tool_ids[key] = f"call-{self._run_id}-{self._step}-{choice}-{data['index']}"
             start = {"type": "TOOL_CALL_START", "toolCallId": call_id, "toolCallName": data["name"]}
             text_id = self._id("text", choice)
+            # a completion's calls are one assistant message: the text's, else the one its first call made
+            first = next((known for (other, _), known in self._tool_ids.items() if other == choice), call_id)
             if text_id in self._started:
                 start["parentMessageId"] = text_id
+            elif first != call_id:
+                start["parentMessageId"] = first
             out.append(start)
         return call_id
+
+    def _tool_result(self, choice: int, data: Mapping[str, Any]) -> list[dict[str, Any]]:
+        key = (choice, data["index"])
+        call_id = self._tool_ids.get(key) or self._ended_tool_ids.get(key)
+        if call_id is None:
+            return []  # a result of no call this run showed: the client has no call to give it to
+        result = {
+            "type": "TOOL_CALL_RESULT",
+            "messageId": f"result-{call_id}",
+            "toolCallId": call_id,
+            "content": data["content"],
+            "role": "tool",
+        }
+        if not data.get("is_error"):
+            return [result]
+        value = {"toolCallId": call_id, "code": data.get("error_code"), "type": data.get("error_type")}
+        return [result, {"type": "CUSTOM", "name": "deltaflow.tool_error", "value": value}]
 
     def _patch(self, choice: int, data: Mapping[str, Any]) -> list[dict[str, Any]]:
         path = tuple(data["path"])

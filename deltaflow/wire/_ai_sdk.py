@@ -18,6 +18,9 @@ from deltaflow.wire._encoder import GrowthGate, outcome_of
 
 __all__ = ["AiSdkEncoder"]
 
+_OUTSIDE_STEPS = ("usage", "completion.done", "error", "tool_calls.function.result")
+"""Events that open no step: a tool loop's results come after the step whose calls they answer."""
+
 _FINISH_REASONS = {
     "stop": "stop",
     "length": "length",
@@ -34,6 +37,9 @@ class AiSdkEncoder:
     (events of several, as a ``tool_loop``'s observers see them) is a step (``start-step`` ...
     ``finish-step``). Content is a text part, reasoning a reasoning part, each tool call a dynamic
     tool part whose input streams (``tool-input-start``/``-delta``) and then is available, parsed;
+    a ``tool_loop``'s ``tool_calls.function.result`` (after its step) is the part's output:
+    ``tool-output-available`` with the result (the JSON value when the text is JSON), or
+    ``tool-output-error`` with the error's text;
     structured output is a ``data-partial-object`` part replaced as the value grows (on every
     change while the answer is short, then each time it grew by a quarter, so that its cost stays
     linear: ``GrowthGate``), then a ``data-object`` part with the validated value; a refusal is a
@@ -58,6 +64,8 @@ class AiSdkEncoder:
         self._in_step = False
         self._open: set[str] = set()
         self._tool_ids: dict[tuple[int, int], str] = {}
+        # the finished step's calls: a tool loop's results come after their step
+        self._ended_tool_ids: dict[tuple[int, int], str] = {}
         self._finish_reason: str | None = None
         self._usage: Any = None
         self._errors = 0
@@ -73,7 +81,7 @@ class AiSdkEncoder:
     def event(self, kind: str, data: Mapping[str, Any]) -> list[dict[str, Any]]:
         """The chunks one deltaflow event makes."""
         out: list[dict[str, Any]] = []
-        if kind not in ("usage", "completion.done", "error") and not self._in_step:
+        if kind not in _OUTSIDE_STEPS and not self._in_step:
             self._in_step = True
             self._step += 1
             out.append({"type": "start-step"})
@@ -111,6 +119,8 @@ class AiSdkEncoder:
                 )
         elif kind == "tool_calls.function.arguments.done":
             self._tool_done(choice, data, out)
+        elif kind == "tool_calls.function.result":
+            self._tool_result(choice, data, out)
         elif kind == "refusal.done":
             out.append({"type": "data-refusal", "id": f"refusal-{choice}", "data": data["refusal"]})
         elif kind == "choice.done":
@@ -200,13 +210,31 @@ class AiSdkEncoder:
             available["toolMetadata"] = {"toolCallId": tool_call["id"]}
         out.append(available)
 
+    def _tool_result(self, choice: int, data: Mapping[str, Any], out: list[dict[str, Any]]) -> None:
+        key = (choice, data["index"])
+        call_id = self._tool_ids.get(key) or self._ended_tool_ids.get(key)
+        if call_id is None:
+            return  # a result of no call this stream showed: the client has no part to give it to
+        content = data["content"]
+        if data.get("is_error"):
+            error = content.removeprefix("Error: ")
+            out.append(
+                {"type": "tool-output-error", "toolCallId": call_id, "errorText": error, "dynamic": True}
+            )
+        else:
+            output = _loads_or_text(content)
+            out.append(
+                {"type": "tool-output-available", "toolCallId": call_id, "output": output, "dynamic": True}
+            )
+
     def _end_step(self) -> list[dict[str, Any]]:
         if not self._in_step:
             return []
         self._in_step = False
         out = [{"type": f"{part_id.partition('-')[0]}-end", "id": part_id} for part_id in sorted(self._open)]
         self._open.clear()
-        self._tool_ids.clear()
+        self._ended_tool_ids = self._tool_ids
+        self._tool_ids = {}
         return [*out, {"type": "finish-step"}]
 
 

@@ -40,3 +40,38 @@ def scenarios(tokens_per_second: float | None = None) -> dict[str, Scenario]:
             json.dumps(STRUCTURED), reasoning=REASONING, fault=Fault.error_after(6, message="overloaded")
         ),
     }
+
+
+LOOP_ANSWER = "useChat has two facts; the weather in Paris is unknown."
+FACTS = ["it streams UI message chunks", "it resumes a running answer", "it renders tool parts"]
+
+
+def lookup(topic: str, limit: int) -> dict[str, Any]:
+    """Facts about a topic."""
+    return {"topic": topic, "facts": FACTS[:limit]}
+
+
+def weather(city: str) -> str:
+    """The weather in a city: this station is down."""
+    raise LookupError(f"no station in {city}")
+
+
+LOOP_TOOLS = {"lookup": lookup, "weather": weather}
+"""The tool loop's tools for ``TOOL_CALLS``: the first returns JSON, the second raises."""
+LOOP_RESULTS = [
+    json.dumps(lookup("useChat", 2), separators=(",", ":")),
+    "Error: LookupError: no station in Paris",
+]
+"""The tool messages the model gets, in order."""
+
+
+def tool_loop_route(tokens_per_second: float | None = None) -> Any:
+    """The replay server's router for a tool loop: ``TOOL_CALLS`` first, the answer once results came."""
+    pacing = {"tokens_per_second": tokens_per_second} if tokens_per_second else {}
+
+    def route(body: dict[str, Any]) -> Scenario:
+        if any(message.get("role") == "tool" for message in body["messages"]):
+            return Scenario.scripted(LOOP_ANSWER, **pacing)
+        return Scenario.scripted(None, tool_calls=TOOL_CALLS, **pacing)
+
+    return route

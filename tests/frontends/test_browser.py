@@ -1,6 +1,7 @@
 """A page on ``useChat`` from ``@ai-sdk/react`` (bundled here with esbuild), served with the durable
 endpoint in the AI SDK's format, in Debian's Chromium: it renders text, reasoning, tool calls and the
-growing JSON tree, and a reload mid-stream resumes the answer with nothing lost or repeated."""
+growing JSON tree, and a reload mid-stream resumes the answer with nothing lost or repeated; a tool loop's
+outputs and errors show in its tool parts."""
 
 from __future__ import annotations
 
@@ -18,8 +19,20 @@ from starlette.routing import Mount, Route
 
 import deltaflow
 from deltaflow.durable import MemoryEventLog, durable_endpoint
+from deltaflow.recipes import AsyncToolLoopStream, atool_loop_stream
 from deltaflow.replay import ReplayServer
-from tests.frontends.scenario import REASONING, STRUCTURED, TOOL_CALLS, TOOLS, Summary, scenarios
+from tests.frontends.scenario import (
+    LOOP_ANSWER,
+    LOOP_RESULTS,
+    LOOP_TOOLS,
+    REASONING,
+    STRUCTURED,
+    TOOL_CALLS,
+    TOOLS,
+    Summary,
+    scenarios,
+    tool_loop_route,
+)
 from tests.recipes import aclient
 from tests.recipes.test_relay import AppServer
 
@@ -37,6 +50,7 @@ body { font: 15px system-ui, sans-serif; margin: 2rem; max-width: 52rem; }
 .reasoning { color: #666; font-style: italic; } .tool { margin: .3rem 0; color: #064; }
 .text { white-space: pre-wrap; background: #f6f6f6; padding: .5rem; }
 .partial, .final { border-left: 3px solid #9ac; padding-left: 1rem; } .key { font-weight: 600; }
+.tool .output, .tool .error { margin-left: .6rem; } .tool .error { color: #a00; }
 </style></head><body><div id="root"></div><script type="module" src="/page.js"></script></body></html>"""
 
 
@@ -57,8 +71,12 @@ def bundle(node_modules: Path) -> bytes:
 
 @pytest.fixture(scope="module")
 def site(bundle: bytes) -> Iterator[str]:
-    """The page and the durable endpoint (``/api/chat``, AI SDK format) in one app, on a paced upstream."""
-    with ReplayServer(scenarios(tokens_per_second=18)) as upstream:
+    """The page and the durable endpoints (AI SDK format) in one app: ``/api/chat`` on a paced upstream,
+    ``/api/loop`` a tool loop (``atool_loop_stream``)."""
+    with (
+        ReplayServer(scenarios(tokens_per_second=18)) as upstream,
+        ReplayServer(tool_loop_route()) as loop_upstream,
+    ):
         async_client = aclient(upstream)
 
         def make_stream(body: dict[str, Any]) -> deltaflow.AsyncChatStream[Any]:
@@ -66,11 +84,16 @@ def site(bundle: bytes) -> Iterator[str]:
                 async_client, model="full", messages=body["messages"], tools=TOOLS, response_format=Summary
             )
 
+        def make_loop(body: dict[str, Any]) -> AsyncToolLoopStream:
+            return atool_loop_stream(aclient(loop_upstream), body["messages"], LOOP_TOOLS, model="loop")
+
         chat = durable_endpoint(make_stream, MemoryEventLog(), wire="ai-sdk", keep_alive=1)
+        loop = durable_endpoint(make_loop, MemoryEventLog(), wire="ai-sdk", keep_alive=1)
         routes = [
             Route("/", lambda request: HTMLResponse(PAGE)),
             Route("/page.js", lambda request: Response(bundle, media_type="text/javascript")),
             Mount("/api/chat", app=chat),
+            Mount("/api/loop", app=loop),
         ]
         with AppServer(Starlette(routes=routes)) as server:
             yield server.url
@@ -133,4 +156,21 @@ def test_use_chat_renders_the_answer_and_a_reload_mid_stream_resumes_it(site: st
     screenshot = ARTIFACTS / "use-chat-page.png"
     page.screenshot(path=str(screenshot), full_page=True)
     assert screenshot.stat().st_size > 10_000
+    page.close()
+
+
+def test_use_chat_shows_a_tool_loops_outputs_and_errors(site: str, browser: Any) -> None:
+    """The tool loop's endpoint: both tool parts rendered with their outcome (the JSON output, the
+    error's text), then the answer."""
+    page = browser.new_page(viewport={"width": 900, "height": 700})
+    page.goto(f"{site}/?chat=loop-chat&api=/api/loop")
+    page.wait_for_selector("main[data-finished]", timeout=60_000)
+    tools = page.locator(".assistant .tool").all()
+    assert [tool.get_attribute("data-state") for tool in tools] == ["output-available", "output-error"]
+    assert [tool.locator("strong").inner_text() for tool in tools] == [call["name"] for call in TOOL_CALLS]
+    assert json.loads(tools[0].locator(".output").inner_text()) == json.loads(LOOP_RESULTS[0])
+    assert tools[1].locator(".error").inner_text() == LOOP_RESULTS[1].removeprefix("Error: ")
+    assert page.locator(".assistant .text").all_inner_texts() == [LOOP_ANSWER]
+    ARTIFACTS.mkdir(exist_ok=True)
+    page.screenshot(path=str(ARTIFACTS / "use-chat-tool-loop.png"), full_page=True)
     page.close()

@@ -1,5 +1,6 @@
 """The AI SDK's and AG-UI's own clients, from npm and unmodified, read deltaflow's relay: the messages
-they build equal what deltaflow's own events say about the same recorded stream."""
+they build equal what deltaflow's own events say about the same recorded stream; a tool loop served by
+the relay gives them its tools' outputs and errors."""
 
 from __future__ import annotations
 
@@ -14,10 +15,21 @@ from starlette.routing import Route
 
 import deltaflow
 from deltaflow.events import ChoiceDone, ContentDone, ReasoningDone, ToolCallDone, UsageReported
-from deltaflow.recipes import relay_endpoint
+from deltaflow.recipes import AsyncToolLoopStream, atool_loop_stream, relay_endpoint
 from deltaflow.replay import ReplayServer
 from tests.frontends.conftest import run_node
-from tests.frontends.scenario import REASONING, STRUCTURED, TOOLS, Summary, scenarios
+from tests.frontends.scenario import (
+    LOOP_ANSWER,
+    LOOP_RESULTS,
+    LOOP_TOOLS,
+    REASONING,
+    STRUCTURED,
+    TOOL_CALLS,
+    TOOLS,
+    Summary,
+    scenarios,
+    tool_loop_route,
+)
 from tests.recipes import MESSAGES, aclient, client
 from tests.recipes.test_relay import AppServer
 
@@ -253,3 +265,76 @@ def test_tool_results_the_ag_ui_client_adds_go_back_as_tool_messages(node_module
         ),
     ]
     assert (SEEN[-1]["threadId"], SEEN[-1]["runId"]) == ("tools", "run-b")
+
+
+@pytest.fixture(scope="module")
+def loop_relay() -> Iterator[str]:
+    """A tool loop served by the plain relay (``atool_loop_stream``): /ai-sdk and /ag-ui."""
+    with ReplayServer(tool_loop_route()) as upstream:
+        async_client = aclient(upstream)
+
+        def make_stream(body: dict[str, Any]) -> AsyncToolLoopStream:
+            return atool_loop_stream(async_client, body["messages"], LOOP_TOOLS, model="loop")
+
+        routes = [
+            Route("/ai-sdk", relay_endpoint(make_stream, wire="ai-sdk"), methods=["POST"]),
+            Route("/ag-ui", relay_endpoint(make_stream, wire="ag-ui"), methods=["POST"]),
+        ]
+        with AppServer(Starlette(routes=routes)) as server:
+            yield server.url
+
+
+def test_read_ui_message_stream_shows_a_tool_loops_outputs_and_errors(
+    node_modules: Path, loop_relay: str
+) -> None:
+    """Two steps in one message: the tool parts end ``output-available`` with the parsed JSON and
+    ``output-error`` with the error's text, then the answer's text."""
+    read = run_node(
+        node_modules, "read_ui_stream.mjs", f"{loop_relay}/ai-sdk", json.dumps(ui_request("loop-1"))
+    )
+    assert read["error"] is None
+    chunks = read["chunks"]
+    assert chunks.count("start-step") == chunks.count("finish-step") == 2
+    assert chunks.count("tool-output-available") == chunks.count("tool-output-error") == 1
+    # the outputs come after the step that called them, before the next one
+    first_end = chunks.index("finish-step")
+    assert chunks[first_end + 1 : first_end + 4] == [
+        "tool-output-available",
+        "tool-output-error",
+        "start-step",
+    ]
+    tools = [part for part in read["message"]["parts"] if part["type"] == "dynamic-tool"]
+    assert [(tool["toolName"], tool["input"], tool["state"]) for tool in tools] == [
+        ("lookup", TOOL_CALLS[0]["arguments"], "output-available"),
+        ("weather", TOOL_CALLS[1]["arguments"], "output-error"),
+    ]
+    assert tools[0]["output"] == json.loads(LOOP_RESULTS[0])
+    assert tools[1]["errorText"] == LOOP_RESULTS[1].removeprefix("Error: ")
+    texts = [part["text"] for part in read["message"]["parts"] if part["type"] == "text"]
+    assert texts == [LOOP_ANSWER]
+    assert read["message"]["metadata"]["finishReason"] == "tool_calls"  # the first step's, as documented
+
+
+def test_the_ag_ui_client_puts_a_tool_loops_results_after_their_calls(
+    node_modules: Path, loop_relay: str
+) -> None:
+    """HttpAgent's reducer: the assistant's two calls, a tool message per call right after them (the
+    error's text included), then the answer; the error's code as deltaflow.tool_error."""
+    run_input = {
+        "threadId": "loop-thread",
+        "runId": "loop-run",
+        "messages": [{"id": "u1", "role": "user", "content": USER_TEXT}],
+    }
+    ran = run_node(node_modules, "run_ag_ui.mjs", f"{loop_relay}/ag-ui", json.dumps(run_input))
+    assert ran["error"] is None, ran
+    assert ran["events"].count("TOOL_CALL_RESULT") == 2
+    assert ran["finished"]["outcome"] == {"type": "success"}
+    user, calling, *rest = ran["messages"]
+    assert user["role"] == "user"
+    assert [call["function"]["name"] for call in calling["toolCalls"]] == ["lookup", "weather"]
+    results, answer = rest[:2], rest[2:]
+    assert [(message["role"], message["toolCallId"], message["content"]) for message in results] == [
+        ("tool", call["id"], content)
+        for call, content in zip(calling["toolCalls"], LOOP_RESULTS, strict=True)
+    ]
+    assert [(message["role"], message["content"]) for message in answer] == [("assistant", LOOP_ANSWER)]

@@ -1,5 +1,6 @@
 """The encoders on deltaflow's own events: the partial value each protocol rebuilds is the parsed value at
-every step's end, its cost stays linear in the answer, and steps, failures and stops map as documented."""
+every step's end, its cost stays linear in the answer, and steps, tool results, failures and stops map as
+documented."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ from openai.types.chat import ChatCompletionChunk
 from pydantic import BaseModel, ConfigDict
 
 import deltaflow
+from deltaflow.events import ToolCallResult
 from deltaflow.replay import scripted_chunks
 from deltaflow.wire import AgUiEncoder, AiSdkEncoder
 from deltaflow.wire._choice import event_data
@@ -174,3 +176,55 @@ def test_failures_and_stops_end_each_protocol_as_documented() -> None:
     cancelled = encode(AgUiEncoder(), stream, stopped)[-1]
     assert cancelled["type"] == "RUN_FINISHED"
     assert cancelled["outcome"] == {"type": "cancelled"}
+
+
+def _result(index: int, content: str, *, error: str | None = None) -> tuple[str, dict[str, Any]]:
+    event = ToolCallResult(
+        choice_index=0, index=index, tool_call_id=f"provider-{index}", name="lookup", content=content,
+        is_error=error is not None, error_code=error, error_type="LookupError" if error else None,
+    )  # fmt: skip
+    return event.type, event_data(event)
+
+
+def test_a_tool_loops_results_are_outputs_of_their_calls_outside_the_steps() -> None:
+    """After the calling step: JSON text is the AI SDK's parsed output, other text the string, an error
+    its text without ``Error: ``; AG-UI's TOOL_CALL_RESULT has the text as sent, an error also its code.
+    A result of no call seen makes nothing; the calls of one completion share an AG-UI parent message."""
+    calls = [{"name": "lookup", "arguments": {"q": "x"}}, {"name": "lookup", "arguments": {"q": "y"}}]
+    first = events(None, tool_calls=calls, structured=False)
+    results = [_result(0, '{"facts": [1]}'), _result(1, "Error: LookupError: down", error="tool_failed")]
+    stray = [_result(7, "no such call")]
+    loop = first + results + stray + events("The answer.", structured=False)
+    ai_sdk = encode(AiSdkEncoder("m"), loop, {"ok": True})
+    kinds = [part["type"] for part in ai_sdk]
+    end = kinds.index("finish-step")
+    assert ai_sdk[end + 1 : end + 3] == [
+        {
+            "type": "tool-output-available",
+            "toolCallId": "call-1-0-0",
+            "output": {"facts": [1]},
+            "dynamic": True,
+        },
+        {
+            "type": "tool-output-error",
+            "toolCallId": "call-1-0-1",
+            "errorText": "LookupError: down",
+            "dynamic": True,
+        },
+    ]
+    assert kinds[end + 3] == "start-step"
+    plain = encode(AiSdkEncoder("m"), [*first, _result(0, "sunny, 21 °C")], {"ok": True})
+    assert [part["output"] for part in plain if part["type"] == "tool-output-available"] == ["sunny, 21 °C"]
+    ag_ui = encode(AgUiEncoder("t", "r"), loop, {"ok": True})
+    starts = [event for event in ag_ui if event["type"] == "TOOL_CALL_START"]
+    assert [start.get("parentMessageId") for start in starts] == [None, "call-r-1-0-0"]
+    finished = [event["type"] for event in ag_ui].index("STEP_FINISHED")
+    assert ag_ui[finished + 1 : finished + 4] == [
+        {"type": "TOOL_CALL_RESULT", "messageId": "result-call-r-1-0-0", "toolCallId": "call-r-1-0-0",
+         "content": '{"facts": [1]}', "role": "tool"},
+        {"type": "TOOL_CALL_RESULT", "messageId": "result-call-r-1-0-1", "toolCallId": "call-r-1-0-1",
+         "content": "Error: LookupError: down", "role": "tool"},
+        {"type": "CUSTOM", "name": "deltaflow.tool_error",
+         "value": {"toolCallId": "call-r-1-0-1", "code": "tool_failed", "type": "LookupError"}},
+    ]  # fmt: skip
+    assert ag_ui[finished + 4]["type"] == "STEP_STARTED"

@@ -6,8 +6,12 @@ import { DefaultChatTransport } from "ai";
 import { useEffect, useRef } from "react";
 import { createRoot } from "react-dom/client";
 
-const chatId = new URLSearchParams(location.search).get("chat");
-const transport = new DefaultChatTransport({ api: "/api/chat" });
+// ?api= chooses the endpoint: /api/chat (a structured answer) or /api/loop (a tool loop, whose tools run
+// on the server and whose outputs the stream brings)
+const query = new URLSearchParams(location.search);
+const chatId = query.get("chat");
+const api = query.get("api") ?? "/api/chat";
+const transport = new DefaultChatTransport({ api });
 window.__partials = [];
 
 function JsonTree({ value }) {
@@ -37,6 +41,8 @@ function Part({ part }) {
         <div className="tool" data-state={part.state}>
           <strong>{part.toolName}</strong>(<code className="input">{JSON.stringify(part.input)}</code>)
           <em> {part.state}</em>
+          {part.state === "output-available" && <code className="output">{JSON.stringify(part.output)}</code>}
+          {part.state === "output-error" && <code className="error">{part.errorText}</code>}
         </div>
       );
     case "data-partial-object":
@@ -64,7 +70,9 @@ function Chat() {
   useEffect(() => {
     if (partial) window.__partials.push(JSON.stringify(partial.data));
   }, [partial && JSON.stringify(partial.data)]);
-  const finished = status === "ready" && assistant?.parts.some((part) => part.type === "data-object");
+  // the answer's last part: the validated object, or a tool loop's text after its tools' outputs
+  const last = api === "/api/chat" ? "data-object" : "text";
+  const finished = status === "ready" && assistant?.parts.some((part) => part.type === last);
   return (
     <main data-status={status} data-finished={finished ? "yes" : undefined}>
       <h1>useChat on deltaflow</h1>

@@ -3,12 +3,18 @@
 from __future__ import annotations
 
 import asyncio
+import json
 from typing import Any
 
+import openai
 import pytest
 from pydantic import BaseModel
 
-from deltaflow.recipes import ToolLoopLimitError, atool_loop, tool_loop
+import deltaflow
+from deltaflow import sinks
+from deltaflow.errors import StreamContractError
+from deltaflow.events import ToolCallResult
+from deltaflow.recipes import ToolLoopLimitError, atool_loop, atool_loop_stream, tool_loop, tool_loop_stream
 from deltaflow.replay import ReplayServer, Scenario
 from tests.recipes import MESSAGES, Recorder, aclient, client
 
@@ -284,3 +290,204 @@ class TestWrongArguments:
             result = await atool_loop(aclient(server), MESSAGES, {"get_weather": get_weather}, model="m")
             assert result.content == ANSWER
             assert len(server.requests) == 1
+
+
+def _weather_or_fail(city: str, unit: str = "celsius") -> dict[str, Any]:
+    """Paris has a station; Oslo's raises."""
+    if city == "Oslo":
+        raise LookupError("no station in Oslo")
+    return {"city": city, "sky": "sunny"}
+
+
+def _results(events: list[Any]) -> list[ToolCallResult]:
+    return [event for event in events if isinstance(event, ToolCallResult)]
+
+
+class TestToolResults:
+    """Each call's result is a ``tool_calls.function.result`` event, the tool message as the model gets it."""
+
+    def test_one_result_per_call_after_its_step_in_the_order_of_the_tool_messages(self) -> None:
+        """A success and a raising tool: two results between step 1's completion.done and step 2's events."""
+        recorder = Recorder()
+        with ReplayServer(_calls_then_answer(TWO_CALLS)) as server:
+            tool_loop(
+                client(server), MESSAGES, {"get_weather": _weather_or_fail}, model="m", observers=[recorder]
+            )
+            sent = server.requests[-1].body["messages"]
+        assistant, *tool_messages = sent[len(MESSAGES) :]
+        first_done = recorder.types.index("completion.done")
+        assert recorder.types[first_done + 1 : first_done + 3] == ["tool_calls.function.result"] * 2
+        assert recorder.types[first_done + 3] != "tool_calls.function.result"  # step 2 begins
+        assert recorder.types.count("tool_calls.function.result") == 2
+        ok, failed = _results(recorder.events)
+        assert [(result.tool_call_id, result.content) for result in (ok, failed)] == [
+            (message["tool_call_id"], message["content"]) for message in tool_messages
+        ]
+        assert [result.tool_call_id for result in (ok, failed)] == [
+            call["id"] for call in assistant["tool_calls"]
+        ]
+        assert (ok.choice_index, ok.index, ok.name) == (0, 0, "get_weather")
+        assert json.loads(ok.content) == {"city": "Paris", "sky": "sunny"}
+        assert (ok.is_error, ok.error_code, ok.error_type, ok.exception) == (False, None, None, None)
+        assert (failed.index, failed.content) == (1, "Error: LookupError: no station in Oslo")
+        assert (failed.is_error, failed.error_code, failed.error_type) == (True, "tool_failed", "LookupError")
+        assert isinstance(failed.exception, LookupError)
+        assert "exception" not in failed.model_dump(mode="json")
+        assert recorder.completed == 1
+
+    def test_unknown_tools_and_invalid_arguments_are_error_results_with_their_codes(self) -> None:
+        """The unknown tool and the arguments that fail the schema: is_error, each with its code, no exception."""
+        calls = [
+            {"name": "get_time", "arguments": {}},
+            {"name": "get_weather", "arguments": {"town": "Paris"}},
+        ]
+        recorder = Recorder()
+
+        def get_weather(city: str) -> str:
+            raise AssertionError("not called with invalid arguments")
+
+        with ReplayServer(_calls_then_answer(calls)) as server:
+            tool_loop(client(server), MESSAGES, {"get_weather": get_weather}, model="m", observers=[recorder])
+            contents = [message["content"] for message in server.requests[-1].body["messages"][-2:]]
+        unknown, invalid = _results(recorder.events)
+        assert [unknown.content, invalid.content] == contents
+        assert (unknown.name, unknown.is_error, unknown.error_code) == ("get_time", True, "tool_unknown")
+        assert (invalid.name, invalid.is_error, invalid.error_code) == (
+            "get_weather",
+            True,
+            "tool_arguments_invalid",
+        )
+        assert (unknown.error_type, unknown.exception, invalid.exception) == (None, None, None)
+
+    def test_callback_sinks_take_the_result_by_its_name_or_short_name(self) -> None:
+        """``sinks.callback(on={"tool_calls.result": ...})`` as an observer; a ChatStream refuses it."""
+        seen: list[str] = []
+        sink = sinks.callback(on={"tool_calls.result": lambda event: seen.append(event.content)})
+        with ReplayServer(_calls_then_answer(TWO_CALLS[:1])) as server:
+            tool_loop(
+                client(server), MESSAGES, {"get_weather": _weather_or_fail}, model="m", observers=[sink]
+            )
+            stream = deltaflow.stream(client(server), model="m", messages=MESSAGES)
+            with stream, pytest.raises(ValueError, match="tool_loop's observers see it"):
+                stream.on("tool_calls.function.result", print)
+        assert seen == ['{"city":"Paris","sky":"sunny"}']
+
+    async def test_the_async_loop_tells_results_in_message_order_though_the_second_finished_first(
+        self,
+    ) -> None:
+        """Concurrent tools: Oslo's fails before Paris's returns; the results still follow the messages."""
+        paris_may_finish = asyncio.Event()
+
+        async def get_weather(city: str, unit: str = "celsius") -> str:
+            if city == "Oslo":
+                paris_may_finish.set()
+                raise ValueError("station offline")
+            await asyncio.wait_for(paris_may_finish.wait(), timeout=5)
+            return "sunny"
+
+        recorder = Recorder()
+        async with ReplayServer(_calls_then_answer(TWO_CALLS)) as server:
+            await atool_loop(
+                aclient(server), MESSAGES, {"get_weather": get_weather}, model="m", observers=[recorder]
+            )
+            sent = server.requests[-1].body["messages"][-2:]
+        ok, failed = _results(recorder.events)
+        assert [(ok.tool_call_id, ok.content), (failed.tool_call_id, failed.content)] == [
+            (message["tool_call_id"], message["content"]) for message in sent
+        ]
+        assert (ok.is_error, failed.is_error, failed.error_type) == (False, True, "ValueError")
+        first_done = recorder.types.index("completion.done")
+        assert recorder.types[first_done + 1 : first_done + 3] == ["tool_calls.function.result"] * 2
+
+
+class TestToolLoopStream:
+    """``tool_loop_stream`` / ``atool_loop_stream``: the loop's events pulled, as a relay reads them."""
+
+    def test_the_stream_yields_what_observers_see_and_ends_with_the_result(self) -> None:
+        """The same events as the observer, in order; then the loop's result and last completion."""
+        recorder = Recorder()
+        with ReplayServer(_calls_then_answer(TWO_CALLS)) as server:
+            with tool_loop_stream(
+                client(server), MESSAGES, {"get_weather": _weather_or_fail}, model="m", observers=[recorder]
+            ) as loop:
+                events = list(loop)
+                snapshot = loop.current_completion_snapshot
+            requests = len(server.requests)
+        assert requests == 2
+        assert [event.type for event in events] == recorder.types
+        assert events == recorder.events
+        assert [result.is_error for result in _results(events)] == [False, True]
+        assert loop.result.content == ANSWER
+        assert loop.result.steps == 2
+        assert snapshot.choices[0].message.content == ANSWER
+        assert recorder.completed == 1
+
+    def test_closing_mid_loop_makes_no_further_request(self) -> None:
+        """Closed at the first result: the second step is never requested, the observer is not completed."""
+        recorder = Recorder()
+        with ReplayServer(_calls_then_answer(TWO_CALLS)) as server:
+            loop = tool_loop_stream(
+                client(server), MESSAGES, {"get_weather": _weather_or_fail}, model="m", observers=[recorder]
+            )
+            for event in loop:
+                if event.type == "tool_calls.function.result":
+                    break
+            loop.close()
+            requests = len(server.requests)
+        assert requests == 1
+        assert (recorder.completed, recorder.errors) == (0, [])
+        with pytest.raises(StreamContractError, match="has not answered"):
+            _ = loop.result
+
+    def test_the_arguments_are_checked_when_it_is_called(self) -> None:
+        """Before any iteration: the wrong client, a bad step limit."""
+
+        def get_weather(city: str) -> str:
+            return city
+
+        with pytest.raises(TypeError, match=r"^tool_loop_stream needs openai\.OpenAI.*atool_loop_stream"):
+            tool_loop_stream(
+                openai.AsyncOpenAI(api_key="x"), MESSAGES, {"get_weather": get_weather}, model="m"
+            )  # type: ignore[arg-type]
+        with pytest.raises(ValueError, match="max_steps must be at least 1"):
+            atool_loop_stream(
+                openai.AsyncOpenAI(api_key="x"),
+                MESSAGES,
+                {"get_weather": get_weather},
+                model="m",
+                max_steps=0,
+            )
+
+    async def test_the_async_stream_yields_the_results_and_closing_cancels_running_tools(self) -> None:
+        """Iterated to its end it has the results; closed while a tool runs, the tool is cancelled."""
+        async with ReplayServer(_calls_then_answer(TWO_CALLS)) as server:
+            async with atool_loop_stream(
+                aclient(server), MESSAGES, {"get_weather": _weather_or_fail}, model="m"
+            ) as loop:
+                events = [event async for event in loop]
+            assert [result.content for result in _results(events)] == [
+                '{"city":"Paris","sky":"sunny"}',
+                "Error: LookupError: no station in Oslo",
+            ]
+            assert loop.result.content == ANSWER
+
+            started, cancelled = asyncio.Event(), asyncio.Event()
+
+            async def slow(city: str, unit: str = "celsius") -> str:
+                started.set()
+                try:
+                    await asyncio.sleep(30)
+                except asyncio.CancelledError:
+                    cancelled.set()
+                    raise
+                return "late"
+
+            before = len(server.requests)
+            loop = atool_loop_stream(aclient(server), MESSAGES, {"get_weather": slow}, model="m")
+            async for event in loop:
+                if event.type == "tool_calls.function.arguments.done":
+                    await asyncio.wait_for(started.wait(), timeout=5)
+                    break
+            await loop.close()
+            assert cancelled.is_set()
+            assert len(server.requests) == before + 1

@@ -15,7 +15,7 @@ from pydantic import BaseModel
 
 import deltaflow
 from deltaflow import operators as ops
-from deltaflow.events import ContentDelta, ContentDone, ErrorReported, Event, ToolCallDone
+from deltaflow.events import ContentDelta, ContentDone, ErrorReported, Event, ToolCallDone, ToolCallResult
 
 
 class Weather(BaseModel):
@@ -82,3 +82,19 @@ def chain(chunks: list[ChatCompletionChunk]) -> None:
     )
     events.subscribe(lambda event: print(event.type))
     events.subscribe(lambda event: print(event.typo))  # type: ignore[union-attr]
+
+
+def tool_loop_events(client: openai.OpenAI) -> None:
+    from deltaflow.recipes import tool_loop_stream  # noqa: PLC0415
+
+    def get_weather(city: str) -> str:
+        return city
+
+    with tool_loop_stream(client, [], {"get_weather": get_weather}, model="gpt-4o-mini") as loop:
+        for event in loop:
+            assert_type(event, Event)
+            if event.type == "tool_calls.function.result":
+                assert_type(event, ToolCallResult)
+                assert_type(event.content, str)
+                assert_type(event.is_error, bool)
+                print(event.result)  # type: ignore[attr-defined]  # it is `content`
