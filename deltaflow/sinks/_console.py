@@ -20,9 +20,11 @@ from deltaflow.events import (
     RefusalDelta,
     ToolCallDelta,
     ToolCallDone,
+    ToolCallResult,
     UsageReported,
 )
 from deltaflow.partial_json import JsonOp, apply_ops
+from deltaflow.sinks._clip import clip
 from deltaflow.sinks._sink import Sink
 from deltaflow.sinks._timing import Clock, StreamTimer
 
@@ -34,6 +36,8 @@ if TYPE_CHECKING:
 __all__ = ["ConsoleSink", "console"]
 
 _STYLES = MappingProxyType({"content": "", "reasoning": "dim italic", "refusal": "red", "tool": "cyan"})
+_RESULT_SHOWN = 200
+"""The most characters of a tool result shown (its content may be a whole document)."""
 _LABELS = MappingProxyType({"reasoning": ("reasoning: ", "dim bold"), "refusal": ("refusal: ", "bold red")})
 
 
@@ -144,6 +148,7 @@ class ConsoleSink(Sink):
             "refusal.done": self._end_section,
             "tool_calls.function.arguments.delta": self._tool_delta,
             "tool_calls.function.arguments.done": self._tool_done,
+            "tool_calls.function.result": self._tool_result,
             "usage": self._usage_reported,
             "completion.done": self._completion_done,
             "error": self._error,
@@ -227,6 +232,17 @@ class ConsoleSink(Sink):
             self._open_tool(index, event.name)
             self._print(event.arguments, _STYLES["tool"])
         self._close_tool(index)
+
+    def _tool_result(self, event: ToolCallResult) -> None:
+        # a tool loop's: after the step whose call it answers, a line of its own
+        self._begin(("result", event.index))
+        if event.is_error:
+            self._print("tool error ", "bold red")
+        else:
+            self._print("tool result ", "bold cyan")
+        self._print(f"{event.name}: ", "bold")
+        self._print(clip(event.content, _RESULT_SHOWN), _STYLES["tool"])
+        self._end_section(None)
 
     def _open_tool(self, index: int, name: str) -> None:
         section = ("tool", index)
@@ -345,6 +361,13 @@ class ConsoleSink(Sink):
 
     def _completion_done(self, event: CompletionDone) -> None:
         self._finish_reasons = [choice.finish_reason for choice in event.completion.choices]
+        # a tool loop's next step is a new completion: its calls count from 0, its content is its own
+        self._end_section(None)
+        self._tools_closed.clear()
+        self._structured = None
+        self._tree = None
+        self._tree_from_ops = False
+        self._latest_content = None
 
     def _error(self, event: ErrorReported) -> None:
         self._stop_live(None)

@@ -18,8 +18,10 @@ from deltaflow.events import (
     ReasoningDone,
     RefusalDone,
     ToolCallDone,
+    ToolCallResult,
     UsageReported,
 )
+from deltaflow.sinks._clip import ELLIPSIS, clip
 from deltaflow.sinks._redact import redact
 from deltaflow.sinks._sink import Sink
 from deltaflow.sinks._timing import Clock, StreamTimer
@@ -33,7 +35,6 @@ _LEVELS: tuple[Level, ...] = ("debug", "info", "warning", "error", "critical")
 _STDLIB_LEVELS: Mapping[int, Level] = MappingProxyType(
     {10: "debug", 20: "info", 30: "warning", 40: "error", 50: "critical"}
 )
-_ELLIPSIS = "…"
 
 
 def log(
@@ -57,6 +58,9 @@ def log(
     - ``first_token``: ``ttft_ms``, ``kind`` (content, reasoning, refusal, tool_call), ``choice_index``.
     - ``tool_call_done``: ``name``, ``index``, ``choice_index``, ``call_id``, ``arguments_length``
       (``arguments`` too with ``include_content``).
+    - ``tool_result`` (``tool_loop``'s observers; at warning when the tool failed): ``name``,
+      ``index``, ``choice_index``, ``call_id``, ``is_error``, ``error_code``, ``error_type``,
+      ``content_length`` (``content`` too with ``include_content``).
     - ``refusal`` (at warning): ``choice_index``, ``length`` (``refusal`` with ``include_content``).
     - ``reasoning_done``: ``choice_index``, ``length`` (``reasoning`` with ``include_content``).
     - ``usage``: ``prompt_tokens``, ``completion_tokens``, ``total_tokens``, and ``reasoning_tokens``
@@ -86,7 +90,8 @@ def log(
             of text (checked as deltas arrive: there is no timer thread).
         interval: seconds of text per record with ``coalesce="interval"``.
         max_content: the most characters of any text logged (content, arguments, refusal, reasoning).
-        include_content: add tool-call arguments, refusal and reasoning text to their records.
+        include_content: add tool-call arguments, tool results, refusal and reasoning text to their
+            records.
         clock: the monotonic clock, in seconds; tests pass a fake.
         started_at: the clock reading when the request was sent, the origin of ``ttft_ms`` and
             ``duration_ms``; by default the moment the sink is built.
@@ -168,6 +173,7 @@ class LogSink(Sink):
             "reasoning.done": self._reasoning_done,
             "refusal.done": self._refusal_done,
             "tool_calls.function.arguments.done": self._tool_call_done,
+            "tool_calls.function.result": self._tool_result,
             "usage": self._usage,
             "completion.done": self._completion_done,
             "error": self._error,
@@ -239,20 +245,35 @@ class LogSink(Sink):
             "arguments_length": len(event.arguments),
         }
         if self._include:
-            fields["arguments"] = _clip(event.arguments, self._max)
+            fields["arguments"] = clip(event.arguments, self._max)
         self._emit(self._level, "tool_call_done", **fields)
+
+    def _tool_result(self, event: ToolCallResult) -> None:
+        fields: dict[str, Any] = {
+            "name": event.name,
+            "index": event.index,
+            "choice_index": event.choice_index,
+            "call_id": event.tool_call_id,
+            "is_error": event.is_error,
+            "error_code": event.error_code,
+            "error_type": event.error_type,
+            "content_length": len(event.content),
+        }
+        if self._include:
+            fields["content"] = clip(event.content, self._max)
+        self._emit("warning" if event.is_error else self._level, "tool_result", **fields)
 
     def _refusal_done(self, event: RefusalDone) -> None:
         fields: dict[str, Any] = {"choice_index": event.choice_index, "length": len(event.refusal)}
         if self._include:
-            fields["refusal"] = _clip(event.refusal, self._max)
+            fields["refusal"] = clip(event.refusal, self._max)
         self._emit("warning", "refusal", **fields)
 
     def _reasoning_done(self, event: ReasoningDone) -> None:
         self._flush(("reasoning", event.choice_index))
         fields: dict[str, Any] = {"choice_index": event.choice_index, "length": len(event.reasoning)}
         if self._include:
-            fields["reasoning"] = _clip(event.reasoning, self._max)
+            fields["reasoning"] = clip(event.reasoning, self._max)
         self._emit(self._level, "reasoning_done", **fields)
 
     def _content_done(self, event: ContentDone) -> None:
@@ -332,7 +353,7 @@ class LogSink(Sink):
         pending = self._pending.pop(key, None)
         if pending is None or not pending.length or self._content_level is None:
             return
-        text = pending.text + (_ELLIPSIS if pending.length > len(pending.text) else "")
+        text = pending.text + (ELLIPSIS if pending.length > len(pending.text) else "")
         self._emit(self._content_level, key[0], choice_index=key[1], text=text, length=pending.length)
 
     def _flush_all(self) -> None:
@@ -369,7 +390,3 @@ def _level_name(level: Level | int) -> Level:
 
 def _ms(seconds: float | None) -> float | None:
     return None if seconds is None else round(seconds * 1000, 1)
-
-
-def _clip(text: str, limit: int) -> str:
-    return text if len(text) <= limit else text[:limit] + _ELLIPSIS

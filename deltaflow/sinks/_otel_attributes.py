@@ -10,6 +10,7 @@ from urllib.parse import urlsplit
 from openai.types import CompletionUsage
 from openai.types.chat import ParsedChatCompletion
 
+from deltaflow.sinks._clip import clip
 from deltaflow.sinks._redact import redact_text
 
 __all__ = [
@@ -22,7 +23,6 @@ __all__ = [
 
 # the conventions' value for a choice whose finish reason was expected but never came
 ERROR_FINISH = "error"
-_ELLIPSIS = "…"
 _DEFAULT_PORTS = {"http": 80, "https": 443}
 
 
@@ -112,4 +112,4 @@ def output_messages(completion: ParsedChatCompletion[object], max_content: int) 
 def _clip(text: str, limit: int) -> str:
     # scrubbed before the cut: a key cut in half would no longer look like one
     text = redact_text(text)
-    return text if len(text) <= limit else text[:limit] + _ELLIPSIS
+    return clip(text, limit)
