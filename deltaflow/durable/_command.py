@@ -2,7 +2,8 @@
 
 Instances given the same ``--redis`` URL share one log: a stream started on one is followed,
 resumed or stopped from any other. Without ``--base-url`` the answers come from an embedded replay
-server (a scripted answer, no key, no network), which is what the README's three commands use.
+server (no key, no network), which is what the README's three commands use: a tool loop whose scripted
+model calls ``lookup``, run here, then answers.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 if TYPE_CHECKING:
     from deltaflow.recipes import StreamFactory
+    from deltaflow.recipes._event_sources import AsyncEventStream
 
     from ._endpoint import DurableEndpoint
 
@@ -197,7 +199,7 @@ def _upstream(arguments: argparse.Namespace, demo: Any) -> tuple[Any, StreamFact
     client = openai.AsyncOpenAI(base_url=base_url, api_key=api_key, max_retries=0)
     allowed = {model, *arguments.allow_model}
 
-    def make_stream(body: dict[str, Any]) -> deltaflow.AsyncChatStream[Any]:
+    def make_stream(body: dict[str, Any]) -> AsyncEventStream:
         request = _validated(body)
         chosen = request.model or model
         if chosen not in allowed:
@@ -206,6 +208,19 @@ def _upstream(arguments: argparse.Namespace, demo: Any) -> tuple[Any, StreamFact
         response_format = (
             request.response_format.model_dump(exclude_none=True) if request.response_format else None
         )
+        if demo is not None:
+            # the scripted demo calls its tool, which this relay runs: a tool loop, its results streamed
+            from deltaflow.recipes import atool_loop_stream  # noqa: PLC0415
+
+            return atool_loop_stream(
+                client,
+                messages,
+                {"lookup": demo_lookup},
+                model=chosen,
+                response_format=response_format,
+                stream_options={"include_usage": True},
+                idle_timeout=arguments.upstream_idle_timeout,
+            )
         return deltaflow.astream(
             client,
             model=chosen,
@@ -298,18 +313,47 @@ def _draining_server(config: Any, endpoint: DurableEndpoint, *, grace: float) ->
     return DrainingServer(config)
 
 
+DEMO_NOTES = (
+    "every event is kept in a log",
+    "a reader resumes by Last-Event-ID",
+    "any instance serves any stream",
+)
+"""What the demo's ``lookup`` tool finds."""
+
+
+def demo_lookup(topic: str, limit: int) -> dict[str, Any]:
+    """Notes on a topic (the demo's tool, run by the relay)."""
+    return {"topic": topic, "notes": list(DEMO_NOTES[: max(limit, 0)])}
+
+
+DEMO_ANSWER = (
+    "Durable streams keep every event in a log, so a reload, a flaky network or a deploy "
+    "resumes the answer from the next event instead of starting a new generation."
+)
+
+
 def _demo_server() -> Any:
+    """The scripted provider: reasoning and a ``lookup`` call first, then, given its result, the answer."""
     from deltaflow.replay import ReplayServer, Scenario  # noqa: PLC0415
 
-    answer = (
-        "Durable streams keep every event in a log, so a reload, a flaky network or a deploy "
-        "resumes the answer from the next event instead of starting a new generation."
-    )
-    scenario = Scenario.scripted(
-        answer,
-        reasoning="The user wants to see a resumable stream; answer briefly.",
+    call = Scenario.scripted(
+        None,
+        reasoning="The user wants to see a resumable stream; look up the notes first.",
         tool_calls=[{"name": "lookup", "arguments": {"topic": "durable streams", "limit": 3}}],
         chunk_size=3,
         tokens_per_second=40,
     )
-    return ReplayServer({_DEMO_MODEL: scenario})
+    answer = Scenario.scripted(
+        DEMO_ANSWER,
+        reasoning="The notes say how: answer briefly.",
+        chunk_size=3,
+        tokens_per_second=40,
+    )
+
+    def route(body: dict[str, Any]) -> Scenario | None:
+        if body.get("model") != _DEMO_MODEL:
+            return None  # an unknown model, a 404 as from any replay server
+        messages = body.get("messages") or []
+        return answer if messages and messages[-1].get("role") == "tool" else call
+
+    return ReplayServer(route)

@@ -15,6 +15,7 @@ from typing import Any
 
 import pytest
 
+from deltaflow.durable._command import DEMO_ANSWER, demo_lookup
 from deltaflow.replay import ReplayServer, Scenario
 from tests.durable.balancer import CuttingBalancer
 from tests.durable.instances import RelayProcess
@@ -360,3 +361,27 @@ def test_screenshots_at_desktop_and_phone_widths(site: CuttingBalancer, browser:
     page.screenshot(path=str(screenshot), full_page=True)
     assert screenshot.stat().st_size > 0
     page.close()
+
+
+def test_the_key_free_demo_runs_its_tool_and_the_page_shows_the_result(browser: Any) -> None:
+    """``deltaflow relay`` without ``--base-url``: the scripted model calls ``lookup``, the relay runs it (a
+    tool loop) and the page shows its result in the call's box, then the answer of the second step; the
+    outcome is the last step's (no ``finish: tool_calls`` left over), each step's reasoning a paragraph."""
+    with RelayProcess() as demo:
+        page = browser.new_page(viewport={"width": 900, "height": 1000})
+        page.goto(demo.url + "/chat/")
+        _ask(page, "How do durable streams work?")
+        assert page.get_attribute("body", "data-outcome") == "done"
+        assert page.inner_text("#content") == DEMO_ANSWER
+        (box,) = page.locator(".tool").all()
+        assert box.get_attribute("data-result") == "ok"
+        result = box.locator(".result").inner_text()
+        assert result.startswith("result: ")
+        assert json.loads(result.removeprefix("result: ")) == demo_lookup("durable streams", 3)
+        assert page.inner_text("#outcome") == "outcome: done"
+        first, second = page.inner_text("#reasoning").split("\n\n")
+        assert "look up the notes first" in first
+        assert second == "The notes say how: answer briefly."
+        ARTIFACTS.mkdir(exist_ok=True)
+        page.screenshot(path=str(ARTIFACTS / "durable-page-demo-tool-loop.png"), full_page=True)
+        page.close()
