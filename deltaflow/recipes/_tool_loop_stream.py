@@ -94,12 +94,37 @@ def atool_loop_stream(
     return AsyncToolLoopStream(arun_steps(conversation, client, model, create_params), conversation)
 
 
-class ToolLoopStream:
+class _LoopState:
+    """What both loop streams tell of their conversation."""
+
+    def __init__(self, conversation: Conversation) -> None:
+        self._conversation = conversation
+
+    @property
+    def current_completion_snapshot(self) -> ParsedChatCompletion[Any]:
+        """The running step's completion so far (the last step's between steps).
+
+        Raises:
+            StreamContractError: no chunk has arrived yet.
+        """
+        return self._conversation.snapshot()
+
+    @property
+    def result(self) -> ToolLoopResult:
+        """How the loop ended, once the stream is consumed.
+
+        Raises:
+            StreamContractError: the model has not answered (yet).
+        """
+        return self._conversation.result()
+
+
+class ToolLoopStream(_LoopState):
     """The stream ``tool_loop_stream`` returns: iterate it once; see there."""
 
     def __init__(self, events: Generator[Event, None, None], conversation: Conversation) -> None:
+        super().__init__(conversation)
         self._events = events
-        self._conversation = conversation
 
     def __iter__(self) -> Iterator[Event]:
         return self._events
@@ -116,31 +141,13 @@ class ToolLoopStream:
         """Stop the loop: the running step's stream is closed, no further request is made."""
         self._events.close()
 
-    @property
-    def current_completion_snapshot(self) -> ParsedChatCompletion[Any]:
-        """The running step's completion so far (the last step's between steps).
 
-        Raises:
-            StreamContractError: no chunk has arrived yet.
-        """
-        return self._conversation.snapshot()
-
-    @property
-    def result(self) -> ToolLoopResult:
-        """How the loop ended, once the stream is consumed.
-
-        Raises:
-            StreamContractError: the model has not answered (yet).
-        """
-        return self._conversation.result()
-
-
-class AsyncToolLoopStream:
+class AsyncToolLoopStream(_LoopState):
     """The stream ``atool_loop_stream`` returns: iterate it once with ``async for``; see there."""
 
     def __init__(self, events: AsyncGenerator[Event, None], conversation: Conversation) -> None:
+        super().__init__(conversation)
         self._events = events
-        self._conversation = conversation
 
     def __aiter__(self) -> AsyncIterator[Event]:
         return self._events
@@ -156,21 +163,3 @@ class AsyncToolLoopStream:
     async def close(self) -> None:
         """Stop the loop: the running step's stream is closed and its tools cancelled."""
         await self._events.aclose()
-
-    @property
-    def current_completion_snapshot(self) -> ParsedChatCompletion[Any]:
-        """The running step's completion so far (the last step's between steps).
-
-        Raises:
-            StreamContractError: no chunk has arrived yet.
-        """
-        return self._conversation.snapshot()
-
-    @property
-    def result(self) -> ToolLoopResult:
-        """How the loop ended, once the stream is consumed.
-
-        Raises:
-            StreamContractError: the model has not answered (yet).
-        """
-        return self._conversation.result()
