@@ -58,7 +58,7 @@ def parse_entry_id(entry_id: str, *, stream_id: str) -> tuple[int, int]:
     return int(match[1]), int(match[2])
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, weakref_slot=True)
 class Lease:
     """A producer's right to write one stream: its stream id and generation number."""
 
@@ -127,6 +127,7 @@ class EventLog(Protocol):
         """Append ``(kind, data)`` entries in order (one round trip); the result names the last one.
 
         Raises:
+            ValueError: ``entries`` is empty.
             LeaseLost: the lease expired or the stream ended: this producer must stop.
         """
         ...

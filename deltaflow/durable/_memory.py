@@ -127,6 +127,8 @@ class MemoryEventLog:
 
     async def append_many(self, lease: Lease, entries: Sequence[tuple[str, str]]) -> AppendResult:
         """Append entries in order; see ``EventLog.append_many``."""
+        if not entries:
+            raise ValueError("an append needs at least one entry")
         stream = self._held(lease)
         stream.lease_until = time.monotonic() + self._lease_time
         entry_id = ""

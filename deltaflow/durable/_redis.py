@@ -1,13 +1,15 @@
 """``RedisEventLog``: the event log on Redis Streams, shared by any number of relay instances.
 
 Each stream is three keys: ``<prefix>{<id>}:log`` (the Redis stream, entry ids set by us as
-``<generation>-<sequence>``), ``<prefix>{<id>}:meta`` (a hash: generation, sequence, finished, stop)
-and ``<prefix>{<id>}:lease`` (the producer's generation, expiring after the lease time). Every write
-is one Lua script, so an append is one round trip, for one entry or a batch: it checks the lease
-(fencing), adds the entries, trims to ``MAXLEN``, renews the TTLs and reports a pending stop
-request. A generation is the Redis server's clock in microseconds at the claim: unique per stream
-id without a global counter (every script's keys are one stream's, in one hash slot), and never
-reused, even after Redis lost its data.
+``<generation>-<sequence>``), ``<prefix>{<id>}:meta`` (a hash: generation, sequence, finished, stop,
+the claim's token, reaped) and ``<prefix>{<id>}:lease`` (the producer's generation, expiring after the
+lease time). Every write is one Lua script, so an append is one round trip, for one entry or a batch:
+it checks the lease (fencing), adds the entries, trims to ``MAXLEN``, renews the TTLs and reports a
+pending stop request. A write redis-py retries after its reply was lost is applied once: a lease's
+writes go one at a time, each carrying the number of entries written before it, so a retry finds
+its entries there. A generation is the Redis server's clock in microseconds at the claim: unique per
+stream id without a global counter (every script's keys are one stream's, in one hash slot), and
+never reused, even after Redis lost its data.
 
 Connections: producers write on the client given; readers' short commands go through a pool of
 their own, and the followed streams' live tail is one blocking ``XREAD`` per instance on a
@@ -22,7 +24,9 @@ from __future__ import annotations
 import asyncio
 import functools
 import uuid
+import weakref
 from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal, TypeVar, cast
 
 from deltaflow.errors import EventLogUnavailable, LeaseConflict, LeaseLost
@@ -67,12 +71,13 @@ _APPEND = """
 local count = (#ARGV - 7) / 2
 local written = tonumber(ARGV[7])
 local meta = redis.call('HMGET', KEYS[1], 'generation', 'sequence', 'stop', 'reaped')
-if written >= 0 and meta[1] == ARGV[1] and tonumber(meta[2]) == written + count and not meta[4] then
+local sequence = tonumber(meta[2]) or 0
+if written >= 0 and meta[1] == ARGV[1] and sequence == written + count and not meta[4] then
   if ARGV[5] == '1' then return {ARGV[1] .. '-' .. meta[2], '0'} end
   return {ARGV[1] .. '-' .. meta[2], meta[3]}
 end
 if redis.call('GET', KEYS[2]) ~= ARGV[1] then return {} end
-if written >= 0 and tonumber(meta[2]) < written then return {'lost', meta[2]} end
+if written >= 0 and sequence < written then return {'lost', tostring(sequence)} end
 local id
 for i = 8, #ARGV, 2 do
   id = ARGV[1] .. '-' .. redis.call('HINCRBY', KEYS[1], 'sequence', 1)
@@ -121,6 +126,14 @@ redis.call('PEXPIRE', KEYS[1], ARGV[4])
 redis.call('PEXPIRE', KEYS[3], ARGV[4])
 return 'reaped'
 """
+
+
+@dataclass(slots=True)
+class _Writes:
+    """One lease's writes: a lock that orders them, and the entries written (None while unknown)."""
+
+    written: int | None
+    lock: asyncio.Lock = field(default_factory=asyncio.Lock)
 
 
 class RedisEventLog:
@@ -176,8 +189,8 @@ class RedisEventLog:
         self._lease_ms = max(1, int(lease_time * 1000))
         # a running stream whose producer vanished without a reader to notice still goes away
         self._running_ttl_ms = self._ttl_ms + self._lease_ms
-        # entries each lease's producer wrote, known while no write is in flight: a retried write's check
-        self._written: dict[Lease, int] = {}
+        # each lease's writes, one at a time, and how many entries it wrote: a retried write's check
+        self._lease_writes: weakref.WeakKeyDictionary[Lease, _Writes] = weakref.WeakKeyDictionary()
         self._claim = client.register_script(_CLAIM)
         self._append = client.register_script(_APPEND)
         self._renew = client.register_script(_RENEW)
@@ -337,39 +350,47 @@ class RedisEventLog:
         if not generation:
             raise LeaseConflict(f"stream id {stream_id!r} is in use", stream_id=stream_id)
         lease = Lease(stream_id, int(generation))
-        self._written[lease] = 0
+        self._lease_writes[lease] = _Writes(written=0)
         return lease
 
     async def _write(
         self, lease: Lease, entries: Sequence[tuple[str, str]], *, terminal: bool
     ) -> AppendResult:
-        args: list[str | int] = [
-            lease.generation,
-            self._max_length,
-            self._lease_ms,
-            self._running_ttl_ms,
-            int(terminal),
-            self._ttl_ms,
-            self._written.pop(lease, -1),  # unknown again until this write's reply is back
-        ]
-        for kind, data in entries:
-            args += (kind, data)
-        keys = self._keys(lease.stream_id)
-        reply = await self._call(lease.stream_id, lambda: self._durably(self._append, keys, args))
-        if not reply:
-            raise LeaseLost(
-                f"the lease on stream {lease.stream_id!r} (generation {lease.generation}) is gone",
-                stream_id=lease.stream_id,
-            )
-        entry_id, stop = reply
-        if entry_id == "lost":
-            raise EventLogUnavailable(
-                f"the event log lost entries of stream {lease.stream_id!r}: it has {stop} of the"
-                f" {args[6]} written (a failover to a replica that did not have them)",
-                stream_id=lease.stream_id,
-            )
-        if not terminal:
-            self._written[lease] = parse_entry_id(str(entry_id), stream_id=lease.stream_id)[1]
+        if not entries:
+            raise ValueError("an append needs at least one entry")
+        writes = self._lease_writes.get(lease)
+        if writes is None:  # a lease this log did not claim (another instance's object)
+            writes = self._lease_writes[lease] = _Writes(written=None)
+        # one write of a lease at a time, so that the count a retry is recognised by is the log's
+        async with writes.lock:
+            written = -1 if writes.written is None else writes.written
+            writes.written = None  # unknown until this write's reply is back
+            args: list[str | int] = [
+                lease.generation,
+                self._max_length,
+                self._lease_ms,
+                self._running_ttl_ms,
+                int(terminal),
+                self._ttl_ms,
+                written,
+            ]
+            for kind, data in entries:
+                args += (kind, data)
+            keys = self._keys(lease.stream_id)
+            reply = await self._call(lease.stream_id, lambda: self._durably(self._append, keys, args))
+            if not reply:
+                raise LeaseLost(
+                    f"the lease on stream {lease.stream_id!r} (generation {lease.generation}) is gone",
+                    stream_id=lease.stream_id,
+                )
+            entry_id, stop = reply
+            if entry_id == "lost":
+                raise EventLogUnavailable(
+                    f"the event log lost entries of stream {lease.stream_id!r}: it has {stop} of the"
+                    f" {written} written (a failover to a replica that did not have them)",
+                    stream_id=lease.stream_id,
+                )
+            writes.written = parse_entry_id(str(entry_id), stream_id=lease.stream_id)[1]
         return AppendResult(str(entry_id), stop == "1")
 
     async def append(self, lease: Lease, kind: str, data: str) -> AppendResult:
@@ -390,7 +411,6 @@ class RedisEventLog:
         args = [lease.generation, self._lease_ms, self._running_ttl_ms]
         stop = await self._call(lease.stream_id, lambda: self._renew(keys=keys, args=args))
         if int(stop) < 0:
-            self._written.pop(lease, None)
             raise LeaseLost(
                 f"the lease on stream {lease.stream_id!r} (generation {lease.generation}) is gone",
                 stream_id=lease.stream_id,

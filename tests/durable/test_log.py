@@ -209,3 +209,12 @@ async def test_an_unreachable_redis_is_a_typed_error() -> None:
     with pytest.raises(EventLogUnavailable):
         await log.read("x", "1-0", block=0.01)
     await log.aclose()
+
+
+async def test_an_empty_batch_is_refused_not_answered_with_no_id(make_log: MakeLog) -> None:
+    """``append_many`` with no entries is a ValueError on both logs (no empty id, no false LeaseLost)."""
+    log = make_log()
+    lease = await log.claim("s1")
+    with pytest.raises(ValueError, match="at least one entry"):
+        await log.append_many(lease, [])
+    assert (await log.append_many(lease, [("content.delta", "{}")])).entry_id == f"{lease.generation}-1"

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import json
 import uuid
 from collections.abc import AsyncIterator
@@ -169,3 +170,32 @@ async def test_a_reaped_stream_is_not_taken_for_a_retry(log: RedisEventLog) -> N
     assert await log.reap("s1", lease.generation, '{"ok":false}') == "reaped"
     with pytest.raises(LeaseLost):
         await log.append(lease, "content.delta", "{}")
+
+
+async def test_writes_in_flight_together_on_one_lease_go_one_at_a_time(
+    proxy: ReplyDroppingProxy, log: RedisEventLog, redis_direct: aioredis.Redis
+) -> None:
+    """Three appends started at once, the first one's reply lost and retried: each entry once, in the order
+    they were started, and the next append is written (not taken for a retry of an earlier one)."""
+    lease = await log.claim("s1")
+    await log.append(lease, "content.delta", json.dumps({"n": 0}))
+    proxy.arm()
+    results = await asyncio.gather(
+        *(log.append(lease, "content.delta", json.dumps({"n": n})) for n in (1, 2, 3))
+    )
+    assert proxy.dropped == 1
+    assert [result.entry_id for result in results] == [f"{lease.generation}-{n}" for n in (2, 3, 4)]
+    after = await log.append(lease, "content.delta", json.dumps({"n": 4}))
+    assert after.entry_id == f"{lease.generation}-5"
+    entries = await redis_direct.xrange(log._keys("s1")[2])
+    assert [json.loads(fields["d"])["n"] for _, fields in entries] == [0, 1, 2, 3, 4]
+
+
+async def test_what_the_log_keeps_per_lease_goes_with_the_lease(log: RedisEventLog) -> None:
+    """The per-lease write state lives as long as the producer holds its lease, not as long as the log."""
+    leases = [await log.claim(f"idle-{n}") for n in range(50)]
+    await log.append(leases[0], "content.delta", "{}")
+    assert len(log._lease_writes) == 50
+    del leases
+    gc.collect()
+    assert len(log._lease_writes) == 0
