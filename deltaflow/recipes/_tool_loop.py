@@ -230,9 +230,13 @@ def run_steps(
                     if type(event) is ToolCallDone and event.choice_index == 0:
                         answers[event.tool_call.id] = (event.index, conversation.toolbox.run(event))
                     yield event
+                if conversation.stopped:
+                    break
                 completion = stream.get_final_completion()
-            yield from conversation.advance(completion, answers, step)
-            if conversation.done:
+            for result in conversation.advance(completion, answers, step):
+                conversation.tell(result)
+                yield result
+            if conversation.done or conversation.stopped:
                 break
     except GeneratorExit:
         conversation.close()
@@ -240,6 +244,9 @@ def run_steps(
     except Exception as error:
         conversation.end(error)
         raise
+    if conversation.stopped:
+        conversation.close()
+        return
     conversation.finish()
 
 
@@ -260,6 +267,8 @@ async def arun_steps(
                             task = asyncio.create_task(conversation.toolbox.arun(event))
                             tasks[event.tool_call.id] = (event.index, task)
                         yield event
+                    if conversation.stopped:
+                        break
                     completion = await stream.get_final_completion()
                 done = await asyncio.gather(*(task for _, task in tasks.values()))
                 answers = {
@@ -273,15 +282,20 @@ async def arun_steps(
                     task.cancel()
                 await asyncio.gather(*pending, return_exceptions=True)
             for result in conversation.advance(completion, answers, step):
+                conversation.tell(result)
                 yield result
-            if conversation.done:
+            if conversation.done or conversation.stopped:
                 break
-    except GeneratorExit:
+    except (GeneratorExit, asyncio.CancelledError):
+        # closed, or its task cancelled (a reader leaving a relay): observers are closed, as by ChatStream
         conversation.close()
         raise
     except Exception as error:
         conversation.end(error)
         raise
+    if conversation.stopped:
+        conversation.close()
+        return
     conversation.finish()
 
 
@@ -496,6 +510,8 @@ class Conversation:
         self._relays = [_StepRelay(observer) for observer in observers]
         self._last: ParsedChatCompletion[Any] | None = None
         self._result: ToolLoopResult | None = None
+        self.stopped = False
+        """A stop was asked while the loop ran (``stop``): it makes no further request."""
 
     @property
     def done(self) -> bool:
@@ -520,19 +536,37 @@ class Conversation:
         return stream
 
     def snapshot(self) -> ParsedChatCompletion[Any]:
-        """The running step's completion so far, else the last step's.
+        """The running step's completion so far, else the last finished step's.
 
         Raises:
             StreamContractError: no chunk has arrived yet.
         """
         if self.stream is None:
             raise StreamContractError("no chunk has arrived yet")
-        return self.stream.current_completion_snapshot
+        try:
+            return self.stream.current_completion_snapshot
+        except StreamContractError:
+            # a later step failed before its first chunk: the loop's partial answer is the last step's
+            if self._last is None:
+                raise
+            return self._last
+
+    def stop(self) -> None:
+        """Stop from an observer or another thread: the running step's stream closes, no request follows."""
+        self.stopped = True
+        if isinstance(self.stream, ChatStream):
+            self.stream.close()
+
+    async def astop(self) -> None:
+        """The async ``stop``: from a handler or another task."""
+        self.stopped = True
+        if isinstance(self.stream, AsyncChatStream):
+            await self.stream.close()
 
     def advance(
         self, completion: ParsedChatCompletion[Any], answers: Mapping[str, tuple[int, _Answer]], step: int
     ) -> list[ToolCallResult]:
-        """Record a finished step: its tool results, told to the observers (none when the model answered)."""
+        """Record a finished step: its tool results, for ``tell`` (none when the model answered)."""
         self._last = completion
         message = completion.choices[0].message
         self.history.append(_assistant_message(message))
@@ -557,10 +591,13 @@ class Conversation:
                 error_type=type(answer.exception).__name__ if answer.exception is not None else None,
                 exception=answer.exception,
             )
-            for relay in self._relays:
-                relay.on_next(result)
             results.append(result)
         return results
+
+    def tell(self, result: ToolCallResult) -> None:
+        """Hand a tool result to the observers, as the loop yields it."""
+        for relay in self._relays:
+            relay.on_next(result)
 
     def finish(self) -> None:
         """End the observers: completed when the model answered, else with the step limit's error."""

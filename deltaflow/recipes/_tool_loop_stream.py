@@ -138,8 +138,15 @@ class ToolLoopStream(_LoopState):
         self.close()
 
     def close(self) -> None:
-        """Stop the loop: the running step's stream is closed, no further request is made."""
-        self._events.close()
+        """Stop the loop: the running step's stream is closed, no further request is made.
+
+        Safe from an observer or another thread while the loop is being iterated: the iteration then
+        ends quietly at its next step.
+        """
+        if getattr(self._events, "gi_running", False):
+            self._conversation.stop()
+        else:
+            self._events.close()
 
 
 class AsyncToolLoopStream(_LoopState):
@@ -161,5 +168,12 @@ class AsyncToolLoopStream(_LoopState):
         await self.close()
 
     async def close(self) -> None:
-        """Stop the loop: the running step's stream is closed and its tools cancelled."""
-        await self._events.aclose()
+        """Stop the loop: the running step's stream is closed and its tools cancelled.
+
+        Safe from a handler or another task while the loop is being iterated: the iteration then
+        ends quietly at its next step.
+        """
+        if getattr(self._events, "ag_running", False):
+            await self._conversation.astop()
+        else:
+            await self._events.aclose()

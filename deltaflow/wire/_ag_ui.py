@@ -212,8 +212,13 @@ class AgUiEncoder:
     def _tool_result(self, choice: int, data: Mapping[str, Any]) -> list[dict[str, Any]]:
         key = (choice, data["index"])
         call_id = self._tool_ids.get(key) or self._ended_tool_ids.get(key)
+        out: list[dict[str, Any]] = []
         if call_id is None:
-            return []  # a result of no call this run showed: the client has no call to give it to
+            # its call's events were left out of the stream: the call is opened and closed first, without
+            # arguments, so that the client has a call to file the result under
+            call_id = f"call-{self._run_id}-{data['tool_call_id']}"
+            out.append({"type": "TOOL_CALL_START", "toolCallId": call_id, "toolCallName": data["name"]})
+            out.append({"type": "TOOL_CALL_END", "toolCallId": call_id})
         result = {
             "type": "TOOL_CALL_RESULT",
             "messageId": f"result-{call_id}",
@@ -221,10 +226,11 @@ class AgUiEncoder:
             "content": data["content"],
             "role": "tool",
         }
-        if not data.get("is_error"):
-            return [result]
-        value = {"toolCallId": call_id, "code": data.get("error_code"), "type": data.get("error_type")}
-        return [result, {"type": "CUSTOM", "name": "deltaflow.tool_error", "value": value}]
+        out.append(result)
+        if data.get("is_error"):
+            value = {"toolCallId": call_id, "code": data.get("error_code"), "type": data.get("error_type")}
+            out.append({"type": "CUSTOM", "name": "deltaflow.tool_error", "value": value})
+        return out
 
     def _patch(self, choice: int, data: Mapping[str, Any]) -> list[dict[str, Any]]:
         path = tuple(data["path"])

@@ -214,7 +214,12 @@ class AiSdkEncoder:
         key = (choice, data["index"])
         call_id = self._tool_ids.get(key) or self._ended_tool_ids.get(key)
         if call_id is None:
-            return  # a result of no call this stream showed: the client has no part to give it to
+            # its call's events were left out of the stream: the call's part comes first, its input
+            # unknown (null), so that the client has a part to give the output to
+            call_id = f"call-{data['tool_call_id']}"
+            opened = {"toolCallId": call_id, "toolName": data["name"], "dynamic": True}
+            out.append({"type": "tool-input-start", **opened})
+            out.append({"type": "tool-input-available", **opened, "input": None})
         content = data["content"]
         if data.get("is_error"):
             error = content.removeprefix("Error: ")
@@ -238,8 +243,13 @@ class AiSdkEncoder:
         return [*out, {"type": "finish-step"}]
 
 
-def _loads_or_text(arguments: str) -> Any:
+def _loads_or_text(text: str) -> Any:
+    """The JSON value of ``text``, else ``text``; never NaN or Infinity, which no JSON reader takes."""
     try:
-        return json.loads(arguments)
+        return json.loads(text, parse_constant=_no_constant)
     except ValueError:
-        return arguments
+        return text
+
+
+def _no_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not JSON")

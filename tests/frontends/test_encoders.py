@@ -40,11 +40,15 @@ def events(
 def encode(
     encoder: Any, stream: list[tuple[str, dict[str, Any]]], outcome: dict[str, Any]
 ) -> list[dict[str, Any]]:
-    # serialised as they come, as the relays do: a message may share containers with later ones
-    out = [json.loads(json.dumps(message)) for message in encoder.start()]
+    # serialised as they come, as the relays do (a message may share containers with later ones), as strict
+    # JSON: what a browser's JSON.parse takes (no NaN, no Infinity)
+    def frame(message: dict[str, Any]) -> Any:
+        return json.loads(json.dumps(message, allow_nan=False))
+
+    out = [frame(message) for message in encoder.start()]
     for kind, data in stream:
-        out += [json.loads(json.dumps(message)) for message in encoder.event(kind, data)]
-    return out + [json.loads(json.dumps(message)) for message in encoder.finish(outcome)]
+        out += [frame(message) for message in encoder.event(kind, data)]
+    return out + [frame(message) for message in encoder.finish(outcome)]
 
 
 def apply_patch(document: Any, patch: list[dict[str, Any]]) -> Any:
@@ -189,7 +193,8 @@ def _result(index: int, content: str, *, error: str | None = None) -> tuple[str,
 def test_a_tool_loops_results_are_outputs_of_their_calls_outside_the_steps() -> None:
     """After the calling step: JSON text is the AI SDK's parsed output, other text the string, an error
     its text without ``Error: ``; AG-UI's TOOL_CALL_RESULT has the text as sent, an error also its code.
-    A result of no call seen makes nothing; the calls of one completion share an AG-UI parent message."""
+    A result of a call the stream left out opens that call first (no input, no arguments), so the client files
+    it; the calls of one completion share an AG-UI parent message."""
     calls = [{"name": "lookup", "arguments": {"q": "x"}}, {"name": "lookup", "arguments": {"q": "y"}}]
     first = events(None, tool_calls=calls, structured=False)
     results = [_result(0, '{"facts": [1]}'), _result(1, "Error: LookupError: down", error="tool_failed")]
@@ -212,12 +217,29 @@ def test_a_tool_loops_results_are_outputs_of_their_calls_outside_the_steps() -> 
             "dynamic": True,
         },
     ]
-    assert kinds[end + 3] == "start-step"
-    plain = encode(AiSdkEncoder("m"), [*first, _result(0, "sunny, 21 °C")], {"ok": True})
-    assert [part["output"] for part in plain if part["type"] == "tool-output-available"] == ["sunny, 21 °C"]
+    stray_call = {"toolCallId": "call-provider-7", "toolName": "lookup", "dynamic": True}
+    assert ai_sdk[end + 3 : end + 6] == [
+        {"type": "tool-input-start", **stray_call},
+        {"type": "tool-input-available", **stray_call, "input": None},
+        {
+            "type": "tool-output-available",
+            "toolCallId": "call-provider-7",
+            "output": "no such call",
+            "dynamic": True,
+        },
+    ]
+    assert kinds[end + 6] == "start-step"
+    texts = ["sunny, 21 °C", "NaN", "-Infinity", "[1, NaN]"]
+    plain = encode(AiSdkEncoder("m"), [*first, *(_result(0, text) for text in texts)], {"ok": True})
+    # JSON's readers take no NaN: such text stays text, and every frame parses as strict JSON
+    assert [part["output"] for part in plain if part["type"] == "tool-output-available"] == texts
     ag_ui = encode(AgUiEncoder("t", "r"), loop, {"ok": True})
     starts = [event for event in ag_ui if event["type"] == "TOOL_CALL_START"]
-    assert [start.get("parentMessageId") for start in starts] == [None, "call-r-1-0-0"]
+    assert [start.get("parentMessageId") for start in starts] == [
+        None,
+        "call-r-1-0-0",
+        None,
+    ]  # the stray's last
     finished = [event["type"] for event in ag_ui].index("STEP_FINISHED")
     assert ag_ui[finished + 1 : finished + 4] == [
         {"type": "TOOL_CALL_RESULT", "messageId": "result-call-r-1-0-0", "toolCallId": "call-r-1-0-0",
@@ -227,4 +249,10 @@ def test_a_tool_loops_results_are_outputs_of_their_calls_outside_the_steps() -> 
         {"type": "CUSTOM", "name": "deltaflow.tool_error",
          "value": {"toolCallId": "call-r-1-0-1", "code": "tool_failed", "type": "LookupError"}},
     ]  # fmt: skip
-    assert ag_ui[finished + 4]["type"] == "STEP_STARTED"
+    assert ag_ui[finished + 4 : finished + 7] == [
+        {"type": "TOOL_CALL_START", "toolCallId": "call-r-provider-7", "toolCallName": "lookup"},
+        {"type": "TOOL_CALL_END", "toolCallId": "call-r-provider-7"},
+        {"type": "TOOL_CALL_RESULT", "messageId": "result-call-r-provider-7", "toolCallId": "call-r-provider-7",
+         "content": "no such call", "role": "tool"},
+    ]  # fmt: skip
+    assert ag_ui[finished + 7]["type"] == "STEP_STARTED"

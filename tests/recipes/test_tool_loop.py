@@ -491,3 +491,135 @@ class TestToolLoopStream:
             await loop.close()
             assert cancelled.is_set()
             assert len(server.requests) == before + 1
+
+
+class _Closable(Recorder):
+    """A recorder that also counts ``close()`` calls (what an abandoned stream tells a sink)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.closed = 0
+
+    def close(self) -> None:
+        self.closed += 1
+
+
+class TestToolLoopStreamEnds:
+    """However a tool loop stream ends, its observers hear of it once, and the partial answer is kept."""
+
+    async def test_a_later_step_failing_before_its_first_chunk_keeps_the_last_step_as_the_partial(
+        self,
+    ) -> None:
+        """Step 2's request is a 404: the error is raised, and the snapshot is step 1's completion, with its
+        tool call (the relays' terminal payload carries it), not a 'no chunk' error."""
+
+        def route(body: dict[str, Any]) -> Scenario | None:
+            return None if _has_tool_results(body) else Scenario.scripted(None, tool_calls=TWO_CALLS[:1])
+
+        async with ReplayServer(route) as server:
+            loop = atool_loop_stream(aclient(server), MESSAGES, {"get_weather": _weather_or_fail}, model="m")
+            with pytest.raises(openai.NotFoundError):
+                _ = [event async for event in loop]
+            snapshot = loop.current_completion_snapshot
+        (call,) = snapshot.choices[0].message.tool_calls or []
+        assert (call.function.name, json.loads(call.function.arguments)) == ("get_weather", {"city": "Paris"})
+
+    async def test_cancelled_while_its_tools_run_the_observers_are_closed(self) -> None:
+        """The reader's task is cancelled after the step's stream ended, while a tool runs: observers are
+        closed (as a ChatStream abandoned), the tool is cancelled, no further request is made."""
+        started = asyncio.Event()
+        cancelled = asyncio.Event()
+
+        async def slow(city: str) -> str:
+            """Waits for ever."""
+            started.set()
+            try:
+                await asyncio.sleep(30)
+            except asyncio.CancelledError:
+                cancelled.set()
+                raise
+            return city
+
+        recorder = _Closable()
+        async with ReplayServer(_calls_then_answer(TWO_CALLS[:1])) as server:
+            loop = atool_loop_stream(
+                aclient(server), MESSAGES, {"get_weather": slow}, model="m", observers=[recorder]
+            )
+
+            async def read() -> None:
+                async for _ in loop:
+                    pass
+
+            reading = asyncio.ensure_future(read())
+            await asyncio.wait_for(started.wait(), 10)
+            reading.cancel()
+            await asyncio.gather(reading, return_exceptions=True)
+            requests = len(server.requests)
+        assert cancelled.is_set()
+        assert requests == 1
+        assert (recorder.closed, recorder.completed, recorder.errors) == (1, 0, [])
+        assert recorder.types[-1] == "completion.done"
+
+    def test_closing_from_an_observer_ends_the_iteration_quietly(self) -> None:
+        """``close()`` called by an observer while the loop runs (a user's stop button): no error, no
+        further request, the observers closed once, nothing after the event that asked."""
+        holder: dict[str, Any] = {}
+
+        class Stopper(_Closable):
+            def on_next(self, value: Any) -> None:
+                super().on_next(value)
+                if value.type == "tool_calls.function.arguments.done":
+                    holder["loop"].close()
+
+        stopper = Stopper()
+        with ReplayServer(_calls_then_answer(TWO_CALLS)) as server:
+            loop = tool_loop_stream(
+                client(server), MESSAGES, {"get_weather": _weather_or_fail}, model="m", observers=[stopper]
+            )
+            holder["loop"] = loop
+            events = list(loop)
+            requests = len(server.requests)
+        assert requests == 1
+        assert stopper.closed == 1
+        assert (stopper.completed, stopper.errors) == (0, [])
+        assert "tool_calls.function.result" not in [event.type for event in events]
+        assert events[-1].type == "tool_calls.function.arguments.done"
+
+    async def test_closing_from_another_task_ends_the_async_iteration_quietly(self) -> None:
+        """The async twin closed by another task while the reader waits on the stream: it ends quietly."""
+        recorder = _Closable()
+        scenario = Scenario.scripted("a long answer " * 40, chunk_size=2, tokens_per_second=200)
+        async with ReplayServer(scenario) as server:
+            loop = atool_loop_stream(
+                aclient(server), MESSAGES, {"get_weather": _weather_or_fail}, model="m", observers=[recorder]
+            )
+            seen: list[str] = []
+            streaming = asyncio.Event()
+
+            async def read() -> None:
+                async for event in loop:
+                    seen.append(event.type)
+                    if event.type == "content.delta":
+                        streaming.set()
+
+            reading = asyncio.ensure_future(read())
+            await asyncio.wait_for(streaming.wait(), 10)
+            await loop.close()
+            await asyncio.wait_for(reading, 10)
+        assert recorder.closed == 1
+        assert "completion.done" not in seen
+
+    def test_observers_get_each_result_as_the_reader_does_not_before(self) -> None:
+        """The loop runs no further than the reader has read: at the first result the reader takes, the
+        observers have that one result, not the step's second."""
+        recorder = Recorder()
+        with ReplayServer(_calls_then_answer(TWO_CALLS)) as server:
+            loop = tool_loop_stream(
+                client(server), MESSAGES, {"get_weather": _weather_or_fail}, model="m", observers=[recorder]
+            )
+            for event in loop:
+                if event.type == "tool_calls.function.result":
+                    told = recorder.types.count("tool_calls.function.result")
+                    break
+            loop.close()
+        assert told == 1
