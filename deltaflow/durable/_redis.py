@@ -77,7 +77,12 @@ if written >= 0 and meta[1] == ARGV[1] and sequence == written + count and not m
   return {ARGV[1] .. '-' .. meta[2], meta[3]}
 end
 if redis.call('GET', KEYS[2]) ~= ARGV[1] then return {} end
-if written >= 0 and sequence < written then return {'lost', tostring(sequence)} end
+if written >= 0 and sequence < written then
+  -- the lost ids are not given again: what comes next (the reaper's terminal entry) follows every
+  -- entry a reader may have seen, and a reader that saw none of them is told of a gap
+  redis.call('HSET', KEYS[1], 'sequence', written)
+  return {'lost', tostring(sequence)}
+end
 local id
 for i = 8, #ARGV, 2 do
   id = ARGV[1] .. '-' .. redis.call('HINCRBY', KEYS[1], 'sequence', 1)

@@ -20,6 +20,8 @@ import pytest
 import redis.asyncio as aioredis
 
 from deltaflow.durable import RedisEventLog
+from deltaflow.durable._follow import Gap, follow
+from deltaflow.durable._log import parse_entry_id
 from deltaflow.errors import EventLogUnavailable, LeaseConflict, LeaseLost
 from tests.durable.redis_server import RedisServer
 
@@ -151,14 +153,28 @@ async def test_entries_lost_by_the_log_stop_the_producer(
     log: RedisEventLog, redis_direct: aioredis.Redis
 ) -> None:
     """Fewer entries in Redis than the producer wrote (a failover to a replica without the last ones):
-    the next append is ``EventLogUnavailable``, never a stream with a hole readers cannot see."""
+    the next append is ``EventLogUnavailable``, never a stream with a hole readers cannot see. Once the
+    lease runs out, a reader who saw the lost entries and one who did not both get ``aborted``
+    (``producer_lost``), the second after a gap of the two lost entries."""
+    meta, lease_key, log_key = log._keys("s1")
     lease = await log.claim("s1")
-    for n in range(3):
-        await log.append(lease, "content.delta", json.dumps({"n": n}))
-    meta = log._keys("s1")[0]
-    await redis_direct.hset(meta, "sequence", 1)  # what a replica two writes behind would hold
+    ids = [(await log.append(lease, "content.delta", json.dumps({"n": n}))).entry_id for n in range(3)]
+    # what a replica two writes behind holds
+    await redis_direct.hset(meta, "sequence", 1)
+    await redis_direct.xdel(log_key, *ids[1:])
     with pytest.raises(EventLogUnavailable, match="has 1 of the 3 written"):
         await log.append(lease, "content.delta", "{}")
+    await redis_direct.delete(lease_key)  # the stopped producer's lease runs out
+    saw_all = [entry async for entry in follow(log, "s1", parse_entry_id(ids[2], stream_id="s1"), idle=0.05)]
+    saw_one = [entry async for entry in follow(log, "s1", parse_entry_id(ids[0], stream_id="s1"), idle=0.05)]
+    (terminal,) = saw_all
+    assert terminal.terminal
+    assert terminal.id == f"{lease.generation}-4"
+    assert json.loads(terminal.data)["reason"] == "producer_lost"
+    gap, last = saw_one
+    assert isinstance(gap, Gap)
+    assert gap.missing == 2
+    assert last == terminal
 
 
 async def test_a_reaped_stream_is_not_taken_for_a_retry(log: RedisEventLog) -> None:
