@@ -6,6 +6,15 @@
 parsed response on ``response.completed``), while it puts in ``chunks`` the chat-completion chunk dicts
 that say the same thing, which deltaflow's own operators turn into its semantic events.
 
+Most events are text or reasoning deltas, and the chat chain's whole answer to one of them is a ``chunk``
+event nobody may see and one ``content.delta`` / ``reasoning.delta``. With ``direct`` on (the stream's
+choice: nobody sees ``chunk`` events and no operator parses the content), the state builds that delta
+event itself, into ``events``, and keeps its text as unsent: ``unsent_chunks`` later hands the chat chain
+one chunk per run of such deltas, before anything else reaches it, so the chat view (every snapshot, the
+final completion) is what the chunks one by one would have made. A delta goes direct only where the chain
+would say nothing else of it: the choice open and not finished, and, for text, no reasoning left open
+(its first text would close it: ``reasoning.done``).
+
 Where openai's helper raises a bare ``RuntimeError`` or ``AssertionError`` on a stream that bends the
 contract, this one tolerates what it can (events before ``response.created``, ``output_item.added``
 missing or with a null item, deltas for an unknown output index, content parts never announced,
@@ -15,6 +24,7 @@ out-of-order lifecycle events) and raises ``ResponseContractError`` for the rest
 from __future__ import annotations
 
 import inspect
+import threading
 from collections.abc import Iterable, Mapping
 from typing import Any, cast
 
@@ -36,9 +46,12 @@ from openai.types.responses.parsed_response import (
 )
 from pydantic import BaseModel as PydanticBaseModel
 
+from deltaflow._lazy import build
 from deltaflow._openai_compat import construct
 from deltaflow.errors import ContentInvalidError
+from deltaflow.events import BaseEvent, ContentDelta, ReasoningDelta
 from deltaflow.responses._errors import ResponseContractError
+from deltaflow.state._buffers import TextBuffer
 
 __all__ = ["ResponseState"]
 
@@ -118,6 +131,9 @@ class ResponseState:
         completed: the parsed final response once ``response.completed`` arrived.
         ended: the lifecycle event that ended the stream (completed, failed, incomplete), if any.
         chunks: the chat-completion chunk dicts of the last event handled (cleared by the reader).
+        direct: build text and reasoning delta events here (see the module's docstring); set by the
+            stream before the first event, turned off (for good) when something starts reading chunks.
+        events: deltaflow's events built directly for the last event handled (cleared by the reader).
     """
 
     def __init__(
@@ -149,6 +165,18 @@ class ResponseState:
         """The fields of the text parts deltas have gone to, by output and content index: the fast path."""
         self._template: dict[str, Any] | None = None
         """The fields every chunk of this response shares, for the chunks built directly."""
+        self.direct = False
+        self.events: list[BaseEvent] = []
+        self._texts = {"content": TextBuffer(0), "reasoning_content": TextBuffer(0)}
+        """The chat message's content and reasoning so far, unsent parts included (while ``direct``)."""
+        self._unsent: list[tuple[str, list[str]]] = []
+        """The runs of text the direct events brought that no chunk has yet: (chat field, parts), in order."""
+        self._reasoning: str | None = None
+        """The chat view's reasoning: None (none yet), ``open``, or ``done`` (closed, for good)."""
+        self._finished = False
+        """The chat view's choice has its finish reason."""
+        self._lock = threading.RLock()
+        """Taken while a direct event's snapshot is joined (another thread may read it)."""
 
     # -- the chat view ------------------------------------------------------------------------------
 
@@ -168,28 +196,105 @@ class ResponseState:
             self._announced = True
             fields = {key: chunk[key] for key in ("id", "object", "created", "model")}
             self._template = {**fields, "service_tier": None, "system_fingerprint": None, "usage": None}
+        if self.direct and delta:
+            self._track(delta)
         self.chunks.append(chunk)
+
+    def _track(self, delta: dict[str, Any]) -> None:
+        """What a chunk tells the chat view that the direct events rely on, read in the chain's order."""
+        reasoning = delta.get("reasoning_content")
+        if type(reasoning) is str:
+            self._texts["reasoning_content"].append(reasoning, 0)
+            self._reasoning = self._reasoning or "open"
+        content = delta.get("content")
+        if type(content) is str:
+            self._texts["content"].append(content, 0)
+        if content or delta.get("refusal") or delta.get("tool_calls"):
+            self._close_reasoning()
+
+    def _close_reasoning(self) -> None:
+        if self._reasoning == "open":
+            self._reasoning = "done"
+
+    def _can_go_direct(self) -> bool:
+        """Whether the chain's answer to a delta now would be its ``chunk`` and the delta's event, no more."""
+        return self.direct and self._announced and not self._finished and not self.chunks
+
+    def _content(self, text: str) -> None:
+        """A text delta for the chat view: its ``content.delta`` built here, or its chunk."""
+        if self._reasoning != "open" and self._can_go_direct():
+            fields = {"type": "content.delta", "choice_index": 0, "delta": text, "parsed": None}
+            self._direct(ContentDelta, fields, "content")
+        else:
+            self._content_chunk(text)
+
+    def _reasoning_delta(self, text: str) -> None:
+        """A reasoning delta for the chat view: its ``reasoning.delta`` built here, or its chunk."""
+        if self._can_go_direct():
+            self._direct(
+                ReasoningDelta,
+                {"type": "reasoning.delta", "choice_index": 0, "delta": text},
+                "reasoning_content",
+            )
+            self._reasoning = self._reasoning or "open"
+        else:
+            self._chunk({"reasoning_content": text})
+
+    def _direct(self, cls: type[BaseEvent], fields: dict[str, Any], field: str) -> None:
+        """The delta event as the chain builds it (``snapshot``: the chat field so far), its text unsent."""
+        text = fields["delta"]
+        buffer = self._texts[field]
+        count = buffer.append(text, 0)
+        unsent = self._unsent
+        if unsent and unsent[-1][0] == field:
+            unsent[-1][1].append(text)
+        else:
+            unsent.append((field, [text]))
+        self.events.append(build(cls, fields, {"snapshot": (buffer.text, count)}, self._lock))
+
+    def unsent_chunks(self) -> list[Any]:
+        """The chunks that bring the chat view up to the events built directly: one per run, once."""
+        if not self._unsent:
+            return []
+        chunks: list[Any] = []
+        for field, parts in self._unsent:
+            text = "".join(parts)
+            if field == "content":
+                chunks.append(self._text_chunk(text))
+            else:
+                choice = {"index": 0, "delta": {field: text}, "finish_reason": None}
+                chunks.append({**cast("dict[str, Any]", self._template), "choices": [choice]})
+        self._unsent.clear()
+        return chunks
 
     def _content_chunk(self, text: str) -> None:
         """The chunk of one text delta, the commonest by far: built directly, not validated from a dict."""
         if not self._chat_view:
             return
-        template = self._template
-        if not self._announced or template is None:
+        if not self._announced or self._template is None:
             self._chunk({"content": text})
             return
+        if self.direct:
+            self._track({"content": text})
+        self.chunks.append(self._text_chunk(text))
+
+    def _text_chunk(self, text: str) -> ChatCompletionChunk:
         delta = _new(
             ChoiceDelta,
             {"content": text, "function_call": None, "refusal": None, "role": None, "tool_calls": None},
             {"content"},
         )  # as validated from {"content": ...}
         choice = _new(Choice, {"delta": delta, "finish_reason": None, "index": 0, "logprobs": None})
-        self.chunks.append(_new(ChatCompletionChunk, {**template, "choices": [choice]}))
+        return cast(
+            "ChatCompletionChunk",
+            _new(ChatCompletionChunk, {**cast("dict[str, Any]", self._template), "choices": [choice]}),
+        )
 
     def _finish_chunks(self, response: Any, finish_reason: str) -> None:
         if finish_reason == "stop" and self._tool_index:
             finish_reason = "tool_calls"
         self._chunk(finish_reason=finish_reason)
+        self._finished = True
         usage = getattr(response, "usage", None)
         if usage is not None and self._chat_view:
             chunk = dict(self.chunks[-1], choices=[], usage=_chat_usage(usage))
@@ -206,7 +311,7 @@ class ResponseState:
             delta = fields.get("delta")
             if part is not None and type(delta) is str:
                 text = part["text"] = part["text"] + delta
-                self._content_chunk(delta)
+                self._content(delta)
                 if len(fields) == len(_TEXT_DELTA):
                     # exactly openai's fields (extras live apart), the usual case: taken as they are
                     return [_new(ResponseTextDeltaEvent, {**fields, "snapshot": text})]
@@ -231,7 +336,7 @@ class ResponseState:
             fields = part.__dict__
             # straight into the model's fields: pydantic's __setattr__ costs more than the rest of the event
             text = fields["text"] = (fields.get("text") or "") + event.delta
-            self._content_chunk(event.delta)
+            self._content(event.delta)
             # the fields openai's helper builds it with, no more (it drops obfuscation and extras)
             return [_new(ResponseTextDeltaEvent, {**_pick(event, _TEXT_DELTA), "snapshot": text})]
         if kind == "response.function_call_arguments.delta":
@@ -247,7 +352,7 @@ class ResponseState:
                 )
             ]
         if kind in _REASONING_DELTAS:
-            self._chunk({"reasoning_content": getattr(event, "delta", None) or ""})
+            self._reasoning_delta(getattr(event, "delta", None) or "")
             return [event]
         if kind == "response.refusal.delta":
             part = self._text_part(event, "refusal")
