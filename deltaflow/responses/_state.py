@@ -49,7 +49,7 @@ from pydantic import BaseModel as PydanticBaseModel
 from deltaflow._lazy import build
 from deltaflow._openai_compat import construct
 from deltaflow.errors import ContentInvalidError
-from deltaflow.events import BaseEvent, ContentDelta, ReasoningDelta
+from deltaflow.events import BaseEvent, ContentDelta, ReasoningDelta, ToolCallDelta
 from deltaflow.responses._errors import ResponseContractError
 from deltaflow.state._buffers import TextBuffer
 
@@ -169,8 +169,15 @@ class ResponseState:
         self.events: list[BaseEvent] = []
         self._texts = {"content": TextBuffer(0), "reasoning_content": TextBuffer(0)}
         """The chat message's content and reasoning so far, unsent parts included (while ``direct``)."""
-        self._unsent: list[tuple[str, list[str]]] = []
-        """The runs of text the direct events brought that no chunk has yet: (chat field, parts), in order."""
+        self._unsent: list[tuple[str | int, list[str]]] = []
+        """The runs of text the direct events brought that no chunk has yet, in order: (chat field, or a
+        tool call's index for its arguments, parts)."""
+        self.direct_arguments = False
+        """Tool-call arguments may go direct too: no tool's arguments are parsed (set by the stream)."""
+        self._calls: dict[int, tuple[TextBuffer, TextBuffer]] = {}
+        """The chat view's tool calls, name and arguments, by index (while ``direct``)."""
+        self._current_call: int | None = None
+        """The tool call the chat view's last fragment was for."""
         self._reasoning: str | None = None
         """The chat view's reasoning: None (none yet), ``open``, or ``done`` (closed, for good)."""
         self._finished = False
@@ -209,8 +216,22 @@ class ResponseState:
         content = delta.get("content")
         if type(content) is str:
             self._texts["content"].append(content, 0)
-        if content or delta.get("refusal") or delta.get("tool_calls"):
+        fragments = delta.get("tool_calls")
+        if content or delta.get("refusal") or fragments:
             self._close_reasoning()
+        for fragment in fragments or ():
+            index, function = fragment["index"], fragment.get("function") or {}
+            name, arguments = function.get("name"), function.get("arguments")
+            call = self._calls.get(index)
+            if call is None:
+                if type(name) is not str:
+                    continue  # the chain refuses a call that starts without a name
+                call = self._calls[index] = (TextBuffer(0), TextBuffer(0))
+            if type(name) is str:
+                call[0].append(name, 0)
+            if type(arguments) is str:
+                call[1].append(arguments, 0)
+            self._current_call = index
 
     def _close_reasoning(self) -> None:
         if self._reasoning == "open":
@@ -224,45 +245,86 @@ class ResponseState:
         """A text delta for the chat view: its ``content.delta`` built here, or its chunk."""
         if self._reasoning != "open" and self._can_go_direct():
             fields = {"type": "content.delta", "choice_index": 0, "delta": text, "parsed": None}
-            self._direct(ContentDelta, fields, "content")
+            self._direct(
+                ContentDelta, fields, text=text, key="content", buffer=self._texts["content"], lazy="snapshot"
+            )
         else:
             self._content_chunk(text)
 
     def _reasoning_delta(self, text: str) -> None:
         """A reasoning delta for the chat view: its ``reasoning.delta`` built here, or its chunk."""
         if self._can_go_direct():
+            fields = {"type": "reasoning.delta", "choice_index": 0, "delta": text}
+            buffer = self._texts["reasoning_content"]
             self._direct(
-                ReasoningDelta,
-                {"type": "reasoning.delta", "choice_index": 0, "delta": text},
-                "reasoning_content",
+                ReasoningDelta, fields, text=text, key="reasoning_content", buffer=buffer, lazy="snapshot"
             )
             self._reasoning = self._reasoning or "open"
         else:
             self._chunk({"reasoning_content": text})
 
-    def _direct(self, cls: type[BaseEvent], fields: dict[str, Any], field: str) -> None:
-        """The delta event as the chain builds it (``snapshot``: the chat field so far), its text unsent."""
-        text = fields["delta"]
-        buffer = self._texts[field]
+    def _arguments(self, index: int, text: str) -> None:
+        """Arguments for the chat view's tool call ``index``: its delta event built here, or its chunk.
+
+        Direct only for the call the chain is on (another would end this one: its ``.done`` event), and
+        when no tool's arguments are parsed (``direct_arguments``: the chain's parse sees every fragment).
+        """
+        call = self._calls.get(index)
+        if (
+            call is not None
+            and self.direct_arguments
+            and self._current_call == index
+            and self._reasoning != "open"
+            and self._can_go_direct()
+        ):
+            name, arguments = call
+            fields = {
+                "type": "tool_calls.function.arguments.delta",
+                "choice_index": 0,
+                "name": name.text(),
+                "index": index,
+                "arguments_delta": text,
+                "parsed_arguments": None,
+            }
+            self._direct(ToolCallDelta, fields, text=text, key=index, buffer=arguments, lazy="arguments")
+        else:
+            self._chunk({"tool_calls": [{"index": index, "function": {"arguments": text}}]})
+
+    def _direct(
+        self,
+        cls: type[BaseEvent],
+        fields: dict[str, Any],
+        *,
+        text: str,
+        key: str | int,
+        buffer: TextBuffer,
+        lazy: str,
+    ) -> None:
+        """The delta event as the chain builds it (``lazy``: the chat field so far); its text kept unsent."""
         count = buffer.append(text, 0)
         unsent = self._unsent
-        if unsent and unsent[-1][0] == field:
+        if unsent and unsent[-1][0] == key:
             unsent[-1][1].append(text)
         else:
-            unsent.append((field, [text]))
-        self.events.append(build(cls, fields, {"snapshot": (buffer.text, count)}, self._lock))
+            unsent.append((key, [text]))
+        self.events.append(build(cls, fields, {lazy: (buffer.text, count)}, self._lock))
 
     def unsent_chunks(self) -> list[Any]:
         """The chunks that bring the chat view up to the events built directly: one per run, once."""
         if not self._unsent:
             return []
         chunks: list[Any] = []
-        for field, parts in self._unsent:
+        for key, parts in self._unsent:
             text = "".join(parts)
-            if field == "content":
+            if key == "content":
                 chunks.append(self._text_chunk(text))
             else:
-                choice = {"index": 0, "delta": {field: text}, "finish_reason": None}
+                delta = (
+                    {key: text}
+                    if type(key) is str
+                    else {"tool_calls": [{"index": key, "function": {"arguments": text}}]}
+                )
+                choice = {"index": 0, "delta": delta, "finish_reason": None}
                 chunks.append({**cast("dict[str, Any]", self._template), "choices": [choice]})
         self._unsent.clear()
         return chunks
@@ -343,8 +405,7 @@ class ResponseState:
             item = self._function_call(event)
             fields = item.__dict__
             arguments = fields["arguments"] = (fields.get("arguments") or "") + event.delta
-            index = self._tool_index[event.output_index]
-            self._chunk({"tool_calls": [{"index": index, "function": {"arguments": event.delta}}]})
+            self._arguments(self._tool_index[event.output_index], event.delta)
             return [
                 _new(
                     ResponseFunctionCallArgumentsDeltaEvent,

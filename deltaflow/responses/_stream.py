@@ -35,6 +35,7 @@ from reactivex import Observable, Observer, abc
 from reactivex.disposable import Disposable
 from typing_extensions import TypeVar
 
+from deltaflow._tools import tool_specs
 from deltaflow.errors import ParseError, StreamClosedError, StreamContractError, ToolArgumentsError
 from deltaflow.events import (
     BaseEvent,
@@ -43,6 +44,7 @@ from deltaflow.events import (
     ContentDelta,
     ErrorReported,
     ReasoningDelta,
+    ToolCallDelta,
 )
 from deltaflow.operators import to_events
 from deltaflow.pipeline import ParseErrors
@@ -55,7 +57,7 @@ __all__ = ["AsyncResponseStream", "ResponseStream"]
 TextFormatT = TypeVar("TextFormatT", default=None)
 
 _NOT_POSITIONAL = frozenset({"type", "choice_index", "sequence_number"})
-_SAID = (ChunkReceived, ContentDelta, ReasoningDelta)
+_SAID = (ChunkReceived, ContentDelta, ReasoningDelta, ToolCallDelta)
 """What the chain says of the text it catches up on: said already by the events the state built."""
 
 
@@ -100,6 +102,9 @@ class _Core(Generic[TextFormatT]):
         )
         # the chain's chunk events are hidden and it parses no content: the state may build delta events
         self._state.direct = deltaflow_events and openai_events and text_format is None
+        self._state.direct_arguments = not any(
+            spec.parseable for spec in tool_specs(chat_tools(tools)).values()
+        )
         self._starting_after = starting_after
         self._openai_events = openai_events
         self._deltaflow_events = deltaflow_events

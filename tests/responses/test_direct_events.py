@@ -23,7 +23,7 @@ from pydantic import BaseModel
 
 from deltaflow import responses
 from deltaflow.events import BaseEvent, ErrorReported
-from tests.responses.scripted import fetched, scripted, vllm_reasoning
+from tests.responses.scripted import fetched, numbered, scripted, vllm_reasoning
 from tests.responses.servers import (
     groq_reasoning,
     ollama_reasoning,
@@ -39,12 +39,25 @@ class Weather(BaseModel):
     city: str
 
 
+def _interleaved_calls() -> list[dict[str, Any]]:
+    """Two function calls whose arguments stream in turns (both items added first), a parallel-calls shape."""
+    events = scripted(None, calls=[("f", '{"a":"one"}'), ("get_weather", '{"city":"Paris"}')])
+    added = [event for event in events if event["type"] == "response.output_item.added"]
+    deltas = [event for event in events if event["type"] == "response.function_call_arguments.delta"]
+    first = [event for event in deltas if event["output_index"] == 0]
+    second = [event for event in deltas if event["output_index"] == 1]
+    turns = [event for pair in zip(first, second, strict=False) for event in pair]
+    rest = [event for event in events[2:] if event not in added and event not in deltas]
+    return numbered([*events[:2], *added, *turns, *rest])
+
+
 STREAMS: dict[str, list[dict[str, Any]]] = {
     "text": scripted("The quick brown fox jumps over the lazy dog."),
     "empty-text": scripted(""),
     "reasoning-then-text": scripted("42.", reasoning="Think: six times seven."),
     "reasoning-text-calls": scripted("Hello, world.", reasoning="plan it", calls=[("f", '{"a":1}')]),
     "tool-calls": scripted(None, calls=[("get_weather", '{"city":"Paris"}'), ("get_time", '{"tz":"CET"}')]),
+    "interleaved-calls": _interleaved_calls(),
     "refusal": scripted(None, refusal="I can't help with that."),
     "unicode": scripted("héllo \u2028 wörld 🌍 " * 5, chunk_size=3),
     "incomplete": scripted('{"city":"Par', end="incomplete"),
@@ -168,15 +181,27 @@ def test_direct_events_equal_the_chat_chunks_events(name: str, option: str, read
     _same(STREAMS[name], OPTIONS[option], read)
 
 
-def test_the_direct_path_runs_on_text_and_reasoning() -> None:
-    """Text and reasoning deltas reach the chat chain as a few catch-up chunks, not one chunk each."""
+@pytest.mark.parametrize("option", ["plain", "tools"])
+def test_the_direct_path_runs_on_text_reasoning_and_arguments(option: str) -> None:
+    """Text, reasoning and (no tool parsed) arguments deltas reach the chat chain as a few catch-up chunks."""
+    arguments = '{"a":"' + "x" * 100 + '"}'
     events = scripted(
-        "The quick brown fox jumps over the lazy dog. " * 10, reasoning="Think it through. " * 10
+        "The quick brown fox jumps over the lazy dog. " * 10,
+        reasoning="Think it through. " * 10,
+        calls=[("f", arguments), ("get_weather", arguments)],
     )
     deltas = sum(event["type"].endswith(".delta") for event in events)
-    direct, oracle = _same(events, {}, "now")
+    direct, oracle = _same(events, OPTIONS[option], "now")
     assert oracle > deltas
-    assert direct < 12
+    assert direct < 16
+
+
+def test_parsed_arguments_take_the_chat_chunks() -> None:
+    """A strict tool's arguments are parsed by the chat chain, which sees every fragment."""
+    events = scripted(None, calls=[("get_weather", '{"city":"' + "x" * 100 + '"}')])
+    arguments = sum(event["type"] == "response.function_call_arguments.delta" for event in events)
+    direct, oracle = _same(events, OPTIONS["strict-tool"], "now")
+    assert direct == oracle > arguments
 
 
 def test_a_structured_output_takes_the_chat_chunks() -> None:
