@@ -6,14 +6,8 @@
 parsed response on ``response.completed``), while it puts in ``chunks`` the chat-completion chunk dicts
 that say the same thing, which deltaflow's own operators turn into its semantic events.
 
-Most events are text or reasoning deltas, and the chat chain's whole answer to one of them is a ``chunk``
-event nobody may see and one ``content.delta`` / ``reasoning.delta``. With ``direct`` on (the stream's
-choice: nobody sees ``chunk`` events and no operator parses the content), the state builds that delta
-event itself, into ``events``, and keeps its text as unsent: ``unsent_chunks`` later hands the chat chain
-one chunk per run of such deltas, before anything else reaches it, so the chat view (every snapshot, the
-final completion) is what the chunks one by one would have made. A delta goes direct only where the chain
-would say nothing else of it: the choice open and not finished, and, for text, no reasoning left open
-(its first text would close it: ``reasoning.done``).
+With ``direct`` set (``DirectEvents``, the stream's choice), text, reasoning and argument deltas that may
+go direct become deltaflow's events there, not chunks; ``unsent_chunks`` catches the chat view up later.
 
 Where openai's helper raises a bare ``RuntimeError`` or ``AssertionError`` on a stream that bends the
 contract, this one tolerates what it can (events before ``response.created``, ``output_item.added``
@@ -24,7 +18,6 @@ out-of-order lifecycle events) and raises ``ResponseContractError`` for the rest
 from __future__ import annotations
 
 import inspect
-import threading
 from collections.abc import Iterable, Mapping
 from typing import Any, cast
 
@@ -46,12 +39,10 @@ from openai.types.responses.parsed_response import (
 )
 from pydantic import BaseModel as PydanticBaseModel
 
-from deltaflow._lazy import build
 from deltaflow._openai_compat import construct
 from deltaflow.errors import ContentInvalidError
-from deltaflow.events import BaseEvent, ContentDelta, ReasoningDelta, ToolCallDelta
+from deltaflow.responses._direct import DirectEvents
 from deltaflow.responses._errors import ResponseContractError
-from deltaflow.state._buffers import TextBuffer
 
 __all__ = ["ResponseState"]
 
@@ -131,9 +122,8 @@ class ResponseState:
         completed: the parsed final response once ``response.completed`` arrived.
         ended: the lifecycle event that ended the stream (completed, failed, incomplete), if any.
         chunks: the chat-completion chunk dicts of the last event handled (cleared by the reader).
-        direct: build text and reasoning delta events here (see the module's docstring); set by the
-            stream before the first event, turned off (for good) when something starts reading chunks.
-        events: deltaflow's events built directly for the last event handled (cleared by the reader).
+        direct: where the deltas that may go direct become deltaflow's events (set by the stream before
+            the first event; None: every delta is a chunk).
     """
 
     def __init__(
@@ -165,25 +155,9 @@ class ResponseState:
         """The fields of the text parts deltas have gone to, by output and content index: the fast path."""
         self._template: dict[str, Any] | None = None
         """The fields every chunk of this response shares, for the chunks built directly."""
-        self.direct = False
-        self.events: list[BaseEvent] = []
-        self._texts = {"content": TextBuffer(0), "reasoning_content": TextBuffer(0)}
-        """The chat message's content and reasoning so far, unsent parts included (while ``direct``)."""
-        self._unsent: list[tuple[str | int, list[str]]] = []
-        """The runs of text the direct events brought that no chunk has yet, in order: (chat field, or a
-        tool call's index for its arguments, parts)."""
-        self.direct_arguments = False
-        """Tool-call arguments may go direct too: no tool's arguments are parsed (set by the stream)."""
-        self._calls: dict[int, tuple[TextBuffer, TextBuffer]] = {}
-        """The chat view's tool calls, name and arguments, by index (while ``direct``)."""
-        self._current_call: int | None = None
-        """The tool call the chat view's last fragment was for."""
-        self._reasoning: str | None = None
-        """The chat view's reasoning: None (none yet), ``open``, or ``done`` (closed, for good)."""
+        self.direct: DirectEvents | None = None
         self._finished = False
         """The chat view's choice has its finish reason."""
-        self._lock = threading.RLock()
-        """Taken while a direct event's snapshot is joined (another thread may read it)."""
 
     # -- the chat view ------------------------------------------------------------------------------
 
@@ -203,130 +177,44 @@ class ResponseState:
             self._announced = True
             fields = {key: chunk[key] for key in ("id", "object", "created", "model")}
             self._template = {**fields, "service_tier": None, "system_fingerprint": None, "usage": None}
-        if self.direct and delta:
-            self._track(delta)
+        if self.direct is not None and delta:
+            self.direct.track(delta)
         self.chunks.append(chunk)
 
-    def _track(self, delta: dict[str, Any]) -> None:
-        """What a chunk tells the chat view that the direct events rely on, read in the chain's order."""
-        reasoning = delta.get("reasoning_content")
-        if type(reasoning) is str:
-            self._texts["reasoning_content"].append(reasoning, 0)
-            self._reasoning = self._reasoning or "open"
-        content = delta.get("content")
-        if type(content) is str:
-            self._texts["content"].append(content, 0)
-        fragments = delta.get("tool_calls")
-        if content or delta.get("refusal") or fragments:
-            self._close_reasoning()
-        for fragment in fragments or ():
-            index, function = fragment["index"], fragment.get("function") or {}
-            name, arguments = function.get("name"), function.get("arguments")
-            call = self._calls.get(index)
-            if call is None:
-                if type(name) is not str:
-                    continue  # the chain refuses a call that starts without a name
-                call = self._calls[index] = (TextBuffer(0), TextBuffer(0))
-            if type(name) is str:
-                call[0].append(name, 0)
-            if type(arguments) is str:
-                call[1].append(arguments, 0)
-            self._current_call = index
-
-    def _close_reasoning(self) -> None:
-        if self._reasoning == "open":
-            self._reasoning = "done"
-
-    def _can_go_direct(self) -> bool:
-        """Whether the chain's answer to a delta now would be its ``chunk`` and the delta's event, no more."""
-        return self.direct and self._announced and not self._finished and not self.chunks
+    def _going_direct(self) -> DirectEvents | None:
+        """Where a delta may go direct now: the chat choice open, not finished, no chunk of this event yet."""
+        direct = self.direct
+        if direct is not None and direct.on and self._announced and not self._finished and not self.chunks:
+            return direct
+        return None
 
     def _content(self, text: str) -> None:
-        """A text delta for the chat view: its ``content.delta`` built here, or its chunk."""
-        if self._reasoning != "open" and self._can_go_direct():
-            fields = {"type": "content.delta", "choice_index": 0, "delta": text, "parsed": None}
-            self._direct(
-                ContentDelta, fields, text=text, key="content", buffer=self._texts["content"], lazy="snapshot"
-            )
-        else:
+        direct = self._going_direct()
+        if direct is None or not direct.content(text):
             self._content_chunk(text)
 
     def _reasoning_delta(self, text: str) -> None:
-        """A reasoning delta for the chat view: its ``reasoning.delta`` built here, or its chunk."""
-        if self._can_go_direct():
-            fields = {"type": "reasoning.delta", "choice_index": 0, "delta": text}
-            buffer = self._texts["reasoning_content"]
-            self._direct(
-                ReasoningDelta, fields, text=text, key="reasoning_content", buffer=buffer, lazy="snapshot"
-            )
-            self._reasoning = self._reasoning or "open"
-        else:
+        direct = self._going_direct()
+        if direct is None or not direct.reasoning(text):
             self._chunk({"reasoning_content": text})
 
     def _arguments(self, index: int, text: str) -> None:
-        """Arguments for the chat view's tool call ``index``: its delta event built here, or its chunk.
-
-        Direct only for the call the chain is on (another would end this one: its ``.done`` event), and
-        when no tool's arguments are parsed (``direct_arguments``: the chain's parse sees every fragment).
-        """
-        call = self._calls.get(index)
-        if (
-            call is not None
-            and self.direct_arguments
-            and self._current_call == index
-            and self._reasoning != "open"
-            and self._can_go_direct()
-        ):
-            name, arguments = call
-            fields = {
-                "type": "tool_calls.function.arguments.delta",
-                "choice_index": 0,
-                "name": name.text(),
-                "index": index,
-                "arguments_delta": text,
-                "parsed_arguments": None,
-            }
-            self._direct(ToolCallDelta, fields, text=text, key=index, buffer=arguments, lazy="arguments")
-        else:
+        direct = self._going_direct()
+        if direct is None or not direct.arguments(index, text):
             self._chunk({"tool_calls": [{"index": index, "function": {"arguments": text}}]})
 
-    def _direct(
-        self,
-        cls: type[BaseEvent],
-        fields: dict[str, Any],
-        *,
-        text: str,
-        key: str | int,
-        buffer: TextBuffer,
-        lazy: str,
-    ) -> None:
-        """The delta event as the chain builds it (``lazy``: the chat field so far); its text kept unsent."""
-        count = buffer.append(text, 0)
-        unsent = self._unsent
-        if unsent and unsent[-1][0] == key:
-            unsent[-1][1].append(text)
-        else:
-            unsent.append((key, [text]))
-        self.events.append(build(cls, fields, {lazy: (buffer.text, count)}, self._lock))
-
     def unsent_chunks(self) -> list[Any]:
-        """The chunks that bring the chat view up to the events built directly: one per run, once."""
-        if not self._unsent:
+        """The chunks that bring the chat view up to the events built directly, once."""
+        if self.direct is None:
             return []
         chunks: list[Any] = []
-        for key, parts in self._unsent:
-            text = "".join(parts)
-            if key == "content":
-                chunks.append(self._text_chunk(text))
+        for delta in self.direct.take_unsent():
+            content = delta.get("content")
+            if content is not None:
+                chunks.append(self._text_chunk(content))
             else:
-                delta = (
-                    {key: text}
-                    if type(key) is str
-                    else {"tool_calls": [{"index": key, "function": {"arguments": text}}]}
-                )
                 choice = {"index": 0, "delta": delta, "finish_reason": None}
                 chunks.append({**cast("dict[str, Any]", self._template), "choices": [choice]})
-        self._unsent.clear()
         return chunks
 
     def _content_chunk(self, text: str) -> None:
@@ -336,8 +224,8 @@ class ResponseState:
         if not self._announced or self._template is None:
             self._chunk({"content": text})
             return
-        if self.direct:
-            self._track({"content": text})
+        if self.direct is not None:
+            self.direct.track({"content": text})
         self.chunks.append(self._text_chunk(text))
 
     def _text_chunk(self, text: str) -> ChatCompletionChunk:

@@ -48,6 +48,7 @@ from deltaflow.events import (
 )
 from deltaflow.operators import to_events
 from deltaflow.pipeline import ParseErrors
+from deltaflow.responses._direct import DirectEvents
 from deltaflow.responses._errors import ResponseContractError, ResponseFailed, ResponseIncomplete
 from deltaflow.responses._request import responses_tools
 from deltaflow.responses._state import ResponseState
@@ -100,11 +101,10 @@ class _Core(Generic[TextFormatT]):
             raise_parse_errors=not deltaflow_events,
             chat_view=deltaflow_events,
         )
-        # the chain's chunk events are hidden and it parses no content: the state may build delta events
-        self._state.direct = deltaflow_events and openai_events and text_format is None
-        self._state.direct_arguments = not any(
-            spec.parseable for spec in tool_specs(chat_tools(tools)).values()
-        )
+        if deltaflow_events and openai_events and text_format is None:
+            # the chain's chunk events are hidden and it parses no content: deltas may go direct
+            parsed = any(spec.parseable for spec in tool_specs(chat_tools(tools)).values())
+            self._state.direct = DirectEvents(arguments=not parsed)
         self._starting_after = starting_after
         self._openai_events = openai_events
         self._deltaflow_events = deltaflow_events
@@ -144,7 +144,7 @@ class _Core(Generic[TextFormatT]):
         """
         if self._closed and not self._finished:
             raise StreamClosedError("the stream was closed before its end")
-        self._state.direct = False  # a sink gets every chunk event from now on
+        self._no_direct()  # a sink gets every chunk event from now on
         self._observers.append(observer)
         return self
 
@@ -157,9 +157,13 @@ class _Core(Generic[TextFormatT]):
         if self._closed and not self._finished:
             raise StreamClosedError("the stream was closed before its end")
         if event_type == "chunk":
-            self._state.direct = False  # every chunk event from now on
+            self._no_direct()  # every chunk event from now on
         self._handlers.setdefault(event_type, []).append(callback)
         return self
+
+    def _no_direct(self) -> None:
+        if self._state.direct is not None:
+            self._state.direct.on = False
 
     @property
     def current_completion_snapshot(self) -> ParsedChatCompletion[object]:
@@ -218,9 +222,10 @@ class _Core(Generic[TextFormatT]):
         if self._starting_after is not None:
             helper = [event for event in helper if (event.sequence_number or 0) > self._starting_after]
         events: list[Any] = helper if self._openai_events else []
-        if state.events:  # built by the state: the chain had nothing of this event
-            events = events + state.events
-            state.events = []
+        direct = state.direct
+        if direct is not None and direct.events:  # built directly: the chain had nothing of this event
+            events = events + direct.events
+            direct.events = []
             return events
         return events + self._drain()
 

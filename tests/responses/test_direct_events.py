@@ -1,6 +1,6 @@
 """deltaflow's events built straight from the Responses events equal those of the chat chunks they stand for.
 
-The oracle is the same ``ResponseStream`` with its direct path turned off (``_state.direct = False``, the
+The oracle is the same ``ResponseStream`` with its direct path turned off (``_state.direct = None``, the
 private switch only this test touches): every Responses event then becomes chat-completion chunks that
 deltaflow's chat operators turn into events, as before the direct path existed. On every stream the other
 tests read (scripted, named servers', fetched recordings, and hypothesis's mutations of them), both give the
@@ -135,7 +135,7 @@ def _error(error: BaseException | None) -> Any:
 def _stream(events: list[dict[str, Any]], direct: bool, options: dict[str, Any]) -> Any:
     stream = responses.ResponseStream([responses.event_from_dict(event) for event in events], **options)
     if not direct:
-        stream._state.direct = False  # the oracle: every event through the chat chunks
+        stream._state.direct = None  # the oracle: every event through the chat chunks
     stream._inlet = _Counting(stream._inlet)  # to see that the direct path ran
     return stream
 
@@ -260,7 +260,7 @@ def test_async_twin_gives_the_same() -> None:
 
         stream = responses.AsyncResponseStream(source(), tools=TOOLS)
         if not direct:
-            stream._state.direct = False  # the oracle
+            stream._state.direct = None  # the oracle
         seen = [_dump(event) async for event in stream]
         return [*seen, _dump(await stream.get_final_completion())]
 
