@@ -261,7 +261,8 @@ class ResponseState:
             delta = fields.get("delta")
             if part is not None and type(delta) is str:
                 text = part["text"] = part["text"] + delta
-                self._content(delta)
+                if self._chat_view:  # openai's events only: not even a call
+                    self._content(delta)
                 if len(fields) == len(_TEXT_DELTA):
                     # exactly openai's fields (extras live apart), the usual case: taken as they are
                     return [_new(ResponseTextDeltaEvent, {**fields, "snapshot": text})]
