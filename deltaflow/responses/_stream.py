@@ -5,11 +5,11 @@ chat view through deltaflow's own ``operators.to_events`` chain, so a Responses 
 openai's events, the same ``content.delta`` / ``tool_calls.function.arguments.done`` / ``usage`` /
 ``completion.done`` / ``error`` events as a Chat Completions stream: every sink works on it unchanged.
 
-Text and reasoning deltas, most of the events, skip the chain while nobody sees its ``chunk`` events
-(no sink subscribed, no ``chunk`` handler, openai's events handed out) and no ``text_format`` is parsed:
-the state builds their ``content.delta`` / ``reasoning.delta`` itself, and the chain catches up on their
-text (one chunk per run of them, its own events for it dropped) before anything else reaches it, before
-it ends or fails, and when ``current_completion_snapshot`` is read.
+Text, reasoning and argument deltas, most of the events, skip the chain while nobody sees its ``chunk``
+events (no sink subscribed, no ``chunk`` handler, openai's events handed out) and no ``text_format`` is
+parsed: ``DirectEvents`` builds their delta events itself, and the chain catches up on their text (one
+chunk per run of them, its own events for it dropped) before anything else reaches it, before it ends or
+fails, and when ``current_completion_snapshot`` is read.
 """
 
 from __future__ import annotations
