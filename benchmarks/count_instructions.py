@@ -13,6 +13,13 @@ Needs ``valgrind``; about 12 minutes, nearly all of it openai's run; not part of
 two versions of deltaflow compare::
 
     python -m benchmarks.count_instructions [--deltaflow-only]
+
+``--responses`` counts the Responses API instead (``bench_responses``' streams: text 8 KB and structured
+output 22 KB, in 4-character deltas): instructions per event of openai's ``ResponseStreamState``, of
+``deltaflow.responses.ResponseStream`` in its default mode and with ``deltaflow_events=False``; about 2
+minutes. Written to ``results/instructions_responses.json``::
+
+    python -m benchmarks.count_instructions --responses
 """
 
 from __future__ import annotations
@@ -34,6 +41,43 @@ SIDES = {
 }
 
 
+RESPONSES_SIDES = {
+    "openai ResponseStreamState": "openai",
+    "deltaflow, default (openai's events and deltaflow's)": "default",
+    "deltaflow, `deltaflow_events=False`": "openai-events-only",
+}
+RESPONSES_SCENARIOS = ("text", "structured")
+
+
+def _responses_events(scenario: str, small: bool = False) -> tuple[list[Any], Any]:
+    """``bench_responses``' events for ``scenario`` (text 8 KB, structured 22 KB; tiny when ``small``)."""
+    from benchmarks.bench_partial_json import make_document  # noqa: PLC0415
+    from benchmarks.bench_responses import text_events  # noqa: PLC0415
+    from benchmarks.bench_structured_output import Document  # noqa: PLC0415
+
+    if scenario == "text":
+        size = 80 if small else 8_000
+        return text_events(("The quick brown fox jumps over the lazy dog. " * (size // 45 + 1))[:size]), None
+    return text_events(make_document(2 if small else 78)), Document
+
+
+def responses_child(side: str, scenario: str, runs: int) -> None:
+    """Build the events, then run ``side`` on them ``runs`` times (what the parent counts)."""
+    from benchmarks.bench_responses import run_deltaflow, run_openai  # noqa: PLC0415
+
+    def run(events: list[Any], text_format: Any) -> None:
+        if side == "openai":
+            run_openai(events, text_format)
+        else:
+            run_deltaflow(events, text_format, deltaflow_events=side == "default")
+
+    run(*_responses_events(scenario, small=True))  # warm, as the chat sides
+    events, text_format = _responses_events(scenario)
+    gc.disable()
+    for _ in range(runs):
+        run(events, text_format)
+
+
 def child(side: str, runs: int) -> None:
     """Build the chunks, then run ``side`` ``runs`` times (what the parent counts)."""
     from benchmarks.bench_partial_json import make_document  # noqa: PLC0415
@@ -52,8 +96,8 @@ def child(side: str, runs: int) -> None:
         run(chunks)
 
 
-def count(side: str, runs: int) -> int:
-    """Instructions of a whole child process under callgrind."""
+def count(side: str, runs: int, scenario: str | None = None) -> int:
+    """Instructions of a whole child process under callgrind (a Responses one with ``scenario``)."""
     command = [
         "valgrind",
         "--tool=callgrind",
@@ -61,9 +105,11 @@ def count(side: str, runs: int) -> int:
         sys.executable,
         "-m",
         "benchmarks.count_instructions",
-        "--child",
-        side,
-        str(runs),
+        *(
+            ["--child", side, str(runs)]
+            if scenario is None
+            else ["--responses-child", side, scenario, str(runs)]
+        ),
     ]
     done = subprocess.run(command, capture_output=True, text=True, check=True)
     found = re.search(r"Collected : (\d+)", done.stderr)
@@ -99,8 +145,34 @@ def main(deltaflow_only: bool = False) -> dict[str, Any]:
     return payload
 
 
+def main_responses() -> dict[str, Any]:
+    """Count each Responses side per scenario, print the table, write ``results/instructions_responses.json``."""
+    if shutil.which("valgrind") is None:
+        print("valgrind is not installed (apt-get install valgrind): no instruction counts")
+        return {}
+    payload: dict[str, Any] = {}
+    print("| scenario | side | instructions/event | ratio |")
+    print("|---|---|---:|---:|")
+    for scenario in RESPONSES_SCENARIOS:
+        events = len(_responses_events(scenario)[0])
+        per_event = {
+            name: (count(side, 1, scenario) - count(side, 0, scenario)) / events
+            for name, side in RESPONSES_SIDES.items()
+        }
+        openai = per_event["openai ResponseStreamState"]
+        for name, value in per_event.items():
+            print(f"| {scenario} ({events:,} events) | {name} | {value:,.0f} | {value / openai:.4f} |")
+        payload[scenario] = {"events": events, "instructions_per_event": per_event}
+    write_results("instructions_responses", payload)
+    return payload
+
+
 if __name__ == "__main__":
     if sys.argv[1:2] == ["--child"]:
         child(sys.argv[2], int(sys.argv[3]))
+    elif sys.argv[1:2] == ["--responses-child"]:
+        responses_child(sys.argv[2], sys.argv[3], int(sys.argv[4]))
+    elif "--responses" in sys.argv[1:]:
+        main_responses()
     else:
         main(deltaflow_only="--deltaflow-only" in sys.argv[1:])

@@ -6,6 +6,9 @@
 parsed response on ``response.completed``), while it puts in ``chunks`` the chat-completion chunk dicts
 that say the same thing, which deltaflow's own operators turn into its semantic events.
 
+With ``direct`` set (``DirectEvents``, the stream's choice), text, reasoning and argument deltas that may
+go direct become deltaflow's events there, not chunks; ``unsent_chunks`` catches the chat view up later.
+
 Where openai's helper raises a bare ``RuntimeError`` or ``AssertionError`` on a stream that bends the
 contract, this one tolerates what it can (events before ``response.created``, ``output_item.added``
 missing or with a null item, deltas for an unknown output index, content parts never announced,
@@ -38,6 +41,7 @@ from pydantic import BaseModel as PydanticBaseModel
 
 from deltaflow._openai_compat import construct
 from deltaflow.errors import ContentInvalidError
+from deltaflow.responses._direct import DirectEvents
 from deltaflow.responses._errors import ResponseContractError
 
 __all__ = ["ResponseState"]
@@ -118,6 +122,8 @@ class ResponseState:
         completed: the parsed final response once ``response.completed`` arrived.
         ended: the lifecycle event that ended the stream (completed, failed, incomplete), if any.
         chunks: the chat-completion chunk dicts of the last event handled (cleared by the reader).
+        direct: where the deltas that may go direct become deltaflow's events (set by the stream before
+            the first event; None: every delta is a chunk).
     """
 
     def __init__(
@@ -149,6 +155,9 @@ class ResponseState:
         """The fields of the text parts deltas have gone to, by output and content index: the fast path."""
         self._template: dict[str, Any] | None = None
         """The fields every chunk of this response shares, for the chunks built directly."""
+        self.direct: DirectEvents | None = None
+        self._finished = False
+        """The chat view's choice has its finish reason."""
 
     # -- the chat view ------------------------------------------------------------------------------
 
@@ -168,28 +177,74 @@ class ResponseState:
             self._announced = True
             fields = {key: chunk[key] for key in ("id", "object", "created", "model")}
             self._template = {**fields, "service_tier": None, "system_fingerprint": None, "usage": None}
+        if self.direct is not None and delta:
+            self.direct.track(delta)
         self.chunks.append(chunk)
+
+    def _going_direct(self) -> DirectEvents | None:
+        """Where a delta may go direct now: the chat choice open, not finished, no chunk of this event yet."""
+        direct = self.direct
+        if direct is not None and direct.on and self._announced and not self._finished and not self.chunks:
+            return direct
+        return None
+
+    def _content(self, text: str) -> None:
+        direct = self._going_direct()
+        if direct is None or not direct.content(text):
+            self._content_chunk(text)
+
+    def _reasoning_delta(self, text: str) -> None:
+        direct = self._going_direct()
+        if direct is None or not direct.reasoning(text):
+            self._chunk({"reasoning_content": text})
+
+    def _arguments(self, index: int, text: str) -> None:
+        direct = self._going_direct()
+        if direct is None or not direct.arguments(index, text):
+            self._chunk({"tool_calls": [{"index": index, "function": {"arguments": text}}]})
+
+    def unsent_chunks(self) -> list[Any]:
+        """The chunks that bring the chat view up to the events built directly, once."""
+        if self.direct is None:
+            return []
+        chunks: list[Any] = []
+        for delta in self.direct.take_unsent():
+            content = delta.get("content")
+            if content is not None:
+                chunks.append(self._text_chunk(content))
+            else:
+                choice = {"index": 0, "delta": delta, "finish_reason": None}
+                chunks.append({**cast("dict[str, Any]", self._template), "choices": [choice]})
+        return chunks
 
     def _content_chunk(self, text: str) -> None:
         """The chunk of one text delta, the commonest by far: built directly, not validated from a dict."""
         if not self._chat_view:
             return
-        template = self._template
-        if not self._announced or template is None:
+        if not self._announced or self._template is None:
             self._chunk({"content": text})
             return
+        if self.direct is not None:
+            self.direct.track({"content": text})
+        self.chunks.append(self._text_chunk(text))
+
+    def _text_chunk(self, text: str) -> ChatCompletionChunk:
         delta = _new(
             ChoiceDelta,
             {"content": text, "function_call": None, "refusal": None, "role": None, "tool_calls": None},
             {"content"},
         )  # as validated from {"content": ...}
         choice = _new(Choice, {"delta": delta, "finish_reason": None, "index": 0, "logprobs": None})
-        self.chunks.append(_new(ChatCompletionChunk, {**template, "choices": [choice]}))
+        return cast(
+            "ChatCompletionChunk",
+            _new(ChatCompletionChunk, {**cast("dict[str, Any]", self._template), "choices": [choice]}),
+        )
 
     def _finish_chunks(self, response: Any, finish_reason: str) -> None:
         if finish_reason == "stop" and self._tool_index:
             finish_reason = "tool_calls"
         self._chunk(finish_reason=finish_reason)
+        self._finished = True
         usage = getattr(response, "usage", None)
         if usage is not None and self._chat_view:
             chunk = dict(self.chunks[-1], choices=[], usage=_chat_usage(usage))
@@ -206,7 +261,8 @@ class ResponseState:
             delta = fields.get("delta")
             if part is not None and type(delta) is str:
                 text = part["text"] = part["text"] + delta
-                self._content_chunk(delta)
+                if self._chat_view:  # openai's events only: not even a call
+                    self._content(delta)
                 if len(fields) == len(_TEXT_DELTA):
                     # exactly openai's fields (extras live apart), the usual case: taken as they are
                     return [_new(ResponseTextDeltaEvent, {**fields, "snapshot": text})]
@@ -231,15 +287,14 @@ class ResponseState:
             fields = part.__dict__
             # straight into the model's fields: pydantic's __setattr__ costs more than the rest of the event
             text = fields["text"] = (fields.get("text") or "") + event.delta
-            self._content_chunk(event.delta)
+            self._content(event.delta)
             # the fields openai's helper builds it with, no more (it drops obfuscation and extras)
             return [_new(ResponseTextDeltaEvent, {**_pick(event, _TEXT_DELTA), "snapshot": text})]
         if kind == "response.function_call_arguments.delta":
             item = self._function_call(event)
             fields = item.__dict__
             arguments = fields["arguments"] = (fields.get("arguments") or "") + event.delta
-            index = self._tool_index[event.output_index]
-            self._chunk({"tool_calls": [{"index": index, "function": {"arguments": event.delta}}]})
+            self._arguments(self._tool_index[event.output_index], event.delta)
             return [
                 _new(
                     ResponseFunctionCallArgumentsDeltaEvent,
@@ -247,7 +302,7 @@ class ResponseState:
                 )
             ]
         if kind in _REASONING_DELTAS:
-            self._chunk({"reasoning_content": getattr(event, "delta", None) or ""})
+            self._reasoning_delta(getattr(event, "delta", None) or "")
             return [event]
         if kind == "response.refusal.delta":
             part = self._text_part(event, "refusal")

@@ -4,6 +4,12 @@ Each raw event goes through ``ResponseState`` (openai's helper events, the respo
 chat view through deltaflow's own ``operators.to_events`` chain, so a Responses stream yields, beside
 openai's events, the same ``content.delta`` / ``tool_calls.function.arguments.done`` / ``usage`` /
 ``completion.done`` / ``error`` events as a Chat Completions stream: every sink works on it unchanged.
+
+Text, reasoning and argument deltas, most of the events, skip the chain while nobody sees its ``chunk``
+events (no sink subscribed, no ``chunk`` handler, openai's events handed out) and no ``text_format`` is
+parsed: ``DirectEvents`` builds their delta events itself, and the chain catches up on their text (one
+chunk per run of them, its own events for it dropped) before anything else reaches it, before it ends or
+fails, and when ``current_completion_snapshot`` is read.
 """
 
 from __future__ import annotations
@@ -29,10 +35,20 @@ from reactivex import Observable, Observer, abc
 from reactivex.disposable import Disposable
 from typing_extensions import TypeVar
 
+from deltaflow._tools import tool_specs
 from deltaflow.errors import ParseError, StreamClosedError, StreamContractError, ToolArgumentsError
-from deltaflow.events import BaseEvent, ChunkReceived, CompletionDone, ErrorReported
+from deltaflow.events import (
+    BaseEvent,
+    ChunkReceived,
+    CompletionDone,
+    ContentDelta,
+    ErrorReported,
+    ReasoningDelta,
+    ToolCallDelta,
+)
 from deltaflow.operators import to_events
 from deltaflow.pipeline import ParseErrors
+from deltaflow.responses._direct import DirectEvents
 from deltaflow.responses._errors import ResponseContractError, ResponseFailed, ResponseIncomplete
 from deltaflow.responses._request import responses_tools
 from deltaflow.responses._state import ResponseState
@@ -42,6 +58,8 @@ __all__ = ["AsyncResponseStream", "ResponseStream"]
 TextFormatT = TypeVar("TextFormatT", default=None)
 
 _NOT_POSITIONAL = frozenset({"type", "choice_index", "sequence_number"})
+_SAID = (ChunkReceived, ContentDelta, ReasoningDelta, ToolCallDelta)
+"""What the chain says of the text it catches up on: said already by the events the state built."""
 
 
 def chat_tools(tools: Iterable[Mapping[str, Any]] | None) -> list[Mapping[str, Any]] | None:
@@ -83,6 +101,10 @@ class _Core(Generic[TextFormatT]):
             raise_parse_errors=not deltaflow_events,
             chat_view=deltaflow_events,
         )
+        if deltaflow_events and openai_events and text_format is None:
+            # the chain's chunk events are hidden and it parses no content: deltas may go direct
+            parsed = any(spec.parseable for spec in tool_specs(chat_tools(tools)).values())
+            self._state.direct = DirectEvents(arguments=not parsed)
         self._starting_after = starting_after
         self._openai_events = openai_events
         self._deltaflow_events = deltaflow_events
@@ -122,6 +144,7 @@ class _Core(Generic[TextFormatT]):
         """
         if self._closed and not self._finished:
             raise StreamClosedError("the stream was closed before its end")
+        self._no_direct()  # a sink gets every chunk event from now on
         self._observers.append(observer)
         return self
 
@@ -133,12 +156,19 @@ class _Core(Generic[TextFormatT]):
         """
         if self._closed and not self._finished:
             raise StreamClosedError("the stream was closed before its end")
+        if event_type == "chunk":
+            self._no_direct()  # every chunk event from now on
         self._handlers.setdefault(event_type, []).append(callback)
         return self
+
+    def _no_direct(self) -> None:
+        if self._state.direct is not None:
+            self._state.direct.on = False
 
     @property
     def current_completion_snapshot(self) -> ParsedChatCompletion[object]:
         """The response so far as a chat completion (as ``ChatStream``'s): what the durable log keeps."""
+        self._catch_up()
         if self._completion is not None:
             return self._completion
         if self._latest_chunk is not None:
@@ -185,16 +215,38 @@ class _Core(Generic[TextFormatT]):
             if self._starting_after is not None:
                 return [event for event in helper if (event.sequence_number or 0) > self._starting_after]
             return helper
-        push, validate = self._inlet.on_next, ChatCompletionChunk.model_validate
-        for chunk in state.chunks:
-            # a dict validated, not constructed as openai does (about 3 µs a chunk against 60), or a
-            # text delta's chunk, built by the state
-            push(validate(chunk) if type(chunk) is dict else chunk)
-        state.chunks.clear()
+        if state.chunks:
+            self._catch_up()
+            self._push(state.chunks)
+            state.chunks.clear()
         if self._starting_after is not None:
             helper = [event for event in helper if (event.sequence_number or 0) > self._starting_after]
         events: list[Any] = helper if self._openai_events else []
+        direct = state.direct
+        if direct is not None and direct.events:  # built directly: the chain had nothing of this event
+            events = events + direct.events
+            direct.events = []
+            return events
         return events + self._drain()
+
+    def _push(self, chunks: list[Any]) -> None:
+        push, validate = self._inlet.on_next, ChatCompletionChunk.model_validate
+        for chunk in chunks:
+            # a dict validated, not constructed as openai does (about 3 µs a chunk against 60), or a
+            # text delta's chunk, built by the state
+            push(validate(chunk) if type(chunk) is dict else chunk)
+
+    def _catch_up(self) -> None:
+        """The chain given the text of the events the state built directly; what it says of it was said."""
+        chunks = self._state.unsent_chunks()
+        if not chunks:
+            return
+        self._push(chunks)
+        out = self._out
+        for event in out:
+            if type(event) is ChunkReceived:
+                self._latest_chunk = event
+        out[:] = [event for event in out if type(event) not in _SAID]
 
     def _drain(self) -> list[Any]:
         out = self._out
@@ -217,12 +269,14 @@ class _Core(Generic[TextFormatT]):
         return events
 
     def _fail(self, error: BaseException) -> None:
+        self._catch_up()  # the partial completion the error carries holds every delta handed out
         self._inlet.on_error(error)  # type: ignore[arg-type]  # the chain attaches the chat completion
         self._chain_error = self._chain_error or error
 
     def _ended(self) -> list[Any]:
         """The source ended: close the chain, with the provider's failure if there was one."""
         if self._chain_error is None:
+            self._catch_up()
             failure = self._provider_failure()
             if not self._deltaflow_events:  # no chain ran: the failure is only raised
                 self._chain_error = failure
