@@ -87,11 +87,12 @@ _COMPLETED = ("sequence_number", "type")
 
 
 _NEW_OBJECT = object.__new__
-_SET = object.__setattr__
-# pydantic's own slots, set through their descriptors: faster than object.__setattr__ by name
-_SET_FIELDS_SET = PydanticBaseModel.__dict__["__pydantic_fields_set__"].__set__
-_SET_EXTRA = PydanticBaseModel.__dict__["__pydantic_extra__"].__set__
-_SET_PRIVATE = PydanticBaseModel.__dict__["__pydantic_private__"].__set__
+_RESTORE = PydanticBaseModel.__setstate__
+# every field of a chunk and of its parts, None: a chunk built directly has them all, as one openai builds
+# does (a field missing from ``__dict__`` is an ``AttributeError`` raised and caught on every read of it)
+_CHUNK_FIELDS = dict.fromkeys(ChatCompletionChunk.model_fields)
+_CHOICE_FIELDS = dict.fromkeys(Choice.model_fields)
+_DELTA_FIELDS = dict.fromkeys(ChoiceDelta.model_fields)
 
 
 def _pick(event: Any, names: tuple[str, ...]) -> dict[str, Any]:
@@ -102,15 +103,21 @@ def _pick(event: Any, names: tuple[str, ...]) -> dict[str, Any]:
 def _new(cls: type[Any], fields: dict[str, Any], fields_set: set[str] | None = None) -> Any:
     """One of openai's models from fields already typed, without validation or openai's ``construct``.
 
-    What ``model_construct`` leaves behind, set directly through pydantic's slots: openai's ``construct``
-    re-types every field (about 10 µs an event), and these fields come typed from an event openai's
-    types already built.
+    Built through pydantic's state protocol (``__setstate__``, what ``copy`` and ``pickle`` rebuild a
+    model with), with the state ``model_construct`` leaves, as ``deltaflow._lazy.build`` builds events:
+    openai's ``construct`` re-types every field (about 10 µs an event), and these fields come typed from
+    an event openai's types already built.
     """
     model = _NEW_OBJECT(cls)
-    _SET(model, "__dict__", fields)
-    _SET_FIELDS_SET(model, set(fields) if fields_set is None else fields_set)
-    _SET_EXTRA(model, {})
-    _SET_PRIVATE(model, None)
+    _RESTORE(
+        model,
+        {
+            "__dict__": fields,
+            "__pydantic_fields_set__": set(fields) if fields_set is None else fields_set,
+            "__pydantic_extra__": {},
+            "__pydantic_private__": None,
+        },
+    )
     return model
 
 
@@ -229,16 +236,11 @@ class ResponseState:
         self.chunks.append(self._text_chunk(text))
 
     def _text_chunk(self, text: str) -> ChatCompletionChunk:
-        delta = _new(
-            ChoiceDelta,
-            {"content": text, "function_call": None, "refusal": None, "role": None, "tool_calls": None},
-            {"content"},
-        )  # as validated from {"content": ...}
-        choice = _new(Choice, {"delta": delta, "finish_reason": None, "index": 0, "logprobs": None})
-        return cast(
-            "ChatCompletionChunk",
-            _new(ChatCompletionChunk, {**cast("dict[str, Any]", self._template), "choices": [choice]}),
-        )
+        delta = _new(ChoiceDelta, {**_DELTA_FIELDS, "content": text}, {"content"})  # as validated from it
+        choice = _new(Choice, {**_CHOICE_FIELDS, "delta": delta, "index": 0})
+        template = cast("dict[str, Any]", self._template)
+        fields = {**_CHUNK_FIELDS, **template, "choices": [choice]}
+        return cast("ChatCompletionChunk", _new(ChatCompletionChunk, fields, {*template, "choices"}))
 
     def _finish_chunks(self, response: Any, finish_reason: str) -> None:
         if finish_reason == "stop" and self._tool_index:
