@@ -154,6 +154,8 @@ class ResponseState:
         self._items: dict[int, Any] = {}
         """The output items being accumulated, by output index."""
         self._done_items: dict[int, Any] = {}
+        self._displaced: list[tuple[Any, Any]] = []
+        """``(item, successor)``: an item another one took the output index of (Ollama's text then call)."""
         """The items as ``response.output_item.done`` sent them, by output index."""
         self._tool_index: dict[int, int] = {}
         """A function call's index among the function calls (its chat ``index``), by output index."""
@@ -396,7 +398,7 @@ class ResponseState:
             # deltas can omit a final status, annotations or refusals: the finished items have them
             response = response.model_copy()
             response.output = self._partial_output()
-        elif self.snapshot is not None and (output := _with_streamed(response.output, self.snapshot.output)):
+        elif self._displaced and (output := _with_displaced(response.output, self._displaced)):
             # Ollama leaves a streamed message out of the completed output when a tool call follows it
             response = response.model_copy()
             response.output = output
@@ -452,8 +454,13 @@ class ResponseState:
         assert self.snapshot is not None  # noqa: S101 - _start ran first
         self._open_texts.clear()  # an item replaced: its parts are no longer where text goes
         previous = self._items.get(output_index)
-        if previous is not None and previous in self.snapshot.output and _same_item(previous, item):
-            self.snapshot.output[self.snapshot.output.index(previous)] = item
+        if previous is not None and previous in self.snapshot.output:
+            if _same_item(previous, item):
+                self.snapshot.output[self.snapshot.output.index(previous)] = item
+            else:
+                # another item at the same index (Ollama's tool call after its text): both stay
+                self._displaced.append((previous, item))
+                self.snapshot.output.append(item)
         else:
             self.snapshot.output.append(item)
         self._items[output_index] = item
@@ -563,18 +570,19 @@ def _same_item(previous: Any, item: Any) -> bool:
     return not previous.id or not item.id or previous.id == item.id
 
 
-def _with_streamed(completed: list[Any], streamed: list[Any]) -> list[Any] | None:
-    """The completed output with the streamed items it leaves out put back, or None when it leaves none out.
+def _with_displaced(completed: list[Any], displaced: list[tuple[Any, Any]]) -> list[Any] | None:
+    """The completed output with each displaced item it leaves out put back before its successor, or None.
 
-    Items keep their streamed order, each as the completed output has it where it lists it.
+    Only Ollama's shape: an item whose output index the next item took, missing from the completed
+    output while that next item is listed. A completed output that names its items by other ids than the
+    stream did (litellm) is taken as it is, as openai's helper takes it.
     """
-    listed = {item.id: item for item in completed if getattr(item, "id", None)}
-    if all(item.id in listed for item in streamed if getattr(item, "id", None)):
-        return None
-    in_stream = {item.id for item in streamed if getattr(item, "id", None)}
-    return [listed.get(item.id, item) if getattr(item, "id", None) else item for item in streamed] + [
-        item for item in completed if getattr(item, "id", None) not in in_stream
-    ]
+    output = list(completed)
+    for item, successor in displaced:
+        ids = [getattr(listed, "id", None) for listed in output]
+        if item.id not in ids and successor.id in ids:
+            output.insert(ids.index(successor.id), item)
+    return output if len(output) > len(completed) else None
 
 
 def _content_invalid(text: str, error: ValueError) -> ContentInvalidError:

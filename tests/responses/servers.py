@@ -239,3 +239,11 @@ def served_with_keepalives(events: list[dict[str, Any]], every: int = 3) -> Scen
         if number % every == 0:
             items.append(Comment(OPENROUTER_COMMENT))
     return Scenario(tuple(items))
+
+
+def reidentified(events: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """``events`` with ``response.completed`` naming every item by an id the stream never used, as litellm's
+    proxy does (BerriAI/litellm#36375, "response.completed lists an item whose id never appeared")."""
+    *streamed, completed = events
+    output = [{**item, "id": f"{item['id']}_final"} for item in completed["response"]["output"]]
+    return [*streamed, {**completed, "response": {**completed["response"], "output": output}}]

@@ -1,4 +1,4 @@
-"""Named servers that bend the Responses stream: xAI, LM Studio, vLLM, Ollama, Groq, OpenRouter.
+"""Named servers that bend the Responses stream: xAI, LM Studio, vLLM, Ollama, Groq, OpenRouter, litellm.
 
 xAI and LM Studio are real recordings (fetched, not committed: MANIFEST.md "Other servers"; without them their
 cases are not generated); vLLM, Ollama,
@@ -28,6 +28,7 @@ from tests.responses.servers import (
     ollama_text_then_tool_call,
     openrouter_reasoning,
     recorded,
+    reidentified,
     served_with_keepalives,
     vllm_call_without_arguments,
 )
@@ -77,6 +78,10 @@ STREAMS: dict[str, tuple[Scenario, Answer]] = {
     "ollama-text-then-tool-call": (
         served(ollama_text_then_tool_call("Let me check the weather.", *WEATHER_CALL)),
         Answer("Let me check the weather.", "", (WEATHER_CALL,)),
+    ),
+    "litellm-reidentified": (
+        served(reidentified(ollama_reasoning("The user greets me; greet back.", "Hello there, friend."))),
+        Answer("Hello there, friend.", "The user greets me; greet back."),
     ),
     "groq-reasoning": (
         served(groq_reasoning("A greeting calls for a greeting.", "Hi from Groq.")),
