@@ -11,6 +11,9 @@ from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
+import openai
+
+from deltaflow import responses
 from deltaflow.pipeline import ServerSentEvent
 from deltaflow.replay import Scenario
 
@@ -219,3 +222,31 @@ def vllm_reasoning(reasoning: str, text: str) -> list[dict[str, Any]]:
             moved["response"] = {**moved["response"], "output": [finished, *moved["response"]["output"]]}
         events.append(moved)
     return numbered(events)
+
+
+def openai_helper(
+    client: openai.OpenAI, model: str, **params: Any
+) -> tuple[list[Any], Any, BaseException | None]:
+    """What openai's ``client.responses.stream()`` gives for ``model``: its events, final response and failure."""
+    events: list[Any] = []
+    try:
+        with client.responses.stream(model=model, input="hi", **params) as stream:
+            events.extend(stream)
+            return events, stream.get_final_response(), None
+    except Exception as error:  # what openai's helper does is part of the comparison
+        return events, None, error
+
+
+def dumped(events: list[Any]) -> list[Any]:
+    """Events as JSON values, for a comparison field for field."""
+    return [event.model_dump(mode="json", warnings=False) for event in events]
+
+
+def comparable(ours: list[Any], theirs: list[Any]) -> tuple[list[Any], list[Any]]:
+    """Both dumped; for a type openai's SDK does not know (vLLM's ``reasoning_part.*``), which it builds as
+    some other class with that class's fields set to None, the fields it made up are left out of its side."""
+    mine, expected = dumped(ours), dumped(theirs)
+    for index, event in enumerate(ours):
+        if isinstance(event, responses.UnknownResponseEvent) and index < len(expected):
+            expected[index] = {k: v for k, v in expected[index].items() if k in mine[index] or v is not None}
+    return mine, expected

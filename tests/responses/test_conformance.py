@@ -18,7 +18,15 @@ from pydantic import BaseModel
 from deltaflow import responses
 from deltaflow.events import BaseEvent
 from deltaflow.replay import ReplayServer, Scenario
-from tests.responses.scripted import fetched, scripted, served, vllm_reasoning
+from tests.responses.scripted import (
+    comparable,
+    dumped,
+    fetched,
+    openai_helper,
+    scripted,
+    served,
+    vllm_reasoning,
+)
 
 SCRIPTED: dict[str, list[dict[str, Any]]] = {
     "text": scripted("The quick brown fox jumps over the lazy dog."),
@@ -42,40 +50,16 @@ def _client(server: ReplayServer) -> openai.OpenAI:
     return openai.OpenAI(base_url=server.base_url, api_key="sk-test", max_retries=0)
 
 
-def _dumped(events: list[Any]) -> list[Any]:
-    return [event.model_dump(mode="json", warnings=False) for event in events]
-
-
-def _comparable(ours: list[Any], theirs: list[Any]) -> tuple[list[Any], list[Any]]:
-    """Both dumped; for a type openai's SDK does not know, which it builds as some other class with
-    that class's fields set to None, the fields it made up are left out of its side."""
-    mine, expected = _dumped(ours), _dumped(theirs)
-    for index, event in enumerate(ours):
-        if isinstance(event, responses.UnknownResponseEvent) and index < len(expected):
-            expected[index] = {k: v for k, v in expected[index].items() if k in mine[index] or v is not None}
-    return mine, expected
-
-
-def _oracle(client: openai.OpenAI, model: str, **params: Any) -> tuple[list[Any], Any, BaseException | None]:
-    events: list[Any] = []
-    try:
-        with client.responses.stream(model=model, input="hi", **params) as stream:
-            events.extend(stream)
-            return events, stream.get_final_response(), None
-    except Exception as error:
-        return events, None, error
-
-
 @pytest.mark.parametrize("name", sorted(RECORDINGS))
 def test_same_events_and_final_response_as_openai(server: ReplayServer, name: str) -> None:
     """openai's events, field for field, and its final response, wherever openai's helper works."""
     client = _client(server)
-    expected, final, failure = _oracle(client, name)
+    expected, final, failure = openai_helper(client, name)
     if failure is not None:
         pytest.skip(f"openai's helper fails on this recording: {failure!r}"[:200])
     with responses.stream(client, model=name, input="hi", deltaflow_events=False) as stream:
         events = list(stream)
-        mine, theirs = _comparable(events, expected)
+        mine, theirs = comparable(events, expected)
         assert mine == theirs
         known = [
             (a, b)
@@ -89,7 +73,7 @@ def test_same_events_and_final_response_as_openai(server: ReplayServer, name: st
     # and with deltaflow's events beside them (the default): openai's are the same, in the same order
     with responses.stream(client, model=name, input="hi") as both:
         theirs_among = [event for event in both if not isinstance(event, BaseEvent)]
-        assert _comparable(theirs_among, expected)[0] == _comparable(events, expected)[0]
+        assert comparable(theirs_among, expected)[0] == comparable(events, expected)[0]
         assert both.get_final_response().model_dump(warnings=False) == got.model_dump(warnings=False)
 
 
@@ -109,7 +93,7 @@ def test_async_twin_gives_the_same_as_openai(server: ReplayServer, name: str) ->
         return expected, final, got, mine
 
     expected, final, got, mine = asyncio.run(both())
-    assert _dumped(got) == _dumped(expected)
+    assert dumped(got) == dumped(expected)
     assert mine.model_dump(warnings=False) == final.model_dump(warnings=False)
 
 
@@ -259,7 +243,7 @@ def test_resuming_a_stored_response_matches_openai(server: ReplayServer) -> None
     ) as ours:
         got = list(ours)
         mine = ours.get_final_response()
-    assert _dumped(got) == _dumped(expected)
+    assert dumped(got) == dumped(expected)
     assert min(event.sequence_number for event in got) == 7
     assert mine.model_dump(warnings=False) == final.model_dump(warnings=False)
     assert server.requests[-1].method == "GET"

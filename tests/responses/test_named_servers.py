@@ -21,7 +21,7 @@ import pytest
 from deltaflow import responses
 from deltaflow.events import BaseEvent
 from deltaflow.replay import ReplayServer, Scenario
-from tests.responses.scripted import served, vllm_reasoning
+from tests.responses.scripted import comparable, openai_helper, served, vllm_reasoning
 from tests.responses.servers import (
     groq_reasoning,
     ollama_reasoning,
@@ -105,37 +105,16 @@ def client() -> Iterator[openai.OpenAI]:
         yield openai.OpenAI(base_url=running.base_url, api_key="sk-test", max_retries=0)
 
 
-def _oracle(client: openai.OpenAI, model: str) -> tuple[list[Any], Any, BaseException | None]:
-    events: list[Any] = []
-    try:
-        with client.responses.stream(model=model, input="hi") as stream:
-            events.extend(stream)
-            return events, stream.get_final_response(), None
-    except Exception as error:  # what openai's helper does is part of the comparison
-        return events, None, error
-
-
 def _ours(client: openai.OpenAI, model: str) -> tuple[list[Any], Any]:
     with responses.stream(client, model=model, input="hi") as stream:
         events = list(stream)
         return events, stream.get_final_response()
 
 
-def _comparable(ours: list[Any], theirs: list[Any]) -> tuple[list[Any], list[Any]]:
-    """Both dumped; for a type openai's SDK does not know (vLLM's ``reasoning_part.*``), which it builds as some
-    other class with that class's fields set to None, the fields it made up are left out of its side."""
-    mine = [event.model_dump(mode="json", warnings=False) for event in ours]
-    expected = [event.model_dump(mode="json", warnings=False) for event in theirs]
-    for index, event in enumerate(ours):
-        if isinstance(event, responses.UnknownResponseEvent) and index < len(expected):
-            expected[index] = {k: v for k, v in expected[index].items() if k in mine[index] or v is not None}
-    return mine, expected
-
-
 @pytest.mark.parametrize("name", sorted(STREAMS))
 def test_openai_helper_fails_only_where_pinned(client: openai.OpenAI, name: str) -> None:
     """openai's helper reads every stream but those in ``OPENAI_FAILS``, and there it raises what is pinned."""
-    _, _, failure = _oracle(client, name)
+    _, _, failure = openai_helper(client, name)
     if name in OPENAI_FAILS:
         kind, message = OPENAI_FAILS[name]
         assert isinstance(failure, kind)
@@ -147,10 +126,10 @@ def test_openai_helper_fails_only_where_pinned(client: openai.OpenAI, name: str)
 @pytest.mark.parametrize("name", sorted(set(STREAMS) - set(OPENAI_FAILS)))
 def test_same_events_and_final_response_as_openai(client: openai.OpenAI, name: str) -> None:
     """Where openai's helper works: its events, field for field, and its final response."""
-    expected, final, failure = _oracle(client, name)
+    expected, final, failure = openai_helper(client, name)
     assert failure is None
     events, got = _ours(client, name)
-    mine, theirs = _comparable([e for e in events if not isinstance(e, BaseEvent)], expected)
+    mine, theirs = comparable([e for e in events if not isinstance(e, BaseEvent)], expected)
     assert mine == theirs
     assert got.model_dump(mode="json", warnings=False) == final.model_dump(mode="json", warnings=False)
     assert got.output_text == final.output_text == STREAMS[name][1].text

@@ -15,7 +15,7 @@ import pytest
 from deltaflow import responses
 from deltaflow.events import BaseEvent
 from deltaflow.replay import ReplayServer
-from tests.responses.scripted import numbered, response, scripted, served
+from tests.responses.scripted import numbered, openai_helper, response, scripted, served
 
 TEXT = "Servers bend the stream; the answer arrives whole."
 
@@ -77,16 +77,6 @@ def client() -> Iterator[openai.OpenAI]:
         yield openai.OpenAI(base_url=running.base_url, api_key="sk-test", max_retries=0)
 
 
-def _oracle(client: openai.OpenAI, model: str) -> tuple[list[Any], Any, BaseException | None]:
-    events: list[Any] = []
-    try:
-        with client.responses.stream(model=model, input="hi") as stream:
-            events.extend(stream)
-            return events, stream.get_final_response(), None
-    except Exception as error:  # what openai's helper does is part of the comparison
-        return events, None, error
-
-
 @pytest.mark.parametrize(
     "model", ["no-sequence-numbers", "only-done-events", "no-text-done", "lifecycle-without-output"]
 )
@@ -100,7 +90,7 @@ def test_the_answer_arrives_whole(client: openai.OpenAI, model: str) -> None:
     assert done.completion.choices[0].message.content == TEXT
     assert "".join(e.delta for e in events if e.type == "content.delta") == TEXT
     # where openai's helper works, its events are ours, field for field
-    expected, oracle, failure = _oracle(client, model)
+    expected, oracle, failure = openai_helper(client, model)
     if failure is None:
         ours = [e.model_dump(warnings=False) for e in events if not isinstance(e, BaseEvent)]
         assert ours == [e.model_dump(warnings=False) for e in expected]
@@ -109,7 +99,7 @@ def test_the_answer_arrives_whole(client: openai.OpenAI, model: str) -> None:
 
 def test_openai_helper_crashes_where_deltaflow_reads_on(client: openai.OpenAI) -> None:
     """What openai's helper does with a stream of only done events, pinned: a bare RuntimeError, the text lost."""
-    _, _, failure = _oracle(client, "only-done-events")
+    _, _, failure = openai_helper(client, "only-done-events")
     assert isinstance(failure, RuntimeError)
     assert "before receiving its output item" in str(failure)
 
