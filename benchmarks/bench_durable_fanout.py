@@ -191,6 +191,8 @@ def measure(
         time.sleep(1)
         after = sampler.clients()
     entries = STREAMS * (DELTAS + EXTRA_FRAMES)
+    # the readers' commands: the tail's XREAD and a joining reader's HMGET (the write scripts run neither,
+    # and INFO counts the commands a script runs too)
     reads = calls.get("xread", 0) + calls.get("hmget", 0)
     return {
         "log": kind,

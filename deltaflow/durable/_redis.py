@@ -70,11 +70,11 @@ return generation
 _APPEND = """
 local count = (#ARGV - 7) / 2
 local written = tonumber(ARGV[7])
-local meta = redis.call('HMGET', KEYS[1], 'generation', 'sequence', 'stop', 'reaped')
-local sequence = tonumber(meta[2]) or 0
-if written >= 0 and meta[1] == ARGV[1] and sequence == written + count and not meta[4] then
-  if ARGV[5] == '1' then return {ARGV[1] .. '-' .. meta[2], '0'} end
-  return {ARGV[1] .. '-' .. meta[2], meta[3]}
+local sequence = tonumber(redis.call('HGET', KEYS[1], 'sequence')) or 0
+if written >= 0 and sequence == written + count and redis.call('HGET', KEYS[1], 'generation') == ARGV[1]
+    and not redis.call('HGET', KEYS[1], 'reaped') then
+  if ARGV[5] == '1' then return {ARGV[1] .. '-' .. sequence, '0'} end
+  return {ARGV[1] .. '-' .. sequence, redis.call('HGET', KEYS[1], 'stop')}
 end
 if redis.call('GET', KEYS[2]) ~= ARGV[1] then return {} end
 if written >= 0 and sequence < written then
