@@ -171,7 +171,13 @@ def test_final_response_keeps_the_streamed_text(client: openai.OpenAI, name: str
     assert function_calls == list(answer.calls)
 
 
-@pytest.mark.parametrize("name", sorted(RECORDED))
+@pytest.mark.parametrize(
+    "name",
+    sorted(RECORDED)
+    or [
+        pytest.param("", marks=pytest.mark.skip(reason="no fetched recordings (MANIFEST.md, Other servers)"))
+    ],
+)
 def test_async_twin_gives_what_openai_gives(client: openai.OpenAI, name: str) -> None:
     """``astream`` over ``AsyncOpenAI`` on the real recordings: openai's final response, field for field."""
 
