@@ -14,11 +14,14 @@ from typing import Any, TypeVar, cast
 
 from openai._models import construct_type
 from openai.lib._parsing import type_to_response_format_param
+from openai.types.chat import ChatCompletionChunk
+from pydantic import ValidationError
 
 __all__ = [
     "HTTP_DECODING_ERRORS",
     "HTTP_TIMEOUT_ERRORS",
     "HTTP_TRANSPORT_ERRORS",
+    "build_chunk",
     "construct",
     "response_format_param",
 ]
@@ -29,6 +32,21 @@ ModelT = TypeVar("ModelT")
 def construct(model: type[ModelT], data: dict[str, Any]) -> ModelT:
     """Build ``model`` from ``data`` recursively, without validation (as openai does)."""
     return cast(ModelT, construct_type(type_=model, value=data))
+
+
+_validate_chunk = ChatCompletionChunk.__pydantic_validator__.validate_python
+
+
+def build_chunk(data: dict[str, Any]) -> ChatCompletionChunk:
+    """A chunk from its fields: validated if they are well-formed, else built as openai builds it.
+
+    Validation is about 20 times cheaper than ``construct``, as for chunks from JSON; a provider's
+    unexpected value fails it and is then kept, not rejected.
+    """
+    try:
+        return cast(ChatCompletionChunk, _validate_chunk(data))
+    except ValidationError:
+        return construct(ChatCompletionChunk, data)
 
 
 def response_format_param(response_format: object) -> Any:

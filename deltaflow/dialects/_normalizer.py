@@ -11,7 +11,7 @@ from typing import Any
 
 from openai.types.chat import ChatCompletionChunk
 
-from deltaflow._openai_compat import construct
+from deltaflow._openai_compat import build_chunk
 from deltaflow._shown import shown
 from deltaflow.dialects._dialect import Dialect
 from deltaflow.dialects._fixes import (
@@ -157,7 +157,7 @@ class StreamNormalizer:
         outcomes: list[Outcome] = []
         if state.held_fields is not None and isinstance(state.held_chunk, dict):
             # Azure's prompt-filter chunk with nothing after it
-            outcomes.append(construct(ChatCompletionChunk, state.held_chunk))
+            outcomes.append(build_chunk(state.held_chunk))
             state.held_fields = state.held_chunk = None
         outcomes.extend(self._flush())
         return outcomes
@@ -181,12 +181,12 @@ class StreamNormalizer:
                 data = _dump(chunk)
             except (ValueError, RecursionError) as exc:
                 return [RejectedChunk(shown(chunk, limit=2000), f"chunk could not be read: {shown(exc)}")]
-            return self.feed(construct(ChatCompletionChunk, data))
+            return self.feed(build_chunk(data))
         if isinstance(chunk, dict):
             if chunk.get("error") is not None:
                 return self._fail_payload(chunk, None)
             if isinstance(chunk.get("choices"), list):
-                return self.feed(construct(ChatCompletionChunk, chunk))
+                return self.feed(build_chunk(chunk))
         return [RejectedChunk(chunk, f"not a chat completion chunk: {type(chunk).__name__}")]
 
     def _rewrite(self, chunk: ChatCompletionChunk) -> ChatCompletionChunk | list[Outcome]:
@@ -201,7 +201,7 @@ class StreamNormalizer:
             return [RejectedChunk(_dump(chunk), str(exc))]
         if payloads is None:
             return chunk
-        return [construct(ChatCompletionChunk, payload) for payload in payloads]
+        return [build_chunk(payload) for payload in payloads]
 
     def _apply(self, data: dict[str, Any]) -> list[dict[str, Any]] | None:
         """Run the steps on one chunk's JSON; None when nothing changed.
@@ -252,9 +252,9 @@ class StreamNormalizer:
                     outcomes.append(RejectedChunk(rest, str(exc)))
                 else:
                     items = [rest] if payloads is None else payloads
-                    outcomes.extend(construct(ChatCompletionChunk, item) for item in items)
+                    outcomes.extend(build_chunk(item) for item in items)
             else:
-                outcomes.append(construct(ChatCompletionChunk, rest))
+                outcomes.append(build_chunk(rest))
         outcomes.extend(self.complete())
         outcomes.append(error)
         return outcomes
@@ -269,13 +269,11 @@ class StreamNormalizer:
         for index, details in sorted(state.reasoning_details.items()):
             if details:
                 delta = {"reasoning_details": details}
-                chunks.append(
-                    construct(ChatCompletionChunk, state.new_chunk([{"index": index, "delta": delta}]))
-                )
+                chunks.append(build_chunk(state.new_chunk([{"index": index, "delta": delta}])))
         state.reasoning_details = {}
         if state.held_usage is not None:
             if state.sent_usage is None:
-                chunks.append(construct(ChatCompletionChunk, state.new_chunk([], usage=state.held_usage)))
+                chunks.append(build_chunk(state.new_chunk([], usage=state.held_usage)))
                 state.sent_usage = state.held_usage
             state.held_usage = None
         return chunks

@@ -9,7 +9,7 @@ from typing import Any
 from openai.types.chat import ChatCompletionChunk
 from pydantic import ValidationError
 
-from deltaflow._openai_compat import construct
+from deltaflow._openai_compat import build_chunk
 from deltaflow._shown import shown
 from deltaflow.errors import ProviderError, StreamContractError, StreamInterrupted
 from deltaflow.pipeline._sse import DEFAULT_MAX_LINE, ServerSentEvent, SSEDecoder
@@ -69,7 +69,7 @@ def chunk_from_dict(payload: Any) -> ChatCompletionChunk:
         raise KeepAlivePayloadError(f"a keep-alive payload, not a chunk: {shown(payload)}")
     if not isinstance(choices, list) or not all(isinstance(choice, dict) for choice in choices):
         raise StreamContractError(f"malformed chunk, no list of choices: {shown(payload)}")
-    return construct(ChatCompletionChunk, payload)
+    return build_chunk(payload)
 
 
 def chunk_from_event(event: ServerSentEvent) -> ChatCompletionChunk:
