@@ -540,7 +540,15 @@ class TestToolLoopStreamEnds:
                 raise
             return city
 
-        recorder = _Closable()
+        step_done = asyncio.Event()
+
+        class StepWatcher(_Closable):
+            def on_next(self, value: Any) -> None:
+                super().on_next(value)
+                if value.type == "completion.done":
+                    step_done.set()
+
+        recorder = StepWatcher()
         async with ReplayServer(_calls_then_answer(TWO_CALLS[:1])) as server:
             loop = atool_loop_stream(
                 aclient(server), MESSAGES, {"get_weather": slow}, model="m", observers=[recorder]
@@ -551,7 +559,8 @@ class TestToolLoopStreamEnds:
                     pass
 
             reading = asyncio.ensure_future(read())
-            await asyncio.wait_for(started.wait(), 10)
+            # the tool starts at its call's arguments.done; the window is once the step's stream has ended
+            await asyncio.wait_for(asyncio.gather(started.wait(), step_done.wait()), 10)
             reading.cancel()
             await asyncio.gather(reading, return_exceptions=True)
             requests = len(server.requests)
