@@ -101,7 +101,7 @@ class Fault:
         error = _default_error()
         if "error-code" in options:
             code = options.pop("error-code")
-            error["code"] = int(code) if code.isdigit() else code
+            error["code"] = int(code) if code.isascii() and code.isdigit() else code
         if "error-message" in options:
             error["message"] = options.pop("error-message")
         if options:
@@ -110,7 +110,7 @@ class Fault:
 
 
 def _count(option: str, text: str) -> int:
-    if not text.isdigit():
+    if not (text.isascii() and text.isdigit()):
         raise ValueError(f"{option} counts events: a whole number such as {option}=3, not {text!r}")
     return int(text)
 
