@@ -601,8 +601,8 @@ def test_ctrl_c_mid_answer_ends_the_line_and_says_interrupted(provider: ReplaySe
     assert err == "deltaflow: interrupted\n"
 
 
-def test_ctrl_c_while_starting_prints_no_traceback() -> None:
-    """SIGINT while the command still imports openai and pydantic: "interrupted", no traceback."""
+def _interrupted_while_starting() -> tuple[int, str, str]:
+    """Start ``demo --fast``, SIGINT it once pydantic_core is mapped; its exit status, stdout and stderr."""
     process = subprocess.Popen(
         [sys.executable, "-m", "deltaflow", "demo", "--fast"],
         stdout=subprocess.PIPE,
@@ -617,8 +617,23 @@ def test_ctrl_c_while_starting_prints_no_traceback() -> None:
         time.sleep(0.002)
     process.send_signal(signal.SIGINT)
     out, err = process.communicate(timeout=30)
-    assert "Traceback" not in err
-    assert process.returncode == 130
+    return process.returncode, out, err
+
+
+def test_ctrl_c_while_starting_prints_no_traceback() -> None:
+    """SIGINT while the command still imports openai and pydantic: "interrupted", no traceback.
+
+    Once in CI the process ended by the signal itself (status -2, nothing on stderr): the signal came
+    where Python, not the command, handles it. Such a run is tried again, twice at most, and reported.
+    """
+    attempts = []
+    for _ in range(3):
+        status, out, err = _interrupted_while_starting()
+        assert "Traceback" not in err
+        if status != -signal.SIGINT:
+            break
+        attempts.append((status, out[-200:], err[-200:]))
+    assert status == 130, attempts
     assert err.strip().splitlines()[-1] == "deltaflow: interrupted"
 
 
